@@ -1,0 +1,144 @@
+//! Streaming quality metrics: cosine similarity, relative RMSE and SQNR.
+//!
+//! Sums are accumulated in f64 as chunks pass, so validating a tensor never needs the
+//! whole tensor in memory. Accumulators over disjoint parts can be merged.
+
+/// Running sums comparing a reference signal with its reconstruction.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct QualityAccumulator {
+    dot: f64,
+    ref_sq: f64,
+    test_sq: f64,
+    err_sq: f64,
+    max_abs_err: f64,
+    count: u64,
+}
+
+/// Metrics of a finished comparison.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quality {
+    /// Cosine similarity (1 when both signals are all zero).
+    pub cosine: f64,
+    /// `||x - y|| / ||x||` (0 when both are zero, infinite when only `x` is).
+    pub rel_rmse: f64,
+    /// `10 log10(||x||^2 / ||x - y||^2)` in dB (infinite for an exact reconstruction).
+    pub sqnr_db: f64,
+    /// Largest absolute element error.
+    pub max_abs_err: f64,
+    /// Elements compared.
+    pub count: u64,
+}
+
+impl QualityAccumulator {
+    /// An empty accumulator.
+    pub const fn new() -> Self {
+        QualityAccumulator { dot: 0.0, ref_sq: 0.0, test_sq: 0.0, err_sq: 0.0, max_abs_err: 0.0, count: 0 }
+    }
+
+    /// Adds one pair of equally long chunks.
+    ///
+    /// # Panics
+    /// If the lengths differ.
+    pub fn update(&mut self, reference: &[f32], test: &[f32]) {
+        assert_eq!(reference.len(), test.len(), "chunks must have equal length");
+        for (&x, &y) in reference.iter().zip(test) {
+            self.push(x, y);
+        }
+    }
+
+    /// Adds one pair of elements.
+    #[inline]
+    pub fn push(&mut self, x: f32, y: f32) {
+        let (x, y) = (f64::from(x), f64::from(y));
+        let e = x - y;
+        self.dot += x * y;
+        self.ref_sq += x * x;
+        self.test_sq += y * y;
+        self.err_sq += e * e;
+        let ae = if e < 0.0 { -e } else { e };
+        if ae > self.max_abs_err {
+            self.max_abs_err = ae;
+        }
+        self.count += 1;
+    }
+
+    /// Combines with an accumulator over another part of the same tensor.
+    pub fn merge(&mut self, other: &QualityAccumulator) {
+        self.dot += other.dot;
+        self.ref_sq += other.ref_sq;
+        self.test_sq += other.test_sq;
+        self.err_sq += other.err_sq;
+        if other.max_abs_err > self.max_abs_err {
+            self.max_abs_err = other.max_abs_err;
+        }
+        self.count += other.count;
+    }
+
+    /// Elements seen so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The metrics so far.
+    pub fn finish(&self) -> Quality {
+        let norm = libm::sqrt(self.ref_sq) * libm::sqrt(self.test_sq);
+        let cosine = if norm > 0.0 {
+            self.dot / norm
+        } else if self.ref_sq == 0.0 && self.test_sq == 0.0 {
+            1.0
+        } else {
+            0.0
+        };
+        let rel_rmse = if self.ref_sq > 0.0 {
+            libm::sqrt(self.err_sq / self.ref_sq)
+        } else if self.err_sq == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY
+        };
+        let sqnr_db = if self.err_sq > 0.0 {
+            if self.ref_sq > 0.0 { 10.0 * libm::log10(self.ref_sq / self.err_sq) } else { f64::NEG_INFINITY }
+        } else {
+            f64::INFINITY
+        };
+        Quality { cosine, rel_rmse, sqnr_db, max_abs_err: self.max_abs_err, count: self.count }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_values() {
+        let mut q = QualityAccumulator::new();
+        q.update(&[1.0, 0.0], &[1.0, 0.0]);
+        let r = q.finish();
+        assert_eq!(r.cosine, 1.0);
+        assert_eq!(r.rel_rmse, 0.0);
+        assert!(r.sqnr_db.is_infinite());
+
+        let mut q = QualityAccumulator::new();
+        q.update(&[3.0, 4.0], &[3.0, 3.0]);
+        let r = q.finish();
+        // err^2 = 1, ref^2 = 25 -> rel_rmse 0.2, sqnr 10 log10 25
+        assert!((r.rel_rmse - 0.2).abs() < 1e-12);
+        assert!((r.sqnr_db - 10.0 * 25f64.log10()).abs() < 1e-9);
+        assert!((r.cosine - 21.0 / (5.0 * 18f64.sqrt())).abs() < 1e-12);
+        assert_eq!(r.max_abs_err, 1.0);
+    }
+
+    #[test]
+    fn chunking_does_not_matter() {
+        let x: [f32; 7] = [1.0, -2.0, 3.5, 0.25, -7.0, 2.0, 1.0];
+        let y: [f32; 7] = [1.1, -2.0, 3.0, 0.0, -7.5, 2.0, 0.5];
+        let mut whole = QualityAccumulator::new();
+        whole.update(&x, &y);
+        let mut a = QualityAccumulator::new();
+        a.update(&x[..3], &y[..3]);
+        let mut b = QualityAccumulator::new();
+        b.update(&x[3..], &y[3..]);
+        a.merge(&b);
+        assert_eq!(a.finish(), whole.finish());
+    }
+}

@@ -1,0 +1,5 @@
+//! The `arrowquant` command line.
+
+fn main() {
+    println!("arrowquant {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,3 @@
+//! Workspace integration tests: public API, file formats and CLI behaviour.
+
+mod core_api;
