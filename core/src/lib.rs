@@ -10,6 +10,10 @@
 //! - [`simd`]: the backends (scalar, SSE2, AVX2, NEON) and how one is chosen.
 //! - [`stream`]: the constant-memory streaming quantizer and its sinks.
 //! - [`metrics`]: streaming cosine similarity, relative RMSE and SQNR.
+//! - [`diffusion`]: time-aware activation parameters, thermodynamic smoothing, channel
+//!   equalization and sensitivity-driven mixed precision.
+//! - [`device`]: the compact device format (postcard header + packed blocks) and its
+//!   zero-copy, group-at-a-time reader for firmware.
 //!
 //! # Example: quantize a buffer
 //!
@@ -84,22 +88,32 @@ extern crate alloc;
 extern crate std;
 
 pub mod codec;
+pub mod diffusion;
+pub mod device;
 mod error;
 pub mod format;
 pub mod input;
 pub mod kernels;
+pub mod kquant;
 pub mod metrics;
 pub mod params;
+pub mod preset;
+pub mod search;
 pub mod simd;
 pub mod stats;
 pub mod stream;
+#[cfg(test)]
+mod testutil;
 
 pub use codec::{BlockCodec, GroupCodec};
 pub use error::{BufferFull, QuantError, StreamError};
 pub use format::{Bits, GroupFormat, GroupSize, Scheme};
 pub use input::{Dtype, Input};
+pub use kquant::{RowScales, TwoLevelCodec, TwoLevelFormat};
 pub use kernels::{dequantize, dequantize_ref, dequantize_with, quantize, quantize_ref, quantize_with};
 pub use metrics::{Quality, QualityAccumulator};
+pub use preset::{AnyCodec, CodecLayout, Preset};
+pub use search::{SearchConfig, SearchedGroupCodec, Weighting};
 pub use simd::Backend;
 pub use stats::{GroupStats, group_stats, group_stats_ref, group_stats_with};
 #[cfg(feature = "alloc")]

@@ -3,13 +3,20 @@
 //! The public functions validate lengths, pick a backend once for the whole buffer and
 //! call its entry point. `*_ref` names the scalar reference.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+pub(crate) mod generic;
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+mod neon;
 pub(crate) mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod sse2;
 
 use crate::QuantError;
 use crate::format::GroupFormat;
 use crate::input::Input;
 use crate::params::GroupFault;
-use crate::simd::Backend;
+use crate::simd::{Backend, Isa};
 
 fn check_quantize_lengths(
     format: GroupFormat,
@@ -104,11 +111,15 @@ pub fn quantize_with(
     params: &mut [u8],
 ) -> Result<(), QuantError> {
     check_quantize_lengths(format, input.len(), codes, params)?;
-    if !backend.is_available() {
-        return Err(QuantError::BackendUnavailable);
-    }
-    let result = match backend {
-        _ => scalar::quantize_ref(format, input, codes, params),
+    let isa = backend.isa().ok_or(QuantError::BackendUnavailable)?;
+    let result = match isa {
+        Isa::Scalar => scalar::quantize_ref(format, input, codes, params),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Sse2(t) => t.quantize(format, input, codes, params),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2(t) => t.quantize(format, input, codes, params),
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        Isa::Neon(t) => t.quantize(format, input, codes, params),
     };
     result.map_err(|(group, fault)| fault_to_error(input, format.group_len(), group, fault, 0))
 }
@@ -151,11 +162,15 @@ pub fn dequantize_with(
     out: &mut [f32],
 ) -> Result<(), QuantError> {
     check_quantize_lengths(format, out.len(), codes, params)?;
-    if !backend.is_available() {
-        return Err(QuantError::BackendUnavailable);
-    }
-    let result = match backend {
-        _ => scalar::dequantize_ref(format, codes, params, out),
+    let isa = backend.isa().ok_or(QuantError::BackendUnavailable)?;
+    let result = match isa {
+        Isa::Scalar => scalar::dequantize_ref(format, codes, params, out),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Sse2(t) => t.dequantize(format, codes, params, out),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2(t) => t.dequantize(format, codes, params, out),
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        Isa::Neon(t) => t.dequantize(format, codes, params, out),
     };
     result.map_err(|_| QuantError::Corrupt)
 }

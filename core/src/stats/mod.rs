@@ -4,11 +4,18 @@
 //! order of accumulation differs between paths: they agree with the reference to a
 //! relative `1e-5` of `sum(|x|)` (resp. `sum(x^2)`).
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+mod generic;
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+mod neon;
 pub(crate) mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod sse2;
 
 use crate::QuantError;
 use crate::input::Input;
-use crate::simd::Backend;
+use crate::simd::{Backend, Isa};
 
 /// Statistics of one group.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
@@ -68,11 +75,15 @@ pub fn group_stats_with(
     if out.len() != input.len() / group {
         return Err(QuantError::LengthMismatch { expected: input.len() / group, actual: out.len() });
     }
-    if !backend.is_available() {
-        return Err(QuantError::BackendUnavailable);
-    }
-    match backend {
-        _ => scalar::group_stats_ref(input, group, out),
+    let isa = backend.isa().ok_or(QuantError::BackendUnavailable)?;
+    match isa {
+        Isa::Scalar => scalar::group_stats_ref(input, group, out),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Sse2(t) => t.group_stats(input, group, out),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2(t) => t.group_stats(input, group, out),
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        Isa::Neon(t) => t.group_stats(input, group, out),
     }
     Ok(())
 }

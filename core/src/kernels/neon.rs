@@ -1,0 +1,86 @@
+//! NEON entry points of quantize+pack and unpack+dequantize. NEON is the aarch64
+//! baseline, so no `#[target_feature]` is needed. Each loops over the whole buffer.
+
+use super::generic;
+use crate::format::GroupFormat;
+use crate::input::Input;
+use crate::params::GroupFault;
+use crate::simd::neon::Neon;
+
+impl Neon {
+    /// Quantizes whole groups of `input` (lengths validated by the caller).
+    pub(crate) fn quantize(
+        self,
+        format: GroupFormat,
+        input: Input<'_>,
+        codes: &mut [u8],
+        params: &mut [u8],
+    ) -> Result<(), (usize, GroupFault)> {
+        quantize_neon(self, format, input, codes, params)
+    }
+
+    /// Dequantizes whole groups (lengths validated by the caller).
+    pub(crate) fn dequantize(
+        self,
+        format: GroupFormat,
+        codes: &[u8],
+        params: &[u8],
+        out: &mut [f32],
+    ) -> Result<(), usize> {
+        dequantize_neon(self, format, codes, params, out)
+    }
+}
+
+fn quantize_neon(
+    t: Neon,
+    format: GroupFormat,
+    input: Input<'_>,
+    codes: &mut [u8],
+    params: &mut [u8],
+) -> Result<(), (usize, GroupFault)> {
+    generic::quantize(t, format, input, codes, params)
+}
+
+fn dequantize_neon(
+    t: Neon,
+    format: GroupFormat,
+    codes: &[u8],
+    params: &[u8],
+    out: &mut [f32],
+) -> Result<(), usize> {
+    generic::dequantize(t, format, codes, params, out)
+}
+
+#[cfg(all(test, not(miri)))]
+mod tests {
+    use crate::simd::Backend;
+    use crate::testutil;
+
+    // NEON is part of the aarch64 baseline: these tests always run on aarch64.
+
+    #[test]
+    fn quantize_matches_reference() {
+        testutil::quantize_parity(Backend::Neon);
+    }
+
+    #[test]
+    fn quantize_special_values_match_reference() {
+        testutil::quantize_special_values(Backend::Neon);
+    }
+
+    #[test]
+    fn dequantize_matches_reference() {
+        testutil::dequantize_parity(Backend::Neon);
+    }
+
+    #[test]
+    fn round_trip_error_is_within_half_a_step() {
+        testutil::round_trip_error(Backend::Neon);
+    }
+
+    #[test]
+    fn packers_are_exhaustively_exact() {
+        let t = crate::simd::neon::Neon::new().expect("baseline ISA");
+        testutil::packers_exhaustive(t);
+    }
+}

@@ -1,0 +1,67 @@
+//! The small vector trait every SIMD algorithm is written against.
+//!
+//! It is implemented on *capability tokens* ([`super::sse2::Sse2`],
+//! [`super::avx2::Avx2`], [`super::neon::Neon`]): a token value exists only when the
+//! CPU supports its instruction set, so the methods can be safe even though they call
+//! target-feature intrinsics. Every method is `#[inline(always)]`: the algorithms in
+//! `kernels::generic` and `stats::generic` are inlined into the thin per-ISA entry
+//! points that carry `#[target_feature]`, and the intrinsics are compiled there.
+//!
+//! Slice arguments must hold at least the number of elements a method reads or
+//! writes; the implementations check it with a slice index, which the optimiser
+//! removes inside `chunks_exact` loops.
+
+/// One SIMD instruction set: an f32 vector type and the operations the kernels need.
+pub(crate) trait Simd: Copy {
+    /// The f32 vector.
+    type V: Copy;
+    /// f32 lanes per vector.
+    const LANES: usize;
+
+    /// All lanes set to `x`.
+    fn splat(self, x: f32) -> Self::V;
+    /// Loads `LANES` values from `x[..LANES]` (no alignment needed).
+    fn load(self, x: &[f32]) -> Self::V;
+    /// Stores the lanes into `out[..LANES]`.
+    fn store(self, v: Self::V, out: &mut [f32]);
+    /// Loads `LANES` f16 values (little-endian bit patterns) as f32, exactly.
+    fn load_f16(self, x: &[u16]) -> Self::V;
+    /// Loads `LANES` bf16 values (bit patterns) as f32, exactly.
+    fn load_bf16(self, x: &[u16]) -> Self::V;
+
+    /// Lane-wise minimum (for non-NaN lanes; which zero is returned for `-0`/`+0` is unspecified).
+    fn min(self, a: Self::V, b: Self::V) -> Self::V;
+    /// Lane-wise maximum (same caveats as [`Simd::min`]).
+    fn max(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a + b`.
+    fn add(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a - b`.
+    fn sub(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a * b`, rounded once (never fused with a following add).
+    fn mul(self, a: Self::V, b: Self::V) -> Self::V;
+
+    /// Smallest lane.
+    fn reduce_min(self, v: Self::V) -> f32;
+    /// Largest lane.
+    fn reduce_max(self, v: Self::V) -> f32;
+    /// Sum of the lanes (order unspecified).
+    fn reduce_add(self, v: Self::V) -> f32;
+
+    /// Rounds `4 * LANES` values (already clamped to the code range) to the nearest
+    /// integer, ties to even, adds `bias` and stores them as bytes into
+    /// `out[..4 * LANES]`, in order.
+    fn store_codes(self, t: [Self::V; 4], bias: i32, out: &mut [u8]);
+    /// Loads `4 * LANES` codes (one per byte) from `codes[..4 * LANES]` as f32.
+    fn load_codes(self, codes: &[u8]) -> [Self::V; 4];
+
+    /// Packs one code per byte (`< 16`) into nibbles: `codes.len() == 2 * out.len()`,
+    /// a multiple of 32.
+    fn pack_i4(self, codes: &[u8], out: &mut [u8]);
+    /// Inverse of [`Simd::pack_i4`].
+    fn unpack_i4(self, packed: &[u8], codes: &mut [u8]);
+    /// Packs one code per byte (`< 4`) four to a byte: `codes.len() == 4 * out.len()`,
+    /// a multiple of 32.
+    fn pack_i2(self, codes: &[u8], out: &mut [u8]);
+    /// Inverse of [`Simd::pack_i2`].
+    fn unpack_i2(self, packed: &[u8], codes: &mut [u8]);
+}

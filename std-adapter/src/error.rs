@@ -1,0 +1,229 @@
+//! The adapter's error type: every failure names the file and, where there is one,
+//! the tensor it concerns.
+
+use std::path::PathBuf;
+
+use arrowquant_core::QuantError;
+
+use crate::config::ConfigError;
+
+/// What is wrong with a safetensors file (the header or the data layout it describes).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SafetensorsError {
+    /// The file is shorter than the 8-byte header length prefix.
+    #[error("file is {len} bytes, too short for the 8-byte header length")]
+    TooShort {
+        /// File length in bytes.
+        len: u64,
+    },
+    /// The header length exceeds the hard limit (a corrupt or hostile file).
+    #[error("header length {len} bytes exceeds the limit of {limit} bytes")]
+    HeaderTooLarge {
+        /// Declared header length.
+        len: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The header length runs past the end of the file (a truncated file).
+    #[error("header length {len} bytes runs past the end of the file ({available} bytes after the prefix)")]
+    HeaderPastEnd {
+        /// Declared header length.
+        len: u64,
+        /// Bytes available after the 8-byte prefix.
+        available: u64,
+    },
+    /// The header is not UTF-8.
+    #[error("header is not valid UTF-8 (at byte {valid_up_to})")]
+    NotUtf8 {
+        /// Length of the valid prefix.
+        valid_up_to: usize,
+    },
+    /// The header is not the JSON object safetensors expects.
+    #[error("header is not valid safetensors JSON: {0}")]
+    Json(String),
+    /// The same tensor name appears twice.
+    #[error("tensor `{0}` appears twice in the header")]
+    DuplicateTensor(String),
+    /// A dtype this tool does not know.
+    #[error("tensor `{tensor}`: unknown dtype `{dtype}`")]
+    UnknownDtype {
+        /// Tensor name.
+        tensor: String,
+        /// The dtype as written.
+        dtype: String,
+    },
+    /// `data_offsets` are reversed.
+    #[error("tensor `{tensor}`: data_offsets [{begin}, {end}] are reversed")]
+    ReversedOffsets {
+        /// Tensor name.
+        tensor: String,
+        /// Start offset.
+        begin: u64,
+        /// End offset.
+        end: u64,
+    },
+    /// `data_offsets` run past the end of the data section (often a truncated file).
+    #[error("tensor `{tensor}`: data_offsets end {end} is past the end of the data ({data_len} bytes)")]
+    OffsetOutOfBounds {
+        /// Tensor name.
+        tensor: String,
+        /// End offset.
+        end: u64,
+        /// Length of the data section.
+        data_len: u64,
+    },
+    /// Two tensors share bytes.
+    #[error("tensors `{first}` and `{second}` overlap in the data section")]
+    Overlap {
+        /// The tensor that starts first.
+        first: String,
+        /// The tensor that starts inside it.
+        second: String,
+    },
+    /// dtype size x shape does not match the byte length of the offsets.
+    #[error("tensor `{tensor}`: dtype {dtype} x shape {shape:?} needs {expected} bytes but data_offsets span {actual}")]
+    ByteLength {
+        /// Tensor name.
+        tensor: String,
+        /// dtype as written.
+        dtype: String,
+        /// Shape.
+        shape: Vec<u64>,
+        /// Bytes the dtype and shape need.
+        expected: u64,
+        /// Bytes the offsets span.
+        actual: u64,
+    },
+    /// The element count overflows 64 bits.
+    #[error("tensor `{tensor}`: shape {shape:?} is too large")]
+    ShapeOverflow {
+        /// Tensor name.
+        tensor: String,
+        /// Shape.
+        shape: Vec<u64>,
+    },
+    /// A sharded model's index is malformed or refers to something missing.
+    #[error("index: {0}")]
+    Index(String),
+}
+
+/// Everything the adapter can fail with.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    /// An I/O error on a file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A malformed safetensors file or index.
+    #[error("{}: {source}", path.display())]
+    Safetensors {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: SafetensorsError,
+    },
+    /// The model path is neither a safetensors file nor a model directory.
+    #[error("{}: {reason}", path.display())]
+    NotAModel {
+        /// The path given.
+        path: PathBuf,
+        /// Why it was not accepted.
+        reason: String,
+    },
+    /// An invalid configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Quantizing or decoding a tensor failed (for example a NaN in the weights).
+    #[error("{}: tensor `{tensor}`: {source}", path.display())]
+    Quant {
+        /// The file the tensor comes from.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// The core error.
+        #[source]
+        source: QuantError,
+    },
+    /// `fail_fast` is on and a tensor's cosine is below `min_accuracy`.
+    #[error(
+        "tensor `{tensor}`: cosine {cosine:.6} at {bits} bits is below min_accuracy {min_accuracy} (fail_fast is on)"
+    )]
+    BelowAccuracy {
+        /// The tensor.
+        tensor: String,
+        /// Its cosine similarity.
+        cosine: f64,
+        /// The bit width tried.
+        bits: u32,
+        /// The threshold.
+        min_accuracy: f64,
+    },
+    /// A Parquet or Arrow error while writing or reading our file.
+    #[error("{}: parquet: {message}", path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The underlying message.
+        message: String,
+    },
+    /// A Parquet file that is not a valid ArrowQuant file (missing columns, bad rows, ...).
+    #[error("{}: not a valid ArrowQuant file: {reason}", path.display())]
+    BadQuantizedFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A tensor name that is not in the file.
+    #[error("{}: no tensor named `{tensor}`", path.display())]
+    NoSuchTensor {
+        /// The file.
+        path: PathBuf,
+        /// The name asked for.
+        tensor: String,
+    },
+    /// An Arrow record batch without the expected columns (batch API).
+    #[error("record batch column `{column}`: {problem}")]
+    BatchSchema {
+        /// The offending column.
+        column: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Original and quantized files do not describe the same tensors (validation).
+    #[error("{}: tensor `{tensor}`: {problem}", path.display())]
+    Mismatch {
+        /// The quantized file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// What differs.
+        problem: String,
+    },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = AdapterError> = std::result::Result<T, E>;
+
+impl AdapterError {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        AdapterError::Io { path: path.into(), source }
+    }
+
+    pub(crate) fn parquet(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> Self {
+        AdapterError::Parquet { path: path.into(), message: e.to_string() }
+    }
+
+    pub(crate) fn bad_file(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        AdapterError::BadQuantizedFile { path: path.into(), reason: reason.into() }
+    }
+}

@@ -1,0 +1,583 @@
+//! Reading ArrowQuant Parquet files back: the manifest, streaming dequantization and
+//! export to safetensors.
+//!
+//! Rows are read a few at a time (batches of [`READ_BATCH_ROWS`] rows), so reading
+//! never holds more than one row group's compressed column chunks plus a few decoded
+//! rows. Every row is checked against the manifest (tensor order, chunk index,
+//! element offsets, block counts and byte lengths) before it is decoded; a file that
+//! fails a check gives [`AdapterError::BadQuantizedFile`] naming the tensor.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{UInt8Type, UInt32Type, UInt64Type};
+use arrow_array::{Array, RecordBatch};
+use arrowquant_core::{BlockCodec, bf16, f16};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::{Deserialize, Serialize};
+
+use crate::atomic::AtomicFile;
+use crate::codec::CodecChoice;
+use crate::config::Config;
+use crate::error::{AdapterError, Result};
+use crate::safetensors::StDtype;
+use crate::schema::{self, StoredTensor, col};
+
+/// Rows decoded per record batch while reading.
+pub const READ_BATCH_ROWS: usize = 4;
+
+/// Element type of dequantized output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum OutDtype {
+    /// IEEE binary32 (exactly what the decoder computes).
+    #[default]
+    F32,
+    /// IEEE binary16, rounded to nearest.
+    F16,
+    /// bfloat16, rounded to nearest.
+    Bf16,
+}
+
+impl OutDtype {
+    /// Parses `f32`, `f16` or `bf16` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" => Some(OutDtype::F32),
+            "f16" => Some(OutDtype::F16),
+            "bf16" => Some(OutDtype::Bf16),
+            _ => None,
+        }
+    }
+
+    /// The safetensors spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutDtype::F32 => "F32",
+            OutDtype::F16 => "F16",
+            OutDtype::Bf16 => "BF16",
+        }
+    }
+
+    /// Bytes per element.
+    pub fn size(self) -> u64 {
+        match self {
+            OutDtype::F32 => 4,
+            OutDtype::F16 | OutDtype::Bf16 => 2,
+        }
+    }
+}
+
+/// One decoded chunk handed to a visitor.
+#[derive(Clone, Copy, Debug)]
+pub enum ChunkData<'a> {
+    /// Dequantized values of a quantized tensor.
+    F32(&'a [f32]),
+    /// The original little-endian bytes of a tensor stored raw.
+    Raw(&'a [u8]),
+}
+
+/// What [`QuantizedFile::export_safetensors`] wrote.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExportReport {
+    /// The safetensors file.
+    pub path: String,
+    /// Tensors written.
+    pub tensors: usize,
+    /// File size in bytes.
+    pub bytes: u64,
+    /// dtype of dequantized tensors (raw tensors keep theirs).
+    pub dtype: OutDtype,
+}
+
+/// An open ArrowQuant Parquet file.
+#[derive(Debug, Clone)]
+pub struct QuantizedFile {
+    path: PathBuf,
+    tensors: Vec<StoredTensor>,
+    config_json: String,
+    tool_version: String,
+    source_metadata: BTreeMap<String, String>,
+    file_size: u64,
+    row_group_rows: Vec<u64>,
+}
+
+/// One row, borrowed from a record batch.
+struct RowView<'a> {
+    tensor: &'a str,
+    chunk: u32,
+    element_offset: u64,
+    element_count: u64,
+    codec: &'a str,
+    bits: u8,
+    block_len: u32,
+    scheme: Option<&'a str>,
+    blocks: u64,
+    padding: u32,
+    codes: &'a [u8],
+    params: &'a [u8],
+}
+
+impl QuantizedFile {
+    /// Opens a file and reads its manifest (the data is read later, in chunks).
+    ///
+    /// # Errors
+    /// [`AdapterError::Io`], [`AdapterError::Parquet`] for a file that is not Parquet,
+    /// [`AdapterError::BadQuantizedFile`] for a Parquet file without our metadata,
+    /// columns or a supported format version.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|e| AdapterError::io(path, e))?;
+        let file_size = file.metadata().map_err(|e| AdapterError::io(path, e))?.len();
+        let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| AdapterError::parquet(path, e))?;
+        let kv: BTreeMap<String, String> = b
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .map(|v| v.iter().filter_map(|k| Some((k.key.clone(), k.value.clone()?))).collect())
+            .unwrap_or_default();
+        let get = |k: &str| {
+            kv.get(k).cloned().ok_or_else(|| AdapterError::bad_file(path, format!("missing key-value metadata `{k}`")))
+        };
+        let version = get(schema::KEY_FORMAT_VERSION)?;
+        if version != schema::FORMAT_VERSION {
+            return Err(AdapterError::bad_file(
+                path,
+                format!("format version {version} is not supported (this reader knows {})", schema::FORMAT_VERSION),
+            ));
+        }
+        let tensors: Vec<StoredTensor> = serde_json::from_str(&get(schema::KEY_TENSORS)?)
+            .map_err(|e| AdapterError::bad_file(path, format!("manifest is not valid: {e}")))?;
+        let expected = schema::schema();
+        for f in expected.fields() {
+            match b.schema().field_with_name(f.name()) {
+                Ok(g) if g.data_type() == f.data_type() => {}
+                Ok(g) => {
+                    return Err(AdapterError::bad_file(
+                        path,
+                        format!("column `{}` has type {} instead of {}", f.name(), g.data_type(), f.data_type()),
+                    ));
+                }
+                Err(_) => return Err(AdapterError::bad_file(path, format!("missing column `{}`", f.name()))),
+            }
+        }
+        let row_group_rows = b.metadata().row_groups().iter().map(|g| g.num_rows().max(0) as u64).collect();
+        let total_rows: u64 = b.metadata().file_metadata().num_rows().max(0) as u64;
+        let manifest_rows: u64 = tensors.iter().map(|t| t.rows).sum();
+        if manifest_rows != total_rows {
+            return Err(AdapterError::bad_file(
+                path,
+                format!("manifest lists {manifest_rows} rows but the file has {total_rows}"),
+            ));
+        }
+        let source_metadata = kv
+            .get(schema::KEY_SOURCE_METADATA)
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default();
+        Ok(QuantizedFile {
+            path: path.to_path_buf(),
+            tensors,
+            config_json: kv.get(schema::KEY_CONFIG).cloned().unwrap_or_default(),
+            tool_version: kv.get(schema::KEY_TOOL_VERSION).cloned().unwrap_or_default(),
+            source_metadata,
+            file_size,
+            row_group_rows,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The tensors, in file order.
+    pub fn tensors(&self) -> &[StoredTensor] {
+        &self.tensors
+    }
+
+    /// The tensor called `name`.
+    pub fn tensor(&self, name: &str) -> Option<&StoredTensor> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// The configuration the file was written with, as JSON.
+    pub fn config_json(&self) -> &str {
+        &self.config_json
+    }
+
+    /// The configuration the file was written with, if it parses.
+    pub fn config(&self) -> Option<Config> {
+        serde_json::from_str(&self.config_json).ok()
+    }
+
+    /// The writing tool and version.
+    pub fn tool_version(&self) -> &str {
+        &self.tool_version
+    }
+
+    /// The source model's safetensors `__metadata__`.
+    pub fn source_metadata(&self) -> &BTreeMap<String, String> {
+        &self.source_metadata
+    }
+
+    /// File size in bytes.
+    pub fn file_size(&self) -> u64 {
+        self.file_size
+    }
+
+    /// Elements over all tensors.
+    pub fn total_elements(&self) -> u64 {
+        self.tensors.iter().map(|t| t.elements).sum()
+    }
+
+    /// Whole-file bits per weight: file bytes x 8 / elements.
+    pub fn bits_per_weight(&self) -> f64 {
+        let n = self.total_elements();
+        if n == 0 { 0.0 } else { self.file_size as f64 * 8.0 / n as f64 }
+    }
+
+    /// Visits every chunk of every tensor in file order: quantized tensors as
+    /// dequantized f32, raw tensors as their bytes. `f` gets the tensor, the chunk's
+    /// first element and the data.
+    ///
+    /// # Errors
+    /// Read errors, [`AdapterError::BadQuantizedFile`] for rows that contradict the
+    /// manifest, or the callback's error.
+    pub fn for_each_chunk(&self, mut f: impl FnMut(&StoredTensor, u64, ChunkData<'_>) -> Result<()>) -> Result<()> {
+        let mut order = Order::starting_at(0);
+        let mut buf = Vec::new();
+        self.scan(None, |row_index, row| {
+            let ti = order.next(self, row_index, &row)?;
+            let t = &self.tensors[ti];
+            let data = self.decode_row(t, &row, &mut buf)?;
+            f(t, row.element_offset, data)
+        })?;
+        order.finish(self)
+    }
+
+    /// Streams the dequantized values of one tensor, chunk by chunk: `f` gets the
+    /// chunk's first element and its values. Tensors stored raw are converted to f32
+    /// if they are F32/F16/BF16.
+    ///
+    /// # Errors
+    /// [`AdapterError::NoSuchTensor`], an error for raw non-float tensors, read errors.
+    pub fn dequantize_tensor(&self, name: &str, mut f: impl FnMut(u64, &[f32]) -> Result<()>) -> Result<()> {
+        let ti = self
+            .tensors
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or_else(|| AdapterError::NoSuchTensor { path: self.path.clone(), tensor: name.to_string() })?;
+        let t = &self.tensors[ti];
+        let (first, last) = (t.first_row, t.first_row + t.rows);
+        let mut groups = Vec::new();
+        let mut start = 0u64;
+        for (g, &n) in self.row_group_rows.iter().enumerate() {
+            if start < last && start + n > first {
+                groups.push(g);
+            }
+            start += n;
+        }
+        let group_start: u64 = self.row_group_rows[..groups.first().copied().unwrap_or(0)].iter().sum();
+        let mut order = Order::starting_at(ti);
+        let mut buf = Vec::new();
+        let mut conv = Vec::new();
+        let mut seen = 0u64;
+        self.scan(Some(groups), |row_index, row| {
+            let abs = group_start + row_index;
+            if abs < first || abs >= last {
+                return Ok(());
+            }
+            order.next(self, abs, &row)?;
+            seen += 1;
+            match self.decode_row(t, &row, &mut buf)? {
+                ChunkData::F32(v) => f(row.element_offset, v),
+                ChunkData::Raw(bytes) => {
+                    let dt = StDtype::parse(&t.dtype).and_then(StDtype::quantizable).ok_or_else(|| {
+                        AdapterError::bad_file(&self.path, format!("tensor `{}` has dtype {}, not a float", t.name, t.dtype))
+                    })?;
+                    conv.clear();
+                    conv.resize(bytes.len() / dt.size(), 0f32);
+                    let mut s = crate::window::AlignedScratch::default();
+                    crate::window::with_input(dt, bytes, &mut s, |i| i.to_f32(&mut conv));
+                    f(row.element_offset, &conv)
+                }
+            }
+        })?;
+        if seen != t.rows {
+            return Err(AdapterError::bad_file(&self.path, format!("tensor `{}`: found {seen} of {} rows", t.name, t.rows)));
+        }
+        Ok(())
+    }
+
+    /// The whole dequantized tensor in memory (convenience for small tensors; use
+    /// [`dequantize_tensor`](Self::dequantize_tensor) to stream).
+    ///
+    /// # Errors
+    /// As [`dequantize_tensor`](Self::dequantize_tensor).
+    pub fn read_tensor_f32(&self, name: &str) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        self.dequantize_tensor(name, |_, v| {
+            out.extend_from_slice(v);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Writes a safetensors file with every tensor: quantized ones dequantized to
+    /// `dtype`, raw ones byte for byte. Written atomically.
+    ///
+    /// # Errors
+    /// Read or write errors; nothing is left under `out` on error.
+    pub fn export_safetensors(&self, out: &Path, dtype: OutDtype) -> Result<ExportReport> {
+        let mut header = serde_json::Map::new();
+        if !self.source_metadata.is_empty() {
+            header.insert("__metadata__".into(), serde_json::to_value(&self.source_metadata).unwrap_or_default());
+        }
+        let mut offset = 0u64;
+        let mut sizes = Vec::with_capacity(self.tensors.len());
+        for t in &self.tensors {
+            let (name, size) = if t.is_quantized() {
+                (dtype.name().to_string(), t.elements * dtype.size())
+            } else {
+                let d = StDtype::parse(&t.dtype)
+                    .ok_or_else(|| AdapterError::bad_file(&self.path, format!("tensor `{}`: unknown dtype {}", t.name, t.dtype)))?;
+                (t.dtype.clone(), t.elements * d.size())
+            };
+            header.insert(
+                t.name.clone(),
+                serde_json::json!({"dtype": name, "shape": t.shape, "data_offsets": [offset, offset + size]}),
+            );
+            sizes.push(size);
+            offset += size;
+        }
+        let mut text = serde_json::to_string(&header).map_err(|e| AdapterError::io(out, std::io::Error::other(e)))?;
+        // Pad the header so the data section starts 8-byte aligned, as the reference writer does.
+        while (8 + text.len()) % 8 != 0 {
+            text.push(' ');
+        }
+        let file = AtomicFile::create(out)?;
+        let mut w = BufWriter::with_capacity(1 << 20, file.writer()?);
+        let io = |e| AdapterError::io(out, e);
+        w.write_all(&(text.len() as u64).to_le_bytes()).map_err(io)?;
+        w.write_all(text.as_bytes()).map_err(io)?;
+        let mut bytes = Vec::new();
+        self.for_each_chunk(|_, _, data| {
+            match data {
+                ChunkData::Raw(b) => w.write_all(b).map_err(io)?,
+                ChunkData::F32(v) => {
+                    bytes.clear();
+                    match dtype {
+                        OutDtype::F32 => v.iter().for_each(|x| bytes.extend_from_slice(&x.to_le_bytes())),
+                        OutDtype::F16 => v.iter().for_each(|x| bytes.extend_from_slice(&f16::from_f32(*x).to_le_bytes())),
+                        OutDtype::Bf16 => {
+                            v.iter().for_each(|x| bytes.extend_from_slice(&bf16::from_f32(*x).to_le_bytes()))
+                        }
+                    }
+                    w.write_all(&bytes).map_err(io)?;
+                }
+            }
+            Ok(())
+        })?;
+        w.flush().map_err(io)?;
+        drop(w);
+        file.commit()?;
+        let size = std::fs::metadata(out).map_err(io)?.len();
+        Ok(ExportReport { path: out.display().to_string(), tensors: self.tensors.len(), bytes: size, dtype })
+    }
+
+    fn bad(&self, t: &str, msg: impl std::fmt::Display) -> AdapterError {
+        AdapterError::bad_file(&self.path, format!("tensor `{t}`: {msg}"))
+    }
+
+    fn decode_row<'r>(&self, t: &StoredTensor, row: &RowView<'r>, buf: &'r mut Vec<f32>) -> Result<ChunkData<'r>> {
+        if !t.is_quantized() {
+            let size = StDtype::parse(&t.dtype).map_or(0, StDtype::size);
+            if size == 0 || row.codes.len() as u64 != row.element_count * size {
+                return Err(self.bad(&t.name, format!("raw chunk {} has {} bytes for {} elements", row.chunk, row.codes.len(), row.element_count)));
+            }
+            return Ok(ChunkData::Raw(row.codes));
+        }
+        if row.codec != t.codec || u32::from(row.bits) != t.bits || row.block_len != t.block_len {
+            return Err(self.bad(&t.name, format!("chunk {} codec differs from the manifest", row.chunk)));
+        }
+        let codec = CodecChoice::from_stored(row.codec, u32::from(row.bits), row.block_len as usize, row.scheme.unwrap_or(""))
+            .map_err(|e| self.bad(&t.name, e))?;
+        let bl = codec.block_len() as u64;
+        let ok = row.blocks.checked_mul(codec.codes_len() as u64) == Some(row.codes.len() as u64)
+            && row.blocks.checked_mul(codec.params_len() as u64) == Some(row.params.len() as u64)
+            && u64::from(row.padding) < bl
+            && row.blocks.checked_mul(bl).and_then(|n| n.checked_sub(u64::from(row.padding))) == Some(row.element_count);
+        if !ok {
+            return Err(self.bad(&t.name, format!("chunk {} has inconsistent block counts or byte lengths", row.chunk)));
+        }
+        buf.clear();
+        buf.resize((row.blocks * bl) as usize, 0.0);
+        codec.decode(row.codes, row.params, buf).map_err(|e| self.bad(&t.name, format!("chunk {}: {e}", row.chunk)))?;
+        Ok(ChunkData::F32(&buf[..row.element_count as usize]))
+    }
+
+    /// Reads rows (optionally only some row groups) and calls `f` with each row's
+    /// index (counted from the first selected row group) and contents.
+    fn scan(&self, row_groups: Option<Vec<usize>>, mut f: impl FnMut(u64, RowView<'_>) -> Result<()>) -> Result<()> {
+        let file = File::open(&self.path).map_err(|e| AdapterError::io(&self.path, e))?;
+        let mut b = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| AdapterError::parquet(&self.path, e))?
+            .with_batch_size(READ_BATCH_ROWS);
+        if let Some(g) = row_groups {
+            b = b.with_row_groups(g);
+        }
+        let reader = b.build().map_err(|e| AdapterError::parquet(&self.path, e))?;
+        let mut index = 0u64;
+        for batch in reader {
+            let batch = batch.map_err(|e| AdapterError::parquet(&self.path, e))?;
+            let cols = Columns::of(&batch).map_err(|m| AdapterError::bad_file(&self.path, m))?;
+            for r in 0..batch.num_rows() {
+                let row = cols.row(r).map_err(|m| AdapterError::bad_file(&self.path, m))?;
+                f(index, row)?;
+                index += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks that rows arrive in manifest order.
+struct Order {
+    ti: isize,
+    rows_seen: u64,
+    next_chunk: u32,
+    next_offset: u64,
+    started: bool,
+}
+
+impl Order {
+    /// Expects rows from tensor `ti` on.
+    fn starting_at(ti: usize) -> Self {
+        Order { ti: ti as isize - 1, rows_seen: 0, next_chunk: 0, next_offset: 0, started: false }
+    }
+
+    fn next(&mut self, file: &QuantizedFile, row_index: u64, row: &RowView<'_>) -> Result<usize> {
+        if !self.started {
+            self.started = true;
+            self.advance(file)?;
+        } else if self.rows_seen == file.tensors[self.ti as usize].rows {
+            self.check_complete(file)?;
+            self.advance(file)?;
+        }
+        let t = &file.tensors[self.ti as usize];
+        if row.tensor != t.name || row.chunk != self.next_chunk || row.element_offset != self.next_offset {
+            return Err(file.bad(
+                &t.name,
+                format!(
+                    "row {row_index} is `{}` chunk {} at element {}, expected chunk {} at element {}",
+                    row.tensor, row.chunk, row.element_offset, self.next_chunk, self.next_offset
+                ),
+            ));
+        }
+        self.rows_seen += 1;
+        self.next_chunk += 1;
+        self.next_offset += row.element_count;
+        Ok(self.ti as usize)
+    }
+
+    fn advance(&mut self, file: &QuantizedFile) -> Result<()> {
+        loop {
+            self.ti += 1;
+            let Some(t) = file.tensors.get(self.ti as usize) else {
+                return Err(AdapterError::bad_file(&file.path, "more rows than the manifest lists"));
+            };
+            (self.rows_seen, self.next_chunk, self.next_offset) = (0, 0, 0);
+            if t.rows > 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    fn check_complete(&self, file: &QuantizedFile) -> Result<()> {
+        let t = &file.tensors[self.ti as usize];
+        if self.next_offset != t.elements {
+            return Err(file.bad(&t.name, format!("rows cover {} of {} elements", self.next_offset, t.elements)));
+        }
+        Ok(())
+    }
+
+    fn finish(&self, file: &QuantizedFile) -> Result<()> {
+        if self.started {
+            self.check_complete(file)?;
+        }
+        let last = if self.started { self.ti + 1 } else { 0 };
+        if let Some(t) = file.tensors.iter().skip(last as usize).find(|t| t.rows > 0) {
+            return Err(file.bad(&t.name, "has no rows in the file"));
+        }
+        Ok(())
+    }
+}
+
+/// Typed views of the columns of one batch.
+struct Columns<'a> {
+    tensor: &'a arrow_array::StringArray,
+    chunk: &'a arrow_array::UInt32Array,
+    element_offset: &'a arrow_array::UInt64Array,
+    element_count: &'a arrow_array::UInt64Array,
+    codec: &'a arrow_array::StringArray,
+    bits: &'a arrow_array::UInt8Array,
+    block_len: &'a arrow_array::UInt32Array,
+    scheme: &'a arrow_array::StringArray,
+    blocks: &'a arrow_array::UInt64Array,
+    padding: &'a arrow_array::UInt32Array,
+    codes: &'a arrow_array::BinaryArray,
+    params: &'a arrow_array::BinaryArray,
+}
+
+impl<'a> Columns<'a> {
+    fn of(b: &'a RecordBatch) -> std::result::Result<Self, String> {
+        let c = |name: &str| b.column_by_name(name).ok_or_else(|| format!("missing column `{name}`"));
+        let wrong = |name: &str| format!("column `{name}` has the wrong type");
+        Ok(Columns {
+            tensor: c(col::TENSOR)?.as_string_opt::<i32>().ok_or_else(|| wrong(col::TENSOR))?,
+            chunk: c(col::CHUNK)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| wrong(col::CHUNK))?,
+            element_offset: c(col::ELEMENT_OFFSET)?
+                .as_primitive_opt::<UInt64Type>()
+                .ok_or_else(|| wrong(col::ELEMENT_OFFSET))?,
+            element_count: c(col::ELEMENT_COUNT)?
+                .as_primitive_opt::<UInt64Type>()
+                .ok_or_else(|| wrong(col::ELEMENT_COUNT))?,
+            codec: c(col::CODEC)?.as_string_opt::<i32>().ok_or_else(|| wrong(col::CODEC))?,
+            bits: c(col::BITS)?.as_primitive_opt::<UInt8Type>().ok_or_else(|| wrong(col::BITS))?,
+            block_len: c(col::BLOCK_LEN)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| wrong(col::BLOCK_LEN))?,
+            scheme: c(col::SCHEME)?.as_string_opt::<i32>().ok_or_else(|| wrong(col::SCHEME))?,
+            blocks: c(col::BLOCKS)?.as_primitive_opt::<UInt64Type>().ok_or_else(|| wrong(col::BLOCKS))?,
+            padding: c(col::PADDING)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| wrong(col::PADDING))?,
+            codes: c(col::CODES)?.as_binary_opt::<i32>().ok_or_else(|| wrong(col::CODES))?,
+            params: c(col::PARAMS)?.as_binary_opt::<i32>().ok_or_else(|| wrong(col::PARAMS))?,
+        })
+    }
+
+    fn row(&self, r: usize) -> std::result::Result<RowView<'a>, String> {
+        let null = |name: &str| format!("column `{name}` is null in row {r}");
+        macro_rules! req {
+            ($a:expr, $n:expr) => {{
+                if $a.is_null(r) {
+                    return Err(null($n));
+                }
+                $a.value(r)
+            }};
+        }
+        Ok(RowView {
+            tensor: req!(self.tensor, col::TENSOR),
+            chunk: req!(self.chunk, col::CHUNK),
+            element_offset: req!(self.element_offset, col::ELEMENT_OFFSET),
+            element_count: req!(self.element_count, col::ELEMENT_COUNT),
+            codec: req!(self.codec, col::CODEC),
+            bits: req!(self.bits, col::BITS),
+            block_len: req!(self.block_len, col::BLOCK_LEN),
+            scheme: (!self.scheme.is_null(r)).then(|| self.scheme.value(r)),
+            blocks: req!(self.blocks, col::BLOCKS),
+            padding: req!(self.padding, col::PADDING),
+            codes: req!(self.codes, col::CODES),
+            params: req!(self.params, col::PARAMS),
+        })
+    }
+}

@@ -1,0 +1,482 @@
+//! Safetensors input: header parsing and validation, sharded models, and the tensor
+//! list of a model.
+//!
+//! The header is validated here rather than by the `safetensors` crate so that every
+//! problem gets its own error naming the file and tensor: the 8-byte length prefix
+//! (present, at most [`MAX_HEADER_LEN`], inside the file), UTF-8, JSON, duplicate
+//! names, known dtypes, `dtype size x shape == end - begin`, offsets inside the data
+//! section and no two tensors sharing bytes. Gaps between tensors are allowed.
+//!
+//! Only the header is read here; tensor data is read window by window by
+//! [`crate::window`].
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::{MapAccess, Visitor};
+
+use crate::error::{AdapterError, Result, SafetensorsError};
+
+/// Largest header accepted: 100 MB, the limit of the reference implementation.
+pub const MAX_HEADER_LEN: u64 = 100_000_000;
+
+/// A safetensors element type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)] // The variants are the safetensors spellings.
+pub enum StDtype {
+    Bool,
+    U8,
+    I8,
+    F8E5M2,
+    F8E4M3,
+    I16,
+    U16,
+    F16,
+    Bf16,
+    I32,
+    U32,
+    F32,
+    F64,
+    I64,
+    U64,
+}
+
+impl StDtype {
+    /// Parses the safetensors spelling (`F32`, `BF16`, `I64`, ...).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "BOOL" => StDtype::Bool,
+            "U8" => StDtype::U8,
+            "I8" => StDtype::I8,
+            "F8_E5M2" => StDtype::F8E5M2,
+            "F8_E4M3" => StDtype::F8E4M3,
+            "I16" => StDtype::I16,
+            "U16" => StDtype::U16,
+            "F16" => StDtype::F16,
+            "BF16" => StDtype::Bf16,
+            "I32" => StDtype::I32,
+            "U32" => StDtype::U32,
+            "F32" => StDtype::F32,
+            "F64" => StDtype::F64,
+            "I64" => StDtype::I64,
+            "U64" => StDtype::U64,
+            _ => return None,
+        })
+    }
+
+    /// The safetensors spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            StDtype::Bool => "BOOL",
+            StDtype::U8 => "U8",
+            StDtype::I8 => "I8",
+            StDtype::F8E5M2 => "F8_E5M2",
+            StDtype::F8E4M3 => "F8_E4M3",
+            StDtype::I16 => "I16",
+            StDtype::U16 => "U16",
+            StDtype::F16 => "F16",
+            StDtype::Bf16 => "BF16",
+            StDtype::I32 => "I32",
+            StDtype::U32 => "U32",
+            StDtype::F32 => "F32",
+            StDtype::F64 => "F64",
+            StDtype::I64 => "I64",
+            StDtype::U64 => "U64",
+        }
+    }
+
+    /// Bytes per element.
+    pub fn size(self) -> u64 {
+        match self {
+            StDtype::Bool | StDtype::U8 | StDtype::I8 | StDtype::F8E5M2 | StDtype::F8E4M3 => 1,
+            StDtype::I16 | StDtype::U16 | StDtype::F16 | StDtype::Bf16 => 2,
+            StDtype::I32 | StDtype::U32 | StDtype::F32 => 4,
+            StDtype::F64 | StDtype::I64 | StDtype::U64 => 8,
+        }
+    }
+
+    /// The core input type, for the dtypes the quantizer accepts (F32, F16, BF16).
+    pub fn quantizable(self) -> Option<arrowquant_core::Dtype> {
+        match self {
+            StDtype::F32 => Some(arrowquant_core::Dtype::F32),
+            StDtype::F16 => Some(arrowquant_core::Dtype::F16),
+            StDtype::Bf16 => Some(arrowquant_core::Dtype::Bf16),
+            _ => None,
+        }
+    }
+}
+
+/// One tensor of a model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorInfo {
+    /// Name in the header.
+    pub name: String,
+    /// Element type.
+    pub dtype: StDtype,
+    /// Shape (empty for a scalar).
+    pub shape: Vec<u64>,
+    /// Index into [`Model::files`].
+    pub file: usize,
+    /// Absolute offset of the first byte in the file.
+    pub offset: u64,
+    /// Length in bytes.
+    pub byte_len: u64,
+}
+
+impl TensorInfo {
+    /// Number of elements.
+    pub fn elements(&self) -> u64 {
+        self.shape.iter().product()
+    }
+}
+
+/// The parsed header of one safetensors file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Tensors in data order (by offset), with absolute offsets and `file = 0`.
+    pub tensors: Vec<TensorInfo>,
+    /// The `__metadata__` map.
+    pub metadata: BTreeMap<String, String>,
+    /// Bytes before the data section (8 + header length).
+    pub data_start: u64,
+    /// Length of the data section.
+    pub data_len: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    dtype: String,
+    shape: Vec<u64>,
+    data_offsets: [u64; 2],
+}
+
+/// Collects a JSON object's entries in order, keeping duplicates so they can be reported.
+struct Entries(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object mapping tensor names to entries")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<Entries, A::Error> {
+                let mut v = Vec::new();
+                while let Some((k, val)) = m.next_entry::<String, serde_json::Value>()? {
+                    v.push((k, val));
+                }
+                Ok(Entries(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Parses and validates a header. `file_len` is the whole file's length.
+///
+/// # Errors
+/// Every problem listed in the module docs, as a [`SafetensorsError`].
+pub fn parse_header(prefix_and_header: &[u8], file_len: u64) -> std::result::Result<Header, SafetensorsError> {
+    if file_len < 8 || prefix_and_header.len() < 8 {
+        return Err(SafetensorsError::TooShort { len: file_len });
+    }
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&prefix_and_header[..8]);
+    let n = u64::from_le_bytes(n);
+    if n > MAX_HEADER_LEN {
+        return Err(SafetensorsError::HeaderTooLarge { len: n, limit: MAX_HEADER_LEN });
+    }
+    if n > file_len - 8 {
+        return Err(SafetensorsError::HeaderPastEnd { len: n, available: file_len - 8 });
+    }
+    let Some(bytes) = prefix_and_header.get(8..8 + n as usize) else {
+        return Err(SafetensorsError::HeaderPastEnd { len: n, available: prefix_and_header.len() as u64 - 8 });
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| SafetensorsError::NotUtf8 { valid_up_to: e.valid_up_to() })?;
+    let entries: Entries = serde_json::from_str(text).map_err(|e| SafetensorsError::Json(e.to_string()))?;
+    let data_start = 8 + n;
+    let data_len = file_len - data_start;
+    let mut metadata = BTreeMap::new();
+    let mut tensors: Vec<TensorInfo> = Vec::with_capacity(entries.0.len());
+    let mut seen = std::collections::HashSet::new();
+    for (name, value) in entries.0 {
+        if !seen.insert(name.clone()) {
+            return Err(SafetensorsError::DuplicateTensor(name));
+        }
+        if name == "__metadata__" {
+            metadata = serde_json::from_value(value)
+                .map_err(|e| SafetensorsError::Json(format!("__metadata__ must map strings to strings: {e}")))?;
+            continue;
+        }
+        let e: RawEntry = serde_json::from_value(value)
+            .map_err(|e| SafetensorsError::Json(format!("tensor `{name}`: {e}")))?;
+        let Some(dtype) = StDtype::parse(&e.dtype) else {
+            return Err(SafetensorsError::UnknownDtype { tensor: name, dtype: e.dtype });
+        };
+        let [begin, end] = e.data_offsets;
+        if begin > end {
+            return Err(SafetensorsError::ReversedOffsets { tensor: name, begin, end });
+        }
+        if end > data_len {
+            return Err(SafetensorsError::OffsetOutOfBounds { tensor: name, end, data_len });
+        }
+        let expected = e
+            .shape
+            .iter()
+            .try_fold(dtype.size(), |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| SafetensorsError::ShapeOverflow { tensor: name.clone(), shape: e.shape.clone() })?;
+        if expected != end - begin {
+            return Err(SafetensorsError::ByteLength {
+                tensor: name,
+                dtype: e.dtype,
+                shape: e.shape,
+                expected,
+                actual: end - begin,
+            });
+        }
+        tensors.push(TensorInfo {
+            name,
+            dtype,
+            shape: e.shape,
+            file: 0,
+            offset: data_start + begin,
+            byte_len: end - begin,
+        });
+    }
+    tensors.sort_by_key(|t| (t.offset, t.byte_len));
+    for w in tensors.windows(2) {
+        // Empty tensors own no bytes and cannot overlap anything.
+        if w[0].byte_len > 0 && w[1].byte_len > 0 && w[1].offset < w[0].offset + w[0].byte_len {
+            return Err(SafetensorsError::Overlap { first: w[0].name.clone(), second: w[1].name.clone() });
+        }
+    }
+    Ok(Header { tensors, metadata, data_start, data_len })
+}
+
+/// Reads and validates the header of a safetensors file (only the header is read).
+///
+/// # Errors
+/// [`AdapterError::Io`] or [`AdapterError::Safetensors`] naming the file.
+pub fn read_header(path: &Path) -> Result<Header> {
+    let mut f = File::open(path).map_err(|e| AdapterError::io(path, e))?;
+    let file_len = f.metadata().map_err(|e| AdapterError::io(path, e))?.len();
+    let st = |source| AdapterError::Safetensors { path: path.to_path_buf(), source };
+    let mut prefix = [0u8; 8];
+    if file_len < 8 {
+        return Err(st(SafetensorsError::TooShort { len: file_len }));
+    }
+    f.read_exact(&mut prefix).map_err(|e| AdapterError::io(path, e))?;
+    let n = u64::from_le_bytes(prefix);
+    // Check the length before allocating for it.
+    if n > MAX_HEADER_LEN {
+        return Err(st(SafetensorsError::HeaderTooLarge { len: n, limit: MAX_HEADER_LEN }));
+    }
+    if n > file_len - 8 {
+        return Err(st(SafetensorsError::HeaderPastEnd { len: n, available: file_len - 8 }));
+    }
+    let mut buf = vec![0u8; 8 + n as usize];
+    buf[..8].copy_from_slice(&prefix);
+    f.read_exact(&mut buf[8..]).map_err(|e| AdapterError::io(path, e))?;
+    parse_header(&buf, file_len).map_err(st)
+}
+
+/// A model: one safetensors file, or the shards of a sharded checkpoint.
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// The path the model was opened from.
+    pub path: PathBuf,
+    /// The safetensors files, in the order their tensors are listed.
+    pub files: Vec<PathBuf>,
+    /// Every tensor, file by file, in data order within each file.
+    pub tensors: Vec<TensorInfo>,
+    /// The `__metadata__` of the first file.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Model {
+    /// Opens a model and validates every header.
+    ///
+    /// `path` is a `.safetensors` file; or a directory holding
+    /// `model.safetensors.index.json` (its `weight_map` names the shards) or
+    /// `model.safetensors`; or the index file itself.
+    ///
+    /// # Errors
+    /// [`AdapterError::NotAModel`], [`AdapterError::Io`] or [`AdapterError::Safetensors`]
+    /// naming the file (and tensor).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let meta = std::fs::metadata(path).map_err(|e| AdapterError::io(path, e))?;
+        if meta.is_dir() {
+            let index = path.join("model.safetensors.index.json");
+            if index.is_file() {
+                return Self::open_index(path, &index);
+            }
+            let single = path.join("model.safetensors");
+            if single.is_file() {
+                return Self::open_files(path, vec![single]);
+            }
+            return Err(AdapterError::NotAModel {
+                path: path.to_path_buf(),
+                reason: "directory has neither model.safetensors.index.json nor model.safetensors".into(),
+            });
+        }
+        if path.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".index.json")) {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            return Self::open_index(path, path).map(|mut m| {
+                m.path = dir.to_path_buf();
+                m
+            });
+        }
+        Self::open_files(path, vec![path.to_path_buf()])
+    }
+
+    fn open_index(root: &Path, index: &Path) -> Result<Self> {
+        let bad = |msg: String| AdapterError::Safetensors {
+            path: index.to_path_buf(),
+            source: SafetensorsError::Index(msg),
+        };
+        let text = std::fs::read(index).map_err(|e| AdapterError::io(index, e))?;
+        #[derive(Deserialize)]
+        struct Index {
+            weight_map: BTreeMap<String, String>,
+        }
+        let idx: Index = serde_json::from_slice(&text).map_err(|e| bad(format!("not a valid index: {e}")))?;
+        let dir = index.parent().unwrap_or(Path::new("."));
+        let mut shard_names: Vec<&String> = idx.weight_map.values().collect();
+        shard_names.sort();
+        shard_names.dedup();
+        if shard_names.is_empty() {
+            return Err(bad("weight_map is empty".into()));
+        }
+        let mut files = Vec::new();
+        for s in shard_names {
+            let p = Path::new(s);
+            // Shards must sit next to the index: no absolute paths, no `..`.
+            if p.components().count() != 1 || !matches!(p.components().next(), Some(std::path::Component::Normal(_)))
+            {
+                return Err(bad(format!("shard name `{s}` must be a plain file name")));
+            }
+            files.push(dir.join(p));
+        }
+        let model = Self::open_files(root, files)?;
+        let names: std::collections::HashMap<&str, &Path> =
+            model.tensors.iter().map(|t| (t.name.as_str(), model.files[t.file].as_path())).collect();
+        for (tensor, shard) in &idx.weight_map {
+            match names.get(tensor.as_str()) {
+                None => return Err(bad(format!("tensor `{tensor}` is not in shard `{shard}`"))),
+                Some(p) if p.file_name().is_some_and(|n| n != shard.as_str()) => {
+                    return Err(bad(format!("tensor `{tensor}` is in `{}`, not in `{shard}`", p.display())));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(model)
+    }
+
+    fn open_files(root: &Path, files: Vec<PathBuf>) -> Result<Self> {
+        let mut tensors = Vec::new();
+        let mut metadata = None;
+        let mut seen = std::collections::HashMap::new();
+        for (i, f) in files.iter().enumerate() {
+            let h = read_header(f)?;
+            metadata.get_or_insert(h.metadata);
+            for mut t in h.tensors {
+                t.file = i;
+                if let Some(prev) = seen.insert(t.name.clone(), i) {
+                    return Err(AdapterError::Safetensors {
+                        path: f.clone(),
+                        source: SafetensorsError::Index(format!(
+                            "tensor `{}` is also in `{}`",
+                            t.name,
+                            files[prev].display()
+                        )),
+                    });
+                }
+                tensors.push(t);
+            }
+        }
+        Ok(Model { path: root.to_path_buf(), files, tensors, metadata: metadata.unwrap_or_default() })
+    }
+
+    /// Total bytes of tensor data.
+    pub fn total_bytes(&self) -> u64 {
+        self.tensors.iter().map(|t| t.byte_len).sum()
+    }
+
+    /// Total elements over all tensors.
+    pub fn total_elements(&self) -> u64 {
+        self.tensors.iter().map(TensorInfo::elements).sum()
+    }
+
+    /// The tensor called `name`.
+    pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// The file a tensor lives in.
+    pub fn file_of(&self, t: &TensorInfo) -> &Path {
+        &self.files[t.file]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(header: &str, data: usize) -> Vec<u8> {
+        let mut v = (header.len() as u64).to_le_bytes().to_vec();
+        v.extend_from_slice(header.as_bytes());
+        v.resize(v.len() + data, 0);
+        v
+    }
+
+    fn parse(bytes: &[u8]) -> std::result::Result<Header, SafetensorsError> {
+        parse_header(bytes, bytes.len() as u64)
+    }
+
+    #[test]
+    fn accepts_a_valid_header() {
+        let h = r#"{"__metadata__":{"format":"pt"},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]},"a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#;
+        let hd = parse(&file(h, 16)).unwrap();
+        assert_eq!(hd.tensors.len(), 2);
+        assert_eq!(hd.tensors[0].name, "a", "sorted by offset");
+        assert_eq!(hd.tensors[1].offset, 8 + h.len() as u64 + 8);
+        assert_eq!(hd.metadata["format"], "pt");
+    }
+
+    #[test]
+    fn rejects_each_malformation() {
+        let ok = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+        assert!(matches!(parse(&[1, 2, 3]), Err(SafetensorsError::TooShort { .. })));
+        let mut long = file(ok, 8);
+        long[..8].copy_from_slice(&1000u64.to_le_bytes());
+        assert!(matches!(parse(&long), Err(SafetensorsError::HeaderPastEnd { .. })));
+        let mut absurd = file(ok, 8);
+        absurd[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(parse(&absurd), Err(SafetensorsError::HeaderTooLarge { .. })));
+        let oob = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+        assert!(matches!(parse(&file(oob, 4)), Err(SafetensorsError::OffsetOutOfBounds { .. })));
+        let overlap = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
+        assert!(matches!(parse(&file(overlap, 8)), Err(SafetensorsError::Overlap { .. })));
+        let wrong = r#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#;
+        assert!(matches!(parse(&file(wrong, 8)), Err(SafetensorsError::ByteLength { .. })));
+        let unknown = r#"{"a":{"dtype":"F7","shape":[2],"data_offsets":[0,8]}}"#;
+        assert!(matches!(parse(&file(unknown, 8)), Err(SafetensorsError::UnknownDtype { .. })));
+        let mut bad_utf8 = file(ok, 8);
+        bad_utf8[9] = 0xff;
+        assert!(matches!(parse(&bad_utf8), Err(SafetensorsError::NotUtf8 { .. })));
+        assert!(matches!(parse(&file("{not json", 8)), Err(SafetensorsError::Json(_))));
+        assert!(matches!(parse(&file("[1,2]", 8)), Err(SafetensorsError::Json(_))));
+        let dup = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
+        assert!(matches!(parse(&file(dup, 8)), Err(SafetensorsError::DuplicateTensor(_))));
+        let huge = r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#;
+        assert!(matches!(parse(&file(huge, 8)), Err(SafetensorsError::ShapeOverflow { .. })));
+        let rev = r#"{"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}}"#;
+        assert!(matches!(parse(&file(rev, 8)), Err(SafetensorsError::ReversedOffsets { .. })));
+    }
+}

@@ -1,0 +1,157 @@
+//! The ArrowQuant Parquet schema (format version 1) and the file-level metadata.
+//!
+//! `docs/FORMAT.md` is the reader's specification; this module is its single source
+//! in code. One row holds one chunk of one tensor; rows of a tensor are consecutive
+//! and in element order; tensors follow the model's order.
+
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+
+/// Value of [`KEY_FORMAT_VERSION`] written by this version.
+pub const FORMAT_VERSION: &str = "1";
+/// Key-value metadata: the format version.
+pub const KEY_FORMAT_VERSION: &str = "arrowquant.format_version";
+/// Key-value metadata: the writing tool and its version (`arrowquant-std 0.1.0`).
+pub const KEY_TOOL_VERSION: &str = "arrowquant.tool_version";
+/// Key-value metadata: the full configuration as JSON.
+pub const KEY_CONFIG: &str = "arrowquant.config";
+/// Key-value metadata: the tensor manifest as a JSON array of [`StoredTensor`].
+pub const KEY_TENSORS: &str = "arrowquant.tensors";
+/// Key-value metadata: the source safetensors `__metadata__` as a JSON object.
+pub const KEY_SOURCE_METADATA: &str = "arrowquant.source_metadata";
+
+/// Column names, in schema order.
+pub mod col {
+    /// Tensor name (Utf8).
+    pub const TENSOR: &str = "tensor";
+    /// Chunk index within the tensor, from 0 (UInt32).
+    pub const CHUNK: &str = "chunk";
+    /// First element of the chunk in the flattened tensor (UInt64).
+    pub const ELEMENT_OFFSET: &str = "element_offset";
+    /// Real elements in the chunk (UInt64).
+    pub const ELEMENT_COUNT: &str = "element_count";
+    /// Tensor shape (List<Int64>).
+    pub const SHAPE: &str = "shape";
+    /// Original safetensors dtype (Utf8).
+    pub const DTYPE: &str = "dtype";
+    /// Codec id: `group` or `raw` (Utf8).
+    pub const CODEC: &str = "codec";
+    /// Code width used (UInt8, 0 for raw).
+    pub const BITS: &str = "bits";
+    /// Code width first asked for (UInt8, 0 for raw).
+    pub const BITS_REQUESTED: &str = "bits_requested";
+    /// Elements per block (group size) (UInt32, 0 for raw).
+    pub const BLOCK_LEN: &str = "block_len";
+    /// `asymmetric` or `symmetric` (Utf8, null for raw).
+    pub const SCHEME: &str = "scheme";
+    /// Code bytes per block (UInt32).
+    pub const BLOCK_CODES_LEN: &str = "block_codes_len";
+    /// Parameter bytes per block (UInt32).
+    pub const BLOCK_PARAMS_LEN: &str = "block_params_len";
+    /// Blocks in the chunk (UInt64).
+    pub const BLOCKS: &str = "blocks";
+    /// Padding elements in the chunk's last block (UInt32).
+    pub const PADDING: &str = "padding";
+    /// Packed codes of every block, or raw bytes (Binary).
+    pub const CODES: &str = "codes";
+    /// Scales and offsets of every block (Binary; empty for raw).
+    pub const PARAMS: &str = "params";
+    /// Outlier values (Binary, nullable): reserved; always null in format version 1.
+    pub const OUTLIERS: &str = "outliers";
+    /// Why the width differs from the request (Utf8, nullable).
+    pub const FALLBACK_REASON: &str = "fallback_reason";
+    /// Per-tensor cosine similarity (Float64, null for raw).
+    pub const COSINE: &str = "cosine";
+    /// Per-tensor relative RMSE (Float64, null for raw).
+    pub const REL_RMSE: &str = "rel_rmse";
+    /// Per-tensor SQNR in dB (Float64, null for raw).
+    pub const SQNR_DB: &str = "sqnr_db";
+    /// Per-tensor largest absolute error (Float64, null for raw).
+    pub const MAX_ABS_ERR: &str = "max_abs_err";
+}
+
+/// The Arrow schema of an ArrowQuant file.
+pub fn schema() -> SchemaRef {
+    use DataType::*;
+    let f = |name: &str, t: DataType, nullable: bool| Field::new(name, t, nullable);
+    Arc::new(Schema::new(vec![
+        f(col::TENSOR, Utf8, false),
+        f(col::CHUNK, UInt32, false),
+        f(col::ELEMENT_OFFSET, UInt64, false),
+        f(col::ELEMENT_COUNT, UInt64, false),
+        f(col::SHAPE, List(Arc::new(Field::new("item", Int64, false))), false),
+        f(col::DTYPE, Utf8, false),
+        f(col::CODEC, Utf8, false),
+        f(col::BITS, UInt8, false),
+        f(col::BITS_REQUESTED, UInt8, false),
+        f(col::BLOCK_LEN, UInt32, false),
+        f(col::SCHEME, Utf8, true),
+        f(col::BLOCK_CODES_LEN, UInt32, false),
+        f(col::BLOCK_PARAMS_LEN, UInt32, false),
+        f(col::BLOCKS, UInt64, false),
+        f(col::PADDING, UInt32, false),
+        f(col::CODES, Binary, false),
+        f(col::PARAMS, Binary, false),
+        f(col::OUTLIERS, Binary, true),
+        f(col::FALLBACK_REASON, Utf8, true),
+        f(col::COSINE, Float64, true),
+        f(col::REL_RMSE, Float64, true),
+        f(col::SQNR_DB, Float64, true),
+        f(col::MAX_ABS_ERR, Float64, true),
+    ]))
+}
+
+/// One tensor as recorded in the file's manifest ([`KEY_TENSORS`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredTensor {
+    /// Tensor name.
+    pub name: String,
+    /// Original safetensors dtype.
+    pub dtype: String,
+    /// Shape.
+    pub shape: Vec<u64>,
+    /// Elements.
+    pub elements: u64,
+    /// Codec id (`group`, `raw`).
+    pub codec: String,
+    /// Code width used (0 for raw).
+    pub bits: u32,
+    /// Code width requested (0 for raw).
+    pub bits_requested: u32,
+    /// Elements per block (0 for raw).
+    pub block_len: u32,
+    /// Scheme (None for raw).
+    pub scheme: Option<String>,
+    /// Index of the tensor's first row in the file.
+    pub first_row: u64,
+    /// Rows (chunks).
+    pub rows: u64,
+    /// Bytes of codes and parameters (or raw bytes).
+    pub stored_bytes: u64,
+    /// Why the tensor is not quantized, if it is not.
+    pub raw_reason: Option<String>,
+    /// Why its width differs from the request, if it does.
+    pub fallback_reason: Option<String>,
+    /// Cosine similarity (None for raw; also None if not finite).
+    pub cosine: Option<f64>,
+    /// Relative RMSE.
+    pub rel_rmse: Option<f64>,
+    /// SQNR in dB (None when infinite, i.e. exact).
+    pub sqnr_db: Option<f64>,
+    /// Largest absolute error.
+    pub max_abs_err: Option<f64>,
+}
+
+impl StoredTensor {
+    /// True if the tensor was quantized (not stored raw).
+    pub fn is_quantized(&self) -> bool {
+        self.codec != crate::codec::RAW_CODEC_ID
+    }
+}
+
+/// `Some(x)` for finite `x`, else `None` (JSON has no infinity).
+pub fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
