@@ -1,3 +1,4 @@
 //! Workspace integration tests: public API, file formats and CLI behaviour.
 
 mod core_api;
+mod cli;

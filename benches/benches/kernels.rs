@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use arrowquant_benches::{backends, dequantize, format, quant_buffers, quantize, read_sum, weights};
 use arrowquant_core::{GroupFormat, GroupStats, Input, Scheme, bf16, f16};
-use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime};
+use criterion::{
+    BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
+};
 
 const BIG: usize = 64 << 20;
 const SMALL: usize = 4 << 20;

@@ -14,5 +14,7 @@ fn main() {
             }
         }
     }
-    println!("(StreamQuantizer::<GroupCodec, N>::STATE_BYTES = size_of::<Self>(): no heap, no length dependence)");
+    println!(
+        "(StreamQuantizer::<GroupCodec, N>::STATE_BYTES = size_of::<Self>(): no heap, no length dependence)"
+    );
 }

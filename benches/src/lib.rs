@@ -130,7 +130,9 @@ mod tests {
                             _ => stream_len::<256>(f, len),
                         })
                         .collect();
-                    println!("INT{bits} g{g} {scheme:?}: state {bytes} bytes (streams of 10, 1e5, 3e6 values)");
+                    println!(
+                        "INT{bits} g{g} {scheme:?}: state {bytes} bytes (streams of 10, 1e5, 3e6 values)"
+                    );
                     assert!(sizes.iter().all(|&s| s == bytes), "{sizes:?} vs {bytes}");
                 }
             }

@@ -81,9 +81,14 @@ pub(crate) const DTYPES: [Dtype; 3] = [Dtype::F32, Dtype::F16, Dtype::Bf16];
 
 /// Quantizes with `backend` and with the reference; asserts identical results.
 /// Returns the reference's result.
-pub(crate) fn assert_quantize_same(backend: Backend, format: GroupFormat, input: Input<'_>) -> Result<(), QuantError> {
+pub(crate) fn assert_quantize_same(
+    backend: Backend,
+    format: GroupFormat,
+    input: Input<'_>,
+) -> Result<(), QuantError> {
     let groups = input.len() / format.group_len();
-    let (mut c0, mut p0) = (std::vec![0u8; groups * format.codes_len()], std::vec![0u8; groups * format.params_len()]);
+    let (mut c0, mut p0) =
+        (std::vec![0u8; groups * format.codes_len()], std::vec![0u8; groups * format.params_len()]);
     let (mut c1, mut p1) = (std::vec![0xa5u8; c0.len()], std::vec![0xa5u8; p0.len()]);
     let r0 = crate::quantize_ref(format, input, &mut c0, &mut p0);
     let r1 = crate::quantize_with(backend, format, input, &mut c1, &mut p1);
@@ -138,10 +143,10 @@ pub(crate) const SPECIALS: [f32; 20] = [
     f32::INFINITY,
     f32::NEG_INFINITY,
     f32::NAN,
-    1e-40,   // f32 subnormal
-    -1e-40,  // f32 subnormal
-    6.0e-8,  // f16 subnormal (smallest is 5.96e-8)
-    -3.0e-5, // f16 subnormal
+    1e-40,        // f32 subnormal
+    -1e-40,       // f32 subnormal
+    6.0e-8,       // f16 subnormal (smallest is 5.96e-8)
+    -3.0e-5,      // f16 subnormal
     6.1035156e-5, // smallest normal f16
     65504.0,
     -65504.0,
@@ -213,7 +218,13 @@ pub(crate) fn dequantize_parity(backend: Backend) {
         let mut out1 = std::vec![0f32; groups * g + SHIFTS];
         for shift in 0..SHIFTS {
             let r0 = crate::dequantize_ref(format, &codes, &params, &mut out0[shift..shift + groups * g]);
-            let r1 = crate::dequantize_with(backend, format, &codes, &params, &mut out1[shift..shift + groups * g]);
+            let r1 = crate::dequantize_with(
+                backend,
+                format,
+                &codes,
+                &params,
+                &mut out1[shift..shift + groups * g],
+            );
             assert_eq!(r0, r1);
             r0.unwrap();
             let b0: Vec<u32> = out0.iter().map(|v| v.to_bits()).collect();
@@ -251,37 +262,54 @@ pub(crate) fn round_trip_error(backend: Backend) {
                 let p = &params[i / g * format.params_len()..];
                 let d = f16::from_le_bytes([p[0], p[1]]).to_f32();
                 let tol = d / 2.0 + 4.0 * f32::EPSILON * (a.abs() + b.abs()) + f32::MIN_POSITIVE;
-                assert!(
-                    (a - b).abs() <= tol,
-                    "{backend} {format:?} element {i}: {a} -> {b}, scale {d}"
-                );
+                assert!((a - b).abs() <= tol, "{backend} {format:?} element {i}: {a} -> {b}, scale {d}");
             }
         }
     }
 }
 
-/// The SIMD byte packers against the reference packers of [`crate::format`], over every
-/// byte value (so every INT4 pair and every INT2 quadruple of codes).
+/// The SIMD packers (`store_codes`) and unpackers against the reference packers of
+/// [`crate::format`], over every byte value: every INT4 pair and every INT2 quadruple
+/// of codes, so `unpack(pack(c)) == c` and `pack(unpack(b)) == b` exhaustively.
 pub(crate) fn packers_exhaustive<S: Simd>(s: S) {
     let bytes: Vec<u8> = (0..=255u8).collect();
-    for bits in [Bits::B4, Bits::B2] {
+    let l4 = 4 * S::LANES;
+    for bits in [Bits::B8, Bits::B4, Bits::B2] {
         let n = bytes.len() * bits.per_byte();
         let mut reference = std::vec![0u8; n];
         bits.unpack(&bytes, &mut reference).unwrap();
-        let mut codes = std::vec![0u8; n];
-        let mut back = std::vec![0u8; bytes.len()];
-        match bits {
-            Bits::B4 => {
-                s.unpack_i4(&bytes, &mut codes);
-                s.pack_i4(&codes, &mut back);
-            }
-            _ => {
-                s.unpack_i2(&bytes, &mut codes);
-                s.pack_i2(&codes, &mut back);
+        // Pack: the codes as exact floats through `store_codes`.
+        let mut packed = std::vec![0u8; bytes.len()];
+        let step = l4 * bits.get() as usize / 8;
+        for (c, o) in reference.chunks_exact(l4).zip(packed.chunks_exact_mut(step)) {
+            let f: Vec<f32> = c.iter().map(|&v| f32::from(v)).collect();
+            let l = S::LANES;
+            let t = [0, 1, 2, 3].map(|k| s.load(&f[k * l..]));
+            match bits {
+                Bits::B8 => s.store_codes::<8>(t, 0, o),
+                Bits::B4 => s.store_codes::<4>(t, 0, o),
+                Bits::B2 => s.store_codes::<2>(t, 0, o),
             }
         }
-        assert_eq!(codes, reference, "{bits:?}: unpack differs from the reference");
-        assert_eq!(back, bytes, "{bits:?}: pack(unpack(b)) != b");
+        assert_eq!(packed, bytes, "{bits:?}: SIMD packing differs from the reference layout");
+        // Unpack.
+        let mut codes = std::vec![0u8; n];
+        match bits {
+            Bits::B8 => codes.copy_from_slice(&bytes),
+            Bits::B4 => s.unpack_i4(&bytes, &mut codes),
+            Bits::B2 => s.unpack_i2(&bytes, &mut codes),
+        }
+        assert_eq!(codes, reference, "{bits:?}: SIMD unpacking differs from the reference");
+        // And loading codes as floats.
+        for (c, r) in codes.chunks_exact(l4).zip(reference.chunks_exact(l4)) {
+            let v = s.load_codes(c);
+            let mut f = std::vec![0f32; l4];
+            for (k, v) in v.into_iter().enumerate() {
+                s.store(v, &mut f[k * S::LANES..]);
+            }
+            let want: Vec<f32> = r.iter().map(|&v| f32::from(v)).collect();
+            assert_eq!(f, want);
+        }
     }
 }
 
@@ -289,7 +317,10 @@ pub(crate) fn packers_exhaustive<S: Simd>(s: S) {
 /// of `sum |x|` (resp. `sum x^2`), NaN for every field of a group holding a NaN.
 fn assert_stats_close(backend: Backend, x: &[f32], r: &GroupStats, s: &GroupStats) {
     let same = |a: f32, b: f32| a == b || (a.is_nan() && b.is_nan());
-    assert!(same(r.min, s.min) && same(r.max, s.max) && same(r.absmax, s.absmax), "{backend}: {r:?} vs {s:?}");
+    assert!(
+        same(r.min, s.min) && same(r.max, s.max) && same(r.absmax, s.absmax),
+        "{backend}: {r:?} vs {s:?}"
+    );
     if !r.sum.is_finite() || !r.sum_sq.is_finite() {
         assert_eq!(r.sum.to_bits(), s.sum.to_bits(), "{backend}: {r:?} vs {s:?}");
         assert_eq!(r.sum_sq.to_bits(), s.sum_sq.to_bits(), "{backend}: {r:?} vs {s:?}");

@@ -1,5 +1,43 @@
-//! The `arrowquant` command line.
+//! `arrowquant`: quantize model weights to INT2/INT4/INT8 Parquet files, validate,
+//! inspect, dequantize and export them.
+//!
+//! Exit codes: 0 success, 1 a quality check failed, 2 a usage or input error. Errors
+//! print their cause chain on one line (`error: ...`); a closed stdout (`| head`) ends
+//! the program quietly with 0.
+
+mod args;
+mod cmd;
+mod exit;
+mod modality;
+mod out;
+mod parquet_blocks;
+mod progress;
+mod report;
+mod synth;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+use crate::exit::Outcome;
 
 fn main() {
-    println!("arrowquant {}", env!("CARGO_PKG_VERSION"));
+    exit::install_panic_hook();
+    // clap exits with 2 on usage errors and 0 for --help/--version, as we want.
+    let cli = Cli::parse();
+    let outcome = run(&cli);
+    std::process::exit(exit::report(outcome, &cli.global));
+}
+
+fn run(cli: &Cli) -> anyhow::Result<Outcome> {
+    if cli.global.verbose {
+        out::note(&cli.global, &format!("SIMD backend: {}", arrowquant_core::Backend::detect().name()));
+    }
+    match &cli.command {
+        Command::Quantize(a) => cmd::quantize::run(a, &cli.global),
+        Command::Validate(a) => cmd::validate::run(a, &cli.global),
+        Command::Inspect(a) => cmd::inspect::run(a, &cli.global),
+        Command::Dequantize(a) => cmd::dequantize::run(a, &cli.global),
+        Command::Export(a) => cmd::export::run(a, &cli.global),
+        Command::Demo(a) => cmd::demo::run(a, &cli.global),
+    }
 }

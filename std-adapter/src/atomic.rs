@@ -36,7 +36,8 @@ impl AtomicFile {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         for attempt in 0..100u32 {
             let tmp = dir.join(format!(
                 ".{}.tmp-{}-{:x}-{attempt}",
@@ -79,7 +80,8 @@ impl AtomicFile {
     /// # Errors
     /// [`AdapterError::Io`]; the temporary file is removed.
     pub fn commit(mut self) -> Result<()> {
-        let file = self.file.take().ok_or_else(|| AdapterError::io(&self.dest, io::Error::other("no file")))?;
+        let file =
+            self.file.take().ok_or_else(|| AdapterError::io(&self.dest, io::Error::other("no file")))?;
         let res = (|| {
             let mut f = file;
             f.flush()?;

@@ -68,7 +68,9 @@ pub fn quantize_batch(batch: &RecordBatch, config: &Config) -> Result<RecordBatc
                 let v = s.value(r);
                 let v = v.as_primitive::<Int64Type>();
                 let dims: Option<Vec<u64>> = v.values().iter().map(|&d| u64::try_from(d).ok()).collect();
-                let dims = dims.ok_or_else(|| schema_err("shape", format!("row {r} (`{name}`) has a negative dimension")))?;
+                let dims = dims.ok_or_else(|| {
+                    schema_err("shape", format!("row {r} (`{name}`) has a negative dimension"))
+                })?;
                 if dims.iter().product::<u64>() != w.len() as u64 {
                     return Err(schema_err(
                         "shape",
@@ -103,9 +105,12 @@ fn quantize_layer(
         let mut acc = QualityAccumulator::new();
         for s in (0..w.len()).step_by(step) {
             let mut c = EncodedChunk::default();
-            let q = encode_chunk(&codec, Input::F32(&w[s..(s + step).min(w.len())]), s as u64, &mut c).map_err(
-                |e| AdapterError::Quant { path: "<record batch>".into(), tensor: name.to_string(), source: e },
-            )?;
+            let q = encode_chunk(&codec, Input::F32(&w[s..(s + step).min(w.len())]), s as u64, &mut c)
+                .map_err(|e| AdapterError::Quant {
+                    path: "<record batch>".into(),
+                    tensor: name.to_string(),
+                    source: e,
+                })?;
             acc.merge(&q);
             chunks.push(c);
         }

@@ -33,7 +33,8 @@ impl CodecChoice {
         if let Some(p) = &config.preset {
             return Self::from_preset(p, config);
         }
-        let bits = u8::try_from(config.bit_width).map_err(|_| ConfigError::InvalidBitWidth(config.bit_width))?;
+        let bits =
+            u8::try_from(config.bit_width).map_err(|_| ConfigError::InvalidBitWidth(config.bit_width))?;
         let f = GroupFormat::new(bits, config.group_size, config.scheme.to_core()).map_err(|e| match e {
             QuantError::InvalidGroupSize(g) => ConfigError::InvalidGroupSize(g),
             _ => ConfigError::InvalidBitWidth(config.bit_width),
@@ -99,7 +100,9 @@ impl CodecChoice {
             CodecChoice::Group(g) => {
                 let f = g.format();
                 let bits = f.bits.wider()?;
-                Some(CodecChoice::Group(GroupCodec::with_backend(GroupFormat { bits, ..f }, g.backend()).ok()?))
+                Some(CodecChoice::Group(
+                    GroupCodec::with_backend(GroupFormat { bits, ..f }, g.backend()).ok()?,
+                ))
             }
         }
     }

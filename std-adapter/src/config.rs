@@ -372,7 +372,9 @@ impl ConfigLayer {
     /// # Errors
     /// [`ConfigError::Env`] naming the variable and its value.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))
+        Self::from_vars(
+            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
     }
 
     /// Reads `ARROW_QUANT_*` variables from any list of pairs (other names are ignored).
@@ -399,20 +401,26 @@ impl ConfigLayer {
                 "DEPLOYMENT_PROFILE" => {
                     l.deployment_profile = Some(Profile::parse(v).map_err(|_| bad("edge, local or cloud"))?)
                 }
-                "BIT_WIDTH" => l.bit_width = Some(u32::try_from(int("2, 4 or 8")?).map_err(|_| bad("2, 4 or 8"))?),
+                "BIT_WIDTH" => {
+                    l.bit_width = Some(u32::try_from(int("2, 4 or 8")?).map_err(|_| bad("2, 4 or 8"))?)
+                }
                 "NUM_TIME_GROUPS" => {
                     l.num_time_groups = Some(u32::try_from(int("1 to 100")?).map_err(|_| bad("1 to 100"))?)
                 }
                 "GROUP_SIZE" => l.group_size = Some(int("32, 64, 128 or 256")? as usize),
                 "MIN_ACCURACY" => {
-                    l.min_accuracy = Some(v.trim().parse::<f64>().map_err(|_| bad("a number from 0.0 to 1.0"))?)
+                    l.min_accuracy =
+                        Some(v.trim().parse::<f64>().map_err(|_| bad("a number from 0.0 to 1.0"))?)
                 }
                 "CALIBRATION_SAMPLES" => {
-                    l.calibration_samples = Some(u32::try_from(int("an integer")?).map_err(|_| bad("an integer"))?)
+                    l.calibration_samples =
+                        Some(u32::try_from(int("an integer")?).map_err(|_| bad("an integer"))?)
                 }
                 "FAIL_FAST" => l.fail_fast = Some(parse_bool(v).ok_or_else(|| bad("true or false"))?),
                 "NUM_THREADS" => l.num_threads = Some(int("an integer (0 = all cores)")? as usize),
-                "ENABLE_STREAMING" => l.enable_streaming = Some(parse_bool(v).ok_or_else(|| bad("true or false"))?),
+                "ENABLE_STREAMING" => {
+                    l.enable_streaming = Some(parse_bool(v).ok_or_else(|| bad("true or false"))?)
+                }
                 "PRESET" => l.preset = Some(v.trim().to_string()),
                 "MAX_MEMORY" => {
                     l.max_memory = Some(parse_bytes(v).map_err(|_| bad("bytes, e.g. 268435456, 512M or 2G"))?)
@@ -598,11 +606,15 @@ mod tests {
 
     #[test]
     fn precedence_file_env_explicit() {
-        let file = ConfigLayer::from_yaml_str("deployment_profile: edge\nbit_width: 8\nmax_memory: 512M\n").unwrap();
+        let file =
+            ConfigLayer::from_yaml_str("deployment_profile: edge\nbit_width: 8\nmax_memory: 512M\n").unwrap();
         let env = ConfigLayer::from_vars([("ARROW_QUANT_GROUP_SIZE", "64"), ("PATH", "x")]).unwrap();
         let explicit = ConfigLayer { group_size: Some(32), ..Default::default() };
         let c = Config::from_layers(&[file.clone(), env.clone(), ConfigLayer::default()]).unwrap();
-        assert_eq!((c.deployment_profile, c.bit_width, c.group_size, c.max_memory), (Profile::Edge, 8, 64, 512 << 20));
+        assert_eq!(
+            (c.deployment_profile, c.bit_width, c.group_size, c.max_memory),
+            (Profile::Edge, 8, 64, 512 << 20)
+        );
         assert_eq!(c.min_accuracy, 0.65, "the rest comes from the edge profile");
         let c = Config::from_layers(&[file, env, explicit]).unwrap();
         assert_eq!(c.group_size, 32);

@@ -82,7 +82,9 @@ pub enum SafetensorsError {
         second: String,
     },
     /// dtype size x shape does not match the byte length of the offsets.
-    #[error("tensor `{tensor}`: dtype {dtype} x shape {shape:?} needs {expected} bytes but data_offsets span {actual}")]
+    #[error(
+        "tensor `{tensor}`: dtype {dtype} x shape {shape:?} needs {expected} bytes but data_offsets span {actual}"
+    )]
     ByteLength {
         /// Tensor name.
         tensor: String,

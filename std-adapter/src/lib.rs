@@ -71,7 +71,8 @@ pub use codec::CodecChoice;
 pub use config::{Config, ConfigError, ConfigLayer, Modality, Profile, SchemeName, parse_bytes};
 pub use error::{AdapterError, Result, SafetensorsError};
 pub use quantize::{
-    FallbackStep, Progress, ProgressEvent, QuantizeReport, TensorReport, Tuning, quantize_model, quantize_model_with,
+    FallbackStep, Progress, ProgressEvent, QuantizeReport, TensorReport, Tuning, quantize_model,
+    quantize_model_with,
 };
 pub use reader::{ChunkData, ExportReport, OutDtype, QuantizedFile};
 pub use safetensors::{Model, StDtype, TensorInfo};

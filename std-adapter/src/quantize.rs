@@ -256,21 +256,16 @@ pub fn quantize_model_with(
     let engine = Engine::new(config, tuning, base)?;
     let source_meta = serde_json::to_string(&model.metadata).unwrap_or_else(|_| "{}".into());
     let mut sink = ParquetSink::create(out, &config.to_json(), &source_meta, tuning.writer)?;
-    let mut readers: Vec<Option<WindowReader>> = (0..model.files.len()).map(|_| None).collect();
+    // One open file at a time: tensors are visited file by file.
+    let mut reader: Option<(usize, WindowReader)> = None;
     let bytes_total = model.total_bytes();
     let mut done = 0u64;
     let mut reports = Vec::with_capacity(model.tensors.len());
     for (i, t) in model.tensors.iter().enumerate() {
-        let reader = match &mut readers[t.file] {
-            Some(r) => r,
-            slot => {
-                // Only one file's handle is needed at a time; close the others.
-                for r in readers.iter_mut() {
-                    *r = None;
-                }
-                slot.insert(WindowReader::open(&model.files[t.file])?)
-            }
-        };
+        if reader.as_ref().is_none_or(|(f, _)| *f != t.file) {
+            reader = Some((t.file, WindowReader::open(&model.files[t.file])?));
+        }
+        let Some((_, reader)) = reader.as_ref() else { continue };
         let mut ctx = TensorCtx { index: i, total: model.tensors.len(), done, bytes_total, progress };
         ctx.emit(&t.name, ProgressEvent::TensorStarted, 0);
         let r = engine.tensor(t, reader, &mut sink, &mut ctx)?;
@@ -280,7 +275,16 @@ pub fn quantize_model_with(
         reports.push(r);
     }
     let output_bytes = sink.finish()?;
-    Ok(build_report(model, config, &base, out, reports, output_bytes, start.elapsed().as_secs_f64(), engine.threads()))
+    Ok(build_report(
+        model,
+        config,
+        &base,
+        out,
+        reports,
+        output_bytes,
+        start.elapsed().as_secs_f64(),
+        engine.threads(),
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -649,7 +653,11 @@ impl<'c> Engine<'c> {
                     fallback.push(FallbackStep { bits: codec.bits(), cosine: q.cosine });
                     ctx.emit(
                         &t.name,
-                        ProgressEvent::Fallback { from_bits: codec.bits(), to_bits: w.bits(), cosine: q.cosine },
+                        ProgressEvent::Fallback {
+                            from_bits: codec.bits(),
+                            to_bits: w.bits(),
+                            cosine: q.cosine,
+                        },
                         0,
                     );
                     codec = w;
@@ -662,7 +670,11 @@ impl<'c> Engine<'c> {
             .map(|s| format!("cosine {:.6} at {} bits is below min_accuracy {min}", s.cosine, s.bits))
             .collect();
         if below {
-            reason.push(format!("cosine {:.6} at {} bits (the widest) is still below min_accuracy {min}", quality.cosine, codec.bits()));
+            reason.push(format!(
+                "cosine {:.6} at {} bits (the widest) is still below min_accuracy {min}",
+                quality.cosine,
+                codec.bits()
+            ));
         }
         let fallback_reason = (!reason.is_empty()).then(|| reason.join("; "));
         let metrics = RowMetrics {
@@ -797,7 +809,9 @@ impl<'c> Engine<'c> {
         if self.threads() > 1 && pieces.len() > 1 {
             use rayon::prelude::*;
             let _ = reuse;
-            return self.pool.install(|| pieces.par_iter().map(|p| one(p, EncodedChunk::default())).collect());
+            return self
+                .pool
+                .install(|| pieces.par_iter().map(|p| one(p, EncodedChunk::default())).collect());
         }
         pieces
             .iter()

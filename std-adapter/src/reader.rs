@@ -139,13 +139,18 @@ impl QuantizedFile {
             .map(|v| v.iter().filter_map(|k| Some((k.key.clone(), k.value.clone()?))).collect())
             .unwrap_or_default();
         let get = |k: &str| {
-            kv.get(k).cloned().ok_or_else(|| AdapterError::bad_file(path, format!("missing key-value metadata `{k}`")))
+            kv.get(k)
+                .cloned()
+                .ok_or_else(|| AdapterError::bad_file(path, format!("missing key-value metadata `{k}`")))
         };
         let version = get(schema::KEY_FORMAT_VERSION)?;
         if version != schema::FORMAT_VERSION {
             return Err(AdapterError::bad_file(
                 path,
-                format!("format version {version} is not supported (this reader knows {})", schema::FORMAT_VERSION),
+                format!(
+                    "format version {version} is not supported (this reader knows {})",
+                    schema::FORMAT_VERSION
+                ),
             ));
         }
         let tensors: Vec<StoredTensor> = serde_json::from_str(&get(schema::KEY_TENSORS)?)
@@ -157,7 +162,12 @@ impl QuantizedFile {
                 Ok(g) => {
                     return Err(AdapterError::bad_file(
                         path,
-                        format!("column `{}` has type {} instead of {}", f.name(), g.data_type(), f.data_type()),
+                        format!(
+                            "column `{}` has type {} instead of {}",
+                            f.name(),
+                            g.data_type(),
+                            f.data_type()
+                        ),
                     ));
                 }
                 Err(_) => return Err(AdapterError::bad_file(path, format!("missing column `{}`", f.name()))),
@@ -245,7 +255,10 @@ impl QuantizedFile {
     /// # Errors
     /// Read errors, [`AdapterError::BadQuantizedFile`] for rows that contradict the
     /// manifest, or the callback's error.
-    pub fn for_each_chunk(&self, mut f: impl FnMut(&StoredTensor, u64, ChunkData<'_>) -> Result<()>) -> Result<()> {
+    pub fn for_each_chunk(
+        &self,
+        mut f: impl FnMut(&StoredTensor, u64, ChunkData<'_>) -> Result<()>,
+    ) -> Result<()> {
         let mut order = Order::starting_at(0);
         let mut buf = Vec::new();
         self.scan(None, |row_index, row| {
@@ -264,11 +277,9 @@ impl QuantizedFile {
     /// # Errors
     /// [`AdapterError::NoSuchTensor`], an error for raw non-float tensors, read errors.
     pub fn dequantize_tensor(&self, name: &str, mut f: impl FnMut(u64, &[f32]) -> Result<()>) -> Result<()> {
-        let ti = self
-            .tensors
-            .iter()
-            .position(|t| t.name == name)
-            .ok_or_else(|| AdapterError::NoSuchTensor { path: self.path.clone(), tensor: name.to_string() })?;
+        let ti = self.tensors.iter().position(|t| t.name == name).ok_or_else(|| {
+            AdapterError::NoSuchTensor { path: self.path.clone(), tensor: name.to_string() }
+        })?;
         let t = &self.tensors[ti];
         let (first, last) = (t.first_row, t.first_row + t.rows);
         let mut groups = Vec::new();
@@ -295,7 +306,10 @@ impl QuantizedFile {
                 ChunkData::F32(v) => f(row.element_offset, v),
                 ChunkData::Raw(bytes) => {
                     let dt = StDtype::parse(&t.dtype).and_then(StDtype::quantizable).ok_or_else(|| {
-                        AdapterError::bad_file(&self.path, format!("tensor `{}` has dtype {}, not a float", t.name, t.dtype))
+                        AdapterError::bad_file(
+                            &self.path,
+                            format!("tensor `{}` has dtype {}, not a float", t.name, t.dtype),
+                        )
                     })?;
                     conv.clear();
                     conv.resize(bytes.len() / dt.size(), 0f32);
@@ -306,7 +320,10 @@ impl QuantizedFile {
             }
         })?;
         if seen != t.rows {
-            return Err(AdapterError::bad_file(&self.path, format!("tensor `{}`: found {seen} of {} rows", t.name, t.rows)));
+            return Err(AdapterError::bad_file(
+                &self.path,
+                format!("tensor `{}`: found {seen} of {} rows", t.name, t.rows),
+            ));
         }
         Ok(())
     }
@@ -333,7 +350,10 @@ impl QuantizedFile {
     pub fn export_safetensors(&self, out: &Path, dtype: OutDtype) -> Result<ExportReport> {
         let mut header = serde_json::Map::new();
         if !self.source_metadata.is_empty() {
-            header.insert("__metadata__".into(), serde_json::to_value(&self.source_metadata).unwrap_or_default());
+            header.insert(
+                "__metadata__".into(),
+                serde_json::to_value(&self.source_metadata).unwrap_or_default(),
+            );
         }
         let mut offset = 0u64;
         let mut sizes = Vec::with_capacity(self.tensors.len());
@@ -341,8 +361,12 @@ impl QuantizedFile {
             let (name, size) = if t.is_quantized() {
                 (dtype.name().to_string(), t.elements * dtype.size())
             } else {
-                let d = StDtype::parse(&t.dtype)
-                    .ok_or_else(|| AdapterError::bad_file(&self.path, format!("tensor `{}`: unknown dtype {}", t.name, t.dtype)))?;
+                let d = StDtype::parse(&t.dtype).ok_or_else(|| {
+                    AdapterError::bad_file(
+                        &self.path,
+                        format!("tensor `{}`: unknown dtype {}", t.name, t.dtype),
+                    )
+                })?;
                 (t.dtype.clone(), t.elements * d.size())
             };
             header.insert(
@@ -352,7 +376,8 @@ impl QuantizedFile {
             sizes.push(size);
             offset += size;
         }
-        let mut text = serde_json::to_string(&header).map_err(|e| AdapterError::io(out, std::io::Error::other(e)))?;
+        let mut text =
+            serde_json::to_string(&header).map_err(|e| AdapterError::io(out, std::io::Error::other(e)))?;
         // Pad the header so the data section starts 8-byte aligned, as the reference writer does.
         while (8 + text.len()) % 8 != 0 {
             text.push(' ');
@@ -370,7 +395,9 @@ impl QuantizedFile {
                     bytes.clear();
                     match dtype {
                         OutDtype::F32 => v.iter().for_each(|x| bytes.extend_from_slice(&x.to_le_bytes())),
-                        OutDtype::F16 => v.iter().for_each(|x| bytes.extend_from_slice(&f16::from_f32(*x).to_le_bytes())),
+                        OutDtype::F16 => {
+                            v.iter().for_each(|x| bytes.extend_from_slice(&f16::from_f32(*x).to_le_bytes()))
+                        }
                         OutDtype::Bf16 => {
                             v.iter().for_each(|x| bytes.extend_from_slice(&bf16::from_f32(*x).to_le_bytes()))
                         }
@@ -391,36 +418,62 @@ impl QuantizedFile {
         AdapterError::bad_file(&self.path, format!("tensor `{t}`: {msg}"))
     }
 
-    fn decode_row<'r>(&self, t: &StoredTensor, row: &RowView<'r>, buf: &'r mut Vec<f32>) -> Result<ChunkData<'r>> {
+    fn decode_row<'r>(
+        &self,
+        t: &StoredTensor,
+        row: &RowView<'r>,
+        buf: &'r mut Vec<f32>,
+    ) -> Result<ChunkData<'r>> {
         if !t.is_quantized() {
             let size = StDtype::parse(&t.dtype).map_or(0, StDtype::size);
             if size == 0 || row.codes.len() as u64 != row.element_count * size {
-                return Err(self.bad(&t.name, format!("raw chunk {} has {} bytes for {} elements", row.chunk, row.codes.len(), row.element_count)));
+                return Err(self.bad(
+                    &t.name,
+                    format!(
+                        "raw chunk {} has {} bytes for {} elements",
+                        row.chunk,
+                        row.codes.len(),
+                        row.element_count
+                    ),
+                ));
             }
             return Ok(ChunkData::Raw(row.codes));
         }
         if row.codec != t.codec || u32::from(row.bits) != t.bits || row.block_len != t.block_len {
             return Err(self.bad(&t.name, format!("chunk {} codec differs from the manifest", row.chunk)));
         }
-        let codec = CodecChoice::from_stored(row.codec, u32::from(row.bits), row.block_len as usize, row.scheme.unwrap_or(""))
-            .map_err(|e| self.bad(&t.name, e))?;
+        let codec = CodecChoice::from_stored(
+            row.codec,
+            u32::from(row.bits),
+            row.block_len as usize,
+            row.scheme.unwrap_or(""),
+        )
+        .map_err(|e| self.bad(&t.name, e))?;
         let bl = codec.block_len() as u64;
         let ok = row.blocks.checked_mul(codec.codes_len() as u64) == Some(row.codes.len() as u64)
             && row.blocks.checked_mul(codec.params_len() as u64) == Some(row.params.len() as u64)
             && u64::from(row.padding) < bl
-            && row.blocks.checked_mul(bl).and_then(|n| n.checked_sub(u64::from(row.padding))) == Some(row.element_count);
+            && row.blocks.checked_mul(bl).and_then(|n| n.checked_sub(u64::from(row.padding)))
+                == Some(row.element_count);
         if !ok {
-            return Err(self.bad(&t.name, format!("chunk {} has inconsistent block counts or byte lengths", row.chunk)));
+            return Err(self
+                .bad(&t.name, format!("chunk {} has inconsistent block counts or byte lengths", row.chunk)));
         }
         buf.clear();
         buf.resize((row.blocks * bl) as usize, 0.0);
-        codec.decode(row.codes, row.params, buf).map_err(|e| self.bad(&t.name, format!("chunk {}: {e}", row.chunk)))?;
+        codec
+            .decode(row.codes, row.params, buf)
+            .map_err(|e| self.bad(&t.name, format!("chunk {}: {e}", row.chunk)))?;
         Ok(ChunkData::F32(&buf[..row.element_count as usize]))
     }
 
     /// Reads rows (optionally only some row groups) and calls `f` with each row's
     /// index (counted from the first selected row group) and contents.
-    fn scan(&self, row_groups: Option<Vec<usize>>, mut f: impl FnMut(u64, RowView<'_>) -> Result<()>) -> Result<()> {
+    fn scan(
+        &self,
+        row_groups: Option<Vec<usize>>,
+        mut f: impl FnMut(u64, RowView<'_>) -> Result<()>,
+    ) -> Result<()> {
         let file = File::open(&self.path).map_err(|e| AdapterError::io(&self.path, e))?;
         let mut b = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| AdapterError::parquet(&self.path, e))?
@@ -498,7 +551,9 @@ impl Order {
     fn check_complete(&self, file: &QuantizedFile) -> Result<()> {
         let t = &file.tensors[self.ti as usize];
         if self.next_offset != t.elements {
-            return Err(file.bad(&t.name, format!("rows cover {} of {} elements", self.next_offset, t.elements)));
+            return Err(
+                file.bad(&t.name, format!("rows cover {} of {} elements", self.next_offset, t.elements))
+            );
         }
         Ok(())
     }
@@ -546,7 +601,9 @@ impl<'a> Columns<'a> {
                 .ok_or_else(|| wrong(col::ELEMENT_COUNT))?,
             codec: c(col::CODEC)?.as_string_opt::<i32>().ok_or_else(|| wrong(col::CODEC))?,
             bits: c(col::BITS)?.as_primitive_opt::<UInt8Type>().ok_or_else(|| wrong(col::BITS))?,
-            block_len: c(col::BLOCK_LEN)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| wrong(col::BLOCK_LEN))?,
+            block_len: c(col::BLOCK_LEN)?
+                .as_primitive_opt::<UInt32Type>()
+                .ok_or_else(|| wrong(col::BLOCK_LEN))?,
             scheme: c(col::SCHEME)?.as_string_opt::<i32>().ok_or_else(|| wrong(col::SCHEME))?,
             blocks: c(col::BLOCKS)?.as_primitive_opt::<UInt64Type>().ok_or_else(|| wrong(col::BLOCKS))?,
             padding: c(col::PADDING)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| wrong(col::PADDING))?,

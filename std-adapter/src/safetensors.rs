@@ -181,7 +181,10 @@ impl<'de> Deserialize<'de> for Entries {
 ///
 /// # Errors
 /// Every problem listed in the module docs, as a [`SafetensorsError`].
-pub fn parse_header(prefix_and_header: &[u8], file_len: u64) -> std::result::Result<Header, SafetensorsError> {
+pub fn parse_header(
+    prefix_and_header: &[u8],
+    file_len: u64,
+) -> std::result::Result<Header, SafetensorsError> {
     if file_len < 8 || prefix_and_header.len() < 8 {
         return Err(SafetensorsError::TooShort { len: file_len });
     }
@@ -195,9 +198,13 @@ pub fn parse_header(prefix_and_header: &[u8], file_len: u64) -> std::result::Res
         return Err(SafetensorsError::HeaderPastEnd { len: n, available: file_len - 8 });
     }
     let Some(bytes) = prefix_and_header.get(8..8 + n as usize) else {
-        return Err(SafetensorsError::HeaderPastEnd { len: n, available: prefix_and_header.len() as u64 - 8 });
+        return Err(SafetensorsError::HeaderPastEnd {
+            len: n,
+            available: prefix_and_header.len() as u64 - 8,
+        });
     };
-    let text = std::str::from_utf8(bytes).map_err(|e| SafetensorsError::NotUtf8 { valid_up_to: e.valid_up_to() })?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| SafetensorsError::NotUtf8 { valid_up_to: e.valid_up_to() })?;
     let entries: Entries = serde_json::from_str(text).map_err(|e| SafetensorsError::Json(e.to_string()))?;
     let data_start = 8 + n;
     let data_len = file_len - data_start;
@@ -209,8 +216,9 @@ pub fn parse_header(prefix_and_header: &[u8], file_len: u64) -> std::result::Res
             return Err(SafetensorsError::DuplicateTensor(name));
         }
         if name == "__metadata__" {
-            metadata = serde_json::from_value(value)
-                .map_err(|e| SafetensorsError::Json(format!("__metadata__ must map strings to strings: {e}")))?;
+            metadata = serde_json::from_value(value).map_err(|e| {
+                SafetensorsError::Json(format!("__metadata__ must map strings to strings: {e}"))
+            })?;
             continue;
         }
         let e: RawEntry = serde_json::from_value(value)
@@ -225,11 +233,10 @@ pub fn parse_header(prefix_and_header: &[u8], file_len: u64) -> std::result::Res
         if end > data_len {
             return Err(SafetensorsError::OffsetOutOfBounds { tensor: name, end, data_len });
         }
-        let expected = e
-            .shape
-            .iter()
-            .try_fold(dtype.size(), |acc, &d| acc.checked_mul(d))
-            .ok_or_else(|| SafetensorsError::ShapeOverflow { tensor: name.clone(), shape: e.shape.clone() })?;
+        let expected =
+            e.shape.iter().try_fold(dtype.size(), |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
+                SafetensorsError::ShapeOverflow { tensor: name.clone(), shape: e.shape.clone() }
+            })?;
         if expected != end - begin {
             return Err(SafetensorsError::ByteLength {
                 tensor: name,
@@ -357,7 +364,8 @@ impl Model {
         for s in shard_names {
             let p = Path::new(s);
             // Shards must sit next to the index: no absolute paths, no `..`.
-            if p.components().count() != 1 || !matches!(p.components().next(), Some(std::path::Component::Normal(_)))
+            if p.components().count() != 1
+                || !matches!(p.components().next(), Some(std::path::Component::Normal(_)))
             {
                 return Err(bad(format!("shard name `{s}` must be a plain file name")));
             }

@@ -101,7 +101,13 @@ pub fn validate(original: &Model, quantized: &QuantizedFile, min_accuracy: f64) 
         if o.shape != t.shape || o.dtype.name() != t.dtype {
             return Err(mismatch(
                 &t.name,
-                format!("is {} {:?} in the original but {} {:?} in the quantized file", o.dtype.name(), o.shape, t.dtype, t.shape),
+                format!(
+                    "is {} {:?} in the original but {} {:?} in the quantized file",
+                    o.dtype.name(),
+                    o.shape,
+                    t.dtype,
+                    t.shape
+                ),
             ));
         }
     }
@@ -164,7 +170,10 @@ pub fn validate(original: &Model, quantized: &QuantizedFile, min_accuracy: f64) 
         match data {
             ChunkData::Raw(b) => c.identical &= b == bytes.as_slice(),
             ChunkData::F32(v) => {
-                let dt = o.dtype.quantizable().ok_or_else(|| mismatch(&t.name, "quantized but not a float dtype".into()))?;
+                let dt = o
+                    .dtype
+                    .quantizable()
+                    .ok_or_else(|| mismatch(&t.name, "quantized but not a float dtype".into()))?;
                 orig.clear();
                 orig.resize(v.len(), 0f32);
                 with_input(dt, &bytes, &mut scratch, |i| i.to_f32(&mut orig));

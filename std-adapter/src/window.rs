@@ -195,14 +195,18 @@ mod tests {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
         let mut s = AlignedScratch::default();
-        let got = with_input(Dtype::F32, &bytes[1..], &mut s, |i| (0..i.len()).map(|k| i.get(k)).collect::<Vec<_>>());
+        let got = with_input(Dtype::F32, &bytes[1..], &mut s, |i| {
+            (0..i.len()).map(|k| i.get(k)).collect::<Vec<_>>()
+        });
         assert_eq!(got, vals);
         let h = [f16::from_f32(0.5), f16::from_f32(-1.0)];
         let mut bytes = vec![0u8];
         for v in h {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
-        let got = with_input(Dtype::F16, &bytes[1..], &mut s, |i| (0..i.len()).map(|k| i.get(k)).collect::<Vec<_>>());
+        let got = with_input(Dtype::F16, &bytes[1..], &mut s, |i| {
+            (0..i.len()).map(|k| i.get(k)).collect::<Vec<_>>()
+        });
         assert_eq!(got, [0.5, -1.0]);
     }
 }

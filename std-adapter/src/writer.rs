@@ -122,8 +122,11 @@ impl Builders {
             chunk: UInt32Builder::new(),
             element_offset: UInt64Builder::new(),
             element_count: UInt64Builder::new(),
-            shape: ListBuilder::new(Int64Builder::new())
-                .with_field(Arc::new(Field::new("item", DataType::Int64, false))),
+            shape: ListBuilder::new(Int64Builder::new()).with_field(Arc::new(Field::new(
+                "item",
+                DataType::Int64,
+                false,
+            ))),
             dtype: StringBuilder::new(),
             codec: StringBuilder::new(),
             bits: UInt8Builder::new(),
@@ -242,7 +245,10 @@ impl WriterLimits {
     /// Limits for a memory budget: batches of budget/32, row groups of budget/16.
     pub fn for_budget(max_memory: u64) -> Self {
         let m = usize::try_from(max_memory).unwrap_or(usize::MAX);
-        WriterLimits { batch_bytes: (m / 32).clamp(1 << 20, 16 << 20), row_group_bytes: (m / 16).clamp(2 << 20, 64 << 20) }
+        WriterLimits {
+            batch_bytes: (m / 32).clamp(1 << 20, 16 << 20),
+            row_group_bytes: (m / 16).clamp(2 << 20, 64 << 20),
+        }
     }
 }
 
@@ -290,7 +296,12 @@ impl ParquetSink {
     ///
     /// # Errors
     /// [`AdapterError::Io`] or [`AdapterError::Parquet`].
-    pub fn create(path: &Path, config_json: &str, source_metadata_json: &str, limits: WriterLimits) -> Result<Self> {
+    pub fn create(
+        path: &Path,
+        config_json: &str,
+        source_metadata_json: &str,
+        limits: WriterLimits,
+    ) -> Result<Self> {
         let out = AtomicFile::create(path)?;
         let file = out.writer()?;
         let kv = vec![
@@ -398,7 +409,8 @@ impl ParquetSink {
     pub fn finish(mut self) -> Result<u64> {
         self.flush_batch()?;
         let mut w = self.writer.take().ok_or_else(|| AdapterError::parquet(&self.path, "writer closed"))?;
-        let manifest = serde_json::to_string(&self.manifest).map_err(|e| AdapterError::parquet(&self.path, e))?;
+        let manifest =
+            serde_json::to_string(&self.manifest).map_err(|e| AdapterError::parquet(&self.path, e))?;
         w.append_key_value_metadata(KeyValue::new(schema::KEY_TENSORS.to_string(), manifest));
         let buf = w.into_inner().map_err(|e| AdapterError::parquet(&self.path, e))?;
         buf.into_inner().map_err(|e| AdapterError::io(&self.path, e.into_error()))?;

@@ -1,7 +1,8 @@
 //! Evaluates every quantization preset on the 2-D tensors of a safetensors file.
 //!
 //! ```text
-//! cargo run --release -p arrowquant-benches --bin eval_presets -- PATH/model.safetensors [--explore] [--only NAME,..]
+//! cargo run --release -p arrowquant-benches --bin eval_presets -- PATH/model.safetensors \\
+//!     [--explore] [--only NAME,..] [--custom LAYOUT_ID/KNOBS,..] [--runs N]
 //! ```
 //!
 //! For each preset (and with `--explore` a list of extra layouts and search knobs,
@@ -274,6 +275,37 @@ fn explore_configs() -> Vec<Config> {
     v
 }
 
+/// Parses `--custom` specs: `LAYOUT_ID[/g{steps}r{iters}n{0|1}b{refits}]`, e.g.
+/// `k4b256s32c6m6o0/g0r1n1b1` (search knobs default to FAST).
+fn custom_config(spec: &str) -> Result<Config, Box<dyn Error>> {
+    let (id, knobs) = spec.split_once('/').unwrap_or((spec, ""));
+    let mut search = SearchConfig::FAST;
+    let mut rest = knobs;
+    while let Some(tag) = rest.chars().next() {
+        let digits = rest[1..].find(|c: char| !c.is_ascii_digit()).map_or(rest.len(), |i| i + 1);
+        let v: u8 = rest[1..digits].parse().map_err(|_| format!("bad search knobs in {spec}"))?;
+        match tag {
+            'g' => search.grid_steps = v,
+            'r' => search.refit_iters = v,
+            'n' => search.neighbors = v != 0,
+            'b' => search.block_refits = v,
+            _ => return Err(format!("unknown search knob {tag} in {spec}").into()),
+        }
+        rest = &rest[digits..];
+    }
+    let row = id.ends_with('r').then_some(RowScales { d: arrowquant_core::f16::ONE, dmin: arrowquant_core::f16::ONE });
+    let codec = AnyCodec::from_layout_id(id, row).ok_or_else(|| format!("bad layout id {id}"))?;
+    let mode = match codec {
+        AnyCodec::TwoLevel(c) if row.is_some() => Mode::PerRow(TwoLevelCodec::new(c.format(), search)),
+        AnyCodec::TwoLevel(c) => Mode::Stream(AnyCodec::TwoLevel(TwoLevelCodec::new(c.format(), search))),
+        AnyCodec::Group(g) => {
+            Mode::Stream(AnyCodec::SearchedGroup(arrowquant_core::SearchedGroupCodec::new(g.format(), search)))
+        }
+        other => Mode::Stream(other),
+    };
+    Ok(Config { name: spec.to_string(), mode })
+}
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e}");
@@ -284,7 +316,7 @@ fn main() {
 fn run() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let path = args.iter().find(|a| !a.starts_with("--")).ok_or(
-        "usage: eval_presets PATH/model.safetensors [--explore] [--only NAME,..] [--runs N]",
+        "usage: eval_presets PATH/model.safetensors [--explore] [--only NAME,..] [--custom SPEC,..] [--runs N]",
     )?;
     let explore = args.iter().any(|a| a == "--explore");
     let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
@@ -302,6 +334,11 @@ fn run() -> Result<(), Box<dyn Error>> {
     if let Some(only) = &only {
         configs.retain(|c| only.iter().any(|o| c.name == *o));
     }
+    if let Some(specs) = value("--custom") {
+        for spec in specs.split(',') {
+            configs.push(custom_config(spec)?);
+        }
+    }
     println!();
     println!("| preset | layout id | bpw | mean cosine | min cosine | mean rel-RMSE | mean SQNR dB | ms / M weights | M weights/s |");
     println!("|---|---|---|---|---|---|---|---|---|");
@@ -309,7 +346,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     for cfg in &configs {
         let r = evaluate(cfg, &tensors, runs)?;
         println!(
-            "| {} | {} | {:.4} | {:.5} | {:.5} | {:.4} | {:.2} | {:.2} | {:.1} |",
+            "| {} | {} | {:.4} | {:.6} | {:.6} | {:.4} | {:.2} | {:.2} | {:.1} |",
             r.name,
             r.id,
             r.bpw,

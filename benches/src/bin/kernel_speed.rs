@@ -3,6 +3,8 @@
 //! the same run. Each figure is the median of `--runs` timed runs after one warm-up.
 //!
 //! `cargo run --release -p arrowquant-benches --bin kernel_speed [-- --values 67108864 --runs 7]`
+//!
+//! `--only TEXT` keeps the rows whose "case path" contains TEXT (for profiling one kernel).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -13,10 +15,11 @@ use arrowquant_core::{Backend, GroupFormat, GroupStats, Input, Scheme, bf16, f16
 struct Opts {
     values: usize,
     runs: usize,
+    only: Option<String>,
 }
 
 fn parse() -> Result<Opts, String> {
-    let mut o = Opts { values: 64 << 20, runs: 7 };
+    let mut o = Opts { values: 64 << 20, runs: 7, only: None };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut num = |name: &str| -> Result<usize, String> {
@@ -26,7 +29,8 @@ fn parse() -> Result<Opts, String> {
         match a.as_str() {
             "--values" => o.values = num("--values")? / 256 * 256,
             "--runs" => o.runs = num("--runs")?.max(1),
-            other => return Err(format!("unknown argument {other} (use --values N --runs N)")),
+            "--only" => o.only = Some(args.next().ok_or("--only needs a value")?),
+            other => return Err(format!("unknown argument {other} (use --values N --runs N --only TEXT)")),
         }
     }
     if o.values == 0 {
@@ -53,10 +57,16 @@ struct Table {
     bytes: f64,
     runs: usize,
     read_gbs: f64,
+    only: Option<String>,
 }
 
 impl Table {
     fn row(&self, case: &str, path: &str, f: impl FnMut()) {
+        if let Some(only) = &self.only {
+            if !format!("{case} {path}").contains(only.as_str()) {
+                return;
+            }
+        }
         let gbs = self.bytes / median_secs(self.runs, f) / 1e9;
         println!("{case:<34} {path:<9} {gbs:>7.2} {:>8.2}", gbs / self.read_gbs);
     }
@@ -93,8 +103,12 @@ fn main() {
     };
     let x = weights(o.values, 1);
     let bytes = (o.values * 4) as f64;
-    let read_gbs = bytes / median_secs(o.runs, || drop(black_box(read_sum(black_box(&x))))) / 1e9;
-    let t = Table { bytes, runs: o.runs, read_gbs };
+    let read_gbs = bytes
+        / median_secs(o.runs, || {
+            black_box(read_sum(black_box(&x)));
+        })
+        / 1e9;
+    let t = Table { bytes, runs: o.runs, read_gbs, only: o.only.clone() };
     println!(
         "{} values ({} MB of f32), median of {} runs, single thread, detected backend: {}",
         o.values,

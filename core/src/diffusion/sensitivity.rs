@@ -399,7 +399,7 @@ mod tests {
         }
         assert!(matches!(
             allocate(&table, formats.len(), 1.0, Objective::NegSqnrDb, &mut choice),
-            Err(DiffusionError::BudgetTooSmall { min_millibits: 3000 })
+            Err(DiffusionError::BudgetTooSmall { min_millibits: 2500 })
         ));
         assert!(allocate(&table, formats.len(), f64::NAN, Objective::SquaredError, &mut choice).is_err());
         assert!(allocate(&table[1..], formats.len(), 3.0, Objective::SquaredError, &mut choice).is_err());

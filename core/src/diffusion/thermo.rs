@@ -645,9 +645,9 @@ mod tests {
         let mut p = target.clone();
         let cfg = TransitionOptimizationConfig {
             enabled: true,
-            markov_weight: 50.0,
-            learning_rate: 0.5,
-            max_iterations: 200,
+            markov_weight: 5.0,
+            learning_rate: 0.05,
+            max_iterations: 300,
             convergence_threshold: 0.0,
             ..Default::default()
         };

@@ -322,6 +322,66 @@ pub fn evaluate_mse(
     Ok(total / stats.len() as f64)
 }
 
+/// The per-timestep activation scale as a [`SequenceModel`](super::thermo::SequenceModel)
+/// for transition optimization: parameter `p_t` is the step of timestep `t`, the grid is
+/// `[c_t - p_t q / 2, c_t + p_t q / 2]` around a fixed centre `c_t` (`q = 2^b - 1`).
+///
+/// - `mse`: [`expected_mse`] divided by `mean_t^2 + std_t^2` (noise-to-signal ratio);
+/// - `entropy_bits`: the high-resolution estimate of the code entropy of a normal
+///   distribution, `log2(std_t sqrt(2 pi e) / p_t)`, clamped to `[0, b]`.
+#[derive(Clone, Copy, Debug)]
+pub struct ActivationScaleModel<'a> {
+    stats: &'a [TimestepStats],
+    centers: &'a [f32],
+    bits: u8,
+}
+
+impl<'a> ActivationScaleModel<'a> {
+    /// A model over `stats` with grid centres `centers` (one per timestep).
+    ///
+    /// # Errors
+    /// Bad bits, bad statistics, or [`DiffusionError::LengthMismatch`].
+    pub fn new(stats: &'a [TimestepStats], centers: &'a [f32], bits: u8) -> Result<Self, DiffusionError> {
+        check_bits(bits)?;
+        if centers.len() != stats.len() {
+            return Err(DiffusionError::LengthMismatch { expected: stats.len(), actual: centers.len() });
+        }
+        for (i, s) in stats.iter().enumerate() {
+            s.validate(i)?;
+        }
+        if let Some(i) = centers.iter().position(|c| !c.is_finite()) {
+            return Err(DiffusionError::InvalidStats { index: i });
+        }
+        Ok(ActivationScaleModel { stats, centers, bits })
+    }
+}
+
+impl super::thermo::SequenceModel for ActivationScaleModel<'_> {
+    fn len(&self) -> usize {
+        self.stats.len()
+    }
+
+    fn mse(&self, i: usize, p: f32) -> f64 {
+        let s = &self.stats[i];
+        let half = p * qmax(self.bits) as f32 / 2.0;
+        let power = f64::from(s.mean) * f64::from(s.mean) + f64::from(s.std) * f64::from(s.std);
+        expected_mse(s, self.centers[i] - half, self.centers[i] + half, self.bits) / power.max(1e-30)
+    }
+
+    fn entropy_bits(&self, i: usize, p: f32) -> f64 {
+        let s = &self.stats[i];
+        let h = libm::log2(
+            f64::from(s.std) * libm::sqrt(2.0 * core::f64::consts::PI * core::f64::consts::E)
+                / f64::from(p).max(1e-30),
+        );
+        h.clamp(0.0, f64::from(self.bits))
+    }
+
+    fn bits(&self) -> u8 {
+        self.bits
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

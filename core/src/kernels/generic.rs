@@ -6,63 +6,55 @@
 //! pass that computes the codes with the reference arithmetic and packs them. The
 //! group is in L1 for the second pass, so the input is read from memory once.
 
-use super::scalar::{min_max_ref, read_params, write_params};
+use super::scalar::{min_max_ref, write_params};
 use crate::format::{Bits, GroupFormat, GroupSize, Scheme};
 use crate::input::Input;
+use half::f16;
+
 use crate::params::{GroupFault, GroupParams, check_range, params_from_range};
 use crate::simd::vector::Simd;
 
-/// Widens 16-bit floats into `out` (same length): whole vectors with `load`, the
-/// remainder (groups that are not a multiple of the lane count) with `scalar`.
+/// Widens 16-bit floats (f16, or bf16 when `brain`) into `out` (same length): whole
+/// vectors with SIMD, the remainder (groups that are not a multiple of the lane count)
+/// in scalar code.
 #[inline(always)]
-fn widen<S: Simd>(
-    s: S,
-    x: &[u16],
-    out: &mut [f32],
-    load: impl Fn(S, &[u16]) -> S::V,
-    scalar: impl Fn(u16) -> f32,
-) {
+fn widen<S: Simd>(s: S, x: &[u16], out: &mut [f32], brain: bool) {
     let mut xs = x.chunks_exact(S::LANES);
     let mut os = out.chunks_exact_mut(S::LANES);
     for (a, o) in (&mut xs).zip(&mut os) {
-        s.store(load(s, a), o);
+        let v = if brain { s.load_bf16(a) } else { s.load_f16(a) };
+        s.store(v, o);
     }
-    for (a, o) in xs.remainder().iter().zip(os.into_remainder()) {
-        *o = scalar(*a);
+    for (&a, o) in xs.remainder().iter().zip(os.into_remainder()) {
+        *o = if brain { f32::from_bits(u32::from(a) << 16) } else { half::f16::from_bits(a).to_f32() };
     }
 }
 
-/// Calls `f(index, group)` for every whole group of `g` elements, as f32.
+/// Elements `start..start + g` of `input` as f32: borrowed for f32 input, widened into
+/// `buf` for f16/bf16.
+///
+/// The kernels call this in plain loops rather than through a closure: a closure
+/// would not inherit the entry point's `#[target_feature]`, and the intrinsics
+/// inlined into it would become calls.
 #[inline(always)]
-pub(crate) fn for_each_group<S: Simd, E>(
+pub(crate) fn group_f32<'b, S: Simd>(
     s: S,
-    input: Input<'_>,
+    input: Input<'b>,
+    start: usize,
     g: usize,
-    mut f: impl FnMut(usize, &[f32]) -> Result<(), E>,
-) -> Result<(), E> {
-    let mut buf = [0f32; GroupSize::MAX];
+    buf: &'b mut [f32; GroupSize::MAX],
+) -> &'b [f32] {
     match input {
-        Input::F32(x) => {
-            for (i, grp) in x.chunks_exact(g).enumerate() {
-                f(i, grp)?;
-            }
-        }
+        Input::F32(x) => &x[start..start + g],
         Input::F16(x) => {
-            let bits: &[u16] = bytemuck::cast_slice(x);
-            for (i, grp) in bits.chunks_exact(g).enumerate() {
-                widen(s, grp, &mut buf[..g], S::load_f16, |b| half::f16::from_bits(b).to_f32());
-                f(i, &buf[..g])?;
-            }
+            widen(s, bytemuck::cast_slice(&x[start..start + g]), &mut buf[..g], false);
+            &buf[..g]
         }
         Input::Bf16(x) => {
-            let bits: &[u16] = bytemuck::cast_slice(x);
-            for (i, grp) in bits.chunks_exact(g).enumerate() {
-                widen(s, grp, &mut buf[..g], S::load_bf16, |b| f32::from_bits(u32::from(b) << 16));
-                f(i, &buf[..g])?;
-            }
+            widen(s, bytemuck::cast_slice(&x[start..start + g]), &mut buf[..g], true);
+            &buf[..g]
         }
     }
-    Ok(())
 }
 
 /// Minimum and maximum of a group (length a multiple of `4 * LANES`), and whether
@@ -91,6 +83,48 @@ fn min_max<S: Simd>(s: S, x: &[f32]) -> (f32, f32, bool) {
     (s.reduce_min(mn), s.reduce_max(mx), !s.reduce_add(sum).is_finite())
 }
 
+/// Exact f16 to f32 widening, inlined: the same value as `half::f16::to_f32` for every
+/// finite input (checked exhaustively in the tests), without a runtime-detection call.
+#[inline(always)]
+pub(crate) fn f16_to_f32_exact(h: f16) -> f32 {
+    let b = h.to_bits();
+    let em = u32::from(b & 0x7fff);
+    let sign = u32::from(b & 0x8000) << 16;
+    if em >= 0x7c00 {
+        f32::from_bits(sign | 0x7f80_0000 | ((em & 0x3ff) << 13))
+    } else if em >= 0x400 {
+        f32::from_bits(sign | ((em << 13) + (112 << 23)))
+    } else {
+        // Subnormal or zero: m * 2^-24, exact.
+        let v = em as f32 * (1.0 / 16_777_216.0);
+        if sign != 0 { -v } else { v }
+    }
+}
+
+/// [`GroupParams::from_stored`] with the inlined widening: identical results (tested).
+#[inline(always)]
+pub(crate) fn params_of(d: f16, m: f16) -> GroupParams {
+    let scale = f16_to_f32_exact(d);
+    let inv_scale = if scale == 0.0 { 0.0 } else { 1.0 / scale };
+    GroupParams { scale, offset: f16_to_f32_exact(m), inv_scale }
+}
+
+/// [`super::scalar::read_params`] with the inlined widening: `None` unless both
+/// parameters are finite.
+#[inline(always)]
+fn read_params_inline(format: GroupFormat, bytes: &[u8]) -> Option<GroupParams> {
+    let d = f16::from_le_bytes([bytes[0], bytes[1]]);
+    let m = match format.scheme {
+        Scheme::Asymmetric => f16::from_le_bytes([bytes[2], bytes[3]]),
+        Scheme::Symmetric => f16::ZERO,
+    };
+    // Exponent all ones: infinity or NaN.
+    if d.to_bits() & 0x7c00 == 0x7c00 || m.to_bits() & 0x7c00 == 0x7c00 {
+        return None;
+    }
+    Some(params_of(d, m))
+}
+
 /// Quantizes whole groups of `input` into packed `codes` and `params`, bit for bit
 /// like [`super::scalar::quantize_ref`]. Lengths are validated by the caller.
 #[inline(always)]
@@ -101,26 +135,44 @@ pub(crate) fn quantize<S: Simd>(
     codes: &mut [u8],
     params: &mut [u8],
 ) -> Result<(), (usize, GroupFault)> {
+    // The code width is a constant inside the group loop.
+    match format.bits {
+        Bits::B2 => quantize_bits::<S, 2>(s, format, input, codes, params),
+        Bits::B4 => quantize_bits::<S, 4>(s, format, input, codes, params),
+        Bits::B8 => quantize_bits::<S, 8>(s, format, input, codes, params),
+    }
+}
+
+#[inline(always)]
+fn quantize_bits<S: Simd, const BITS: u32>(
+    s: S,
+    format: GroupFormat,
+    input: Input<'_>,
+    codes: &mut [u8],
+    params: &mut [u8],
+) -> Result<(), (usize, GroupFault)> {
     let g = format.group_len();
-    let l4 = 4 * S::LANES;
-    debug_assert!(g.is_multiple_of(l4));
-    let mut unpacked = [0u8; GroupSize::MAX];
+    let l = S::LANES;
+    let l4 = 4 * l;
+    debug_assert!(g.is_multiple_of(l4) && format.bits.get() == BITS);
     let mut code_chunks = codes.chunks_exact_mut(format.codes_len());
     let mut param_chunks = params.chunks_exact_mut(format.params_len());
     let qmax = format.bits.max_code() as f32;
     let (lo, hi, bias) = match format.scheme {
         Scheme::Asymmetric => (0.0, qmax, 0),
         Scheme::Symmetric => {
-            let h = 1i32 << (format.bits.get() - 1);
+            let h = 1i32 << (BITS - 1);
             (-h as f32, (h - 1) as f32, h)
         }
     };
     let (lo, hi) = (s.splat(lo), s.splat(hi));
-    for_each_group(s, input, g, |i, x| {
-        let (c, p) = match (code_chunks.next(), param_chunks.next()) {
-            (Some(c), Some(p)) => (c, p),
-            _ => return Ok(()),
+    let mut buf = [0f32; GroupSize::MAX];
+    let groups = input.len() / g;
+    for i in 0..groups {
+        let (Some(c), Some(p)) = (code_chunks.next(), param_chunks.next()) else {
+            break;
         };
+        let x = group_f32(s, input, i * g, g, &mut buf);
         let (mut min, mut max, suspect) = min_max(s, x);
         let mut nan = false;
         if suspect {
@@ -128,26 +180,21 @@ pub(crate) fn quantize<S: Simd>(
         }
         check_range(min, max, nan).map_err(|fault| (i, fault))?;
         let (d, m) = params_from_range(format, min, max);
-        let gp = GroupParams::from_stored(d, m);
+        let gp = params_of(d, m);
         // Symmetric: `offset` is +0 and `x - 0 == x` exactly, so one formula serves both.
         let (off, inv) = (s.splat(gp.offset), s.splat(gp.inv_scale));
-        let dst: &mut [u8] = if format.bits == Bits::B8 { c } else { &mut unpacked[..g] };
-        for (xc, cc) in x.chunks_exact(l4).zip(dst.chunks_exact_mut(l4)) {
-            let l = S::LANES;
-            let t = [0, 1, 2, 3].map(|k| {
+        let step = l4 * BITS as usize / 8;
+        for (xc, cc) in x.chunks_exact(l4).zip(c.chunks_exact_mut(step)) {
+            let mut t = [lo; 4];
+            for (k, t) in t.iter_mut().enumerate() {
                 let v = s.mul(s.sub(s.load(&xc[k * l..]), off), inv);
-                s.min(s.max(v, lo), hi)
-            });
-            s.store_codes(t, bias, cc);
-        }
-        match format.bits {
-            Bits::B8 => {}
-            Bits::B4 => s.pack_i4(&unpacked[..g], c),
-            Bits::B2 => s.pack_i2(&unpacked[..g], c),
+                *t = s.min(s.max(v, lo), hi);
+            }
+            s.store_codes::<BITS>(t, bias, cc);
         }
         write_params(format, d, m, p);
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 /// Dequantizes whole groups into `out`, bit for bit like
@@ -176,7 +223,7 @@ pub(crate) fn dequantize<S: Simd>(
         .zip(out.chunks_exact_mut(g))
         .enumerate()
     {
-        let gp = read_params(format, p).ok_or(i)?;
+        let gp = read_params_inline(format, p).ok_or(i)?;
         let group_codes: &[u8] = match format.bits {
             Bits::B8 => c,
             Bits::B4 => {
@@ -197,4 +244,46 @@ pub(crate) fn dequantize<S: Simd>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inlined_f16_widening_matches_half_for_every_value() {
+        let step = if cfg!(miri) { 251 } else { 1 };
+        for bits in (0..=u16::MAX).step_by(step) {
+            let h = f16::from_bits(bits);
+            let (a, b) = (f16_to_f32_exact(h), h.to_f32());
+            if h.is_nan() {
+                assert!(a.is_nan(), "{bits:#06x}");
+            } else {
+                assert_eq!(a.to_bits(), b.to_bits(), "{bits:#06x}");
+            }
+        }
+    }
+
+    #[test]
+    fn inlined_params_match_the_reference() {
+        let step = if cfg!(miri) { 251 } else { 1 };
+        for bits in (0..=u16::MAX).step_by(step) {
+            let d = f16::from_bits(bits);
+            let m = f16::from_bits(bits.rotate_left(5));
+            for format in [
+                GroupFormat::new(4, 32, Scheme::Asymmetric).unwrap(),
+                GroupFormat::new(4, 32, Scheme::Symmetric).unwrap(),
+            ] {
+                let mut p = [0u8; 4];
+                p[..2].copy_from_slice(&d.to_le_bytes());
+                p[2..].copy_from_slice(&m.to_le_bytes());
+                let r = super::super::scalar::read_params(format, &p);
+                let s = read_params_inline(format, &p);
+                assert_eq!(r, s, "{bits:#06x} {format:?}");
+                if d.is_finite() && m.is_finite() {
+                    assert_eq!(params_of(d, m), GroupParams::from_stored(d, m));
+                }
+            }
+        }
+    }
 }

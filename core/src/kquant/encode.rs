@@ -5,55 +5,35 @@
 use half::f16;
 
 use super::bitpack::pack_bits;
+use super::lanes::{self, L, LaneGroup, ROWS, Sums, V, transpose};
 use super::{MAX_BLOCK, MAX_OUTLIERS, MAX_SUBS, RowScales, TwoLevelFormat};
 use crate::QuantError;
 use crate::input::Input;
 use crate::kernels::fault_to_error;
 use crate::kernels::scalar::min_max_ref;
 use crate::params::check_range;
-use crate::search::affine::{BaseSums, assign_codes, base_sums, code_sums, direct_error, fit_affine};
-use crate::search::{SearchConfig, Unit, Weighting, Weights, fill_weights};
+use crate::search::affine::{fit_affine, round_code};
+use crate::search::{SearchConfig, Unit, Weighting, fill_weights};
 
 /// Applies the NaN/infinity policy to block `index` (already converted into `x`).
-pub(super) fn check_block(
+#[inline(always)]
+fn check_block(
     input: Input<'_>,
     block_len: usize,
     index: usize,
     x: &[f32],
     first_element: u64,
 ) -> Result<(), QuantError> {
+    // Fast vectorisable screen; NaN fails the comparison too.
+    let mut ok = true;
+    for &v in x {
+        ok &= v.abs() <= crate::params::F16_MAX;
+    }
+    if ok {
+        return Ok(());
+    }
     let (min, max, nan) = min_max_ref(x);
     check_range(min, max, nan).map_err(|fault| fault_to_error(input, block_len, index, fault, first_element))
-}
-
-/// The sub-groups' continuous scales and (non-negative) minimums.
-struct SubFits {
-    scale: [f32; MAX_SUBS],
-    min: [f32; MAX_SUBS],
-}
-
-fn fit_subs(fmt: &TwoLevelFormat, cfg: &SearchConfig, x: &[f32], w: Option<&[f32]>) -> SubFits {
-    let s = fmt.sub_len();
-    let qmax = fmt.bits.max_code() as f32;
-    let mut fits = SubFits { scale: [0.0; MAX_SUBS], min: [0.0; MAX_SUBS] };
-    for (j, xj) in x.chunks_exact(s).enumerate() {
-        let f = match w {
-            None => fit_affine(xj, Unit, qmax, cfg, true),
-            Some(w) => fit_affine(xj, &w[j * s..(j + 1) * s], qmax, cfg, true),
-        };
-        fits.scale[j] = f.scale;
-        fits.min[j] = -f.offset;
-    }
-    fits
-}
-
-/// Quantized sub-scales and sub-mins with their super-scales.
-#[derive(Clone, Copy)]
-struct Quantized {
-    d: f16,
-    dmin: f16,
-    sc: [u8; MAX_SUBS],
-    mc: [u8; MAX_SUBS],
 }
 
 /// The candidates for a sub-scale code near `target`: `[floor, floor + 1]`, clamped.
@@ -69,102 +49,13 @@ fn neighbours(target: f32, max: f32) -> [f32; 2] {
 /// Rounds `target` to the nearest code in `[0, max]`.
 #[inline]
 fn nearest(target: f32, max: f32) -> f32 {
-    crate::search::affine::round_code(target, max)
-}
-
-/// Chooses every sub-group's `(sc, mc)` for the super-scales in `q`; returns the
-/// total weighted squared error.
-fn choose_codes<W: Weights>(
-    fmt: &TwoLevelFormat,
-    cfg: &SearchConfig,
-    x: &[f32],
-    w: W,
-    fits: &SubFits,
-    q: &mut Quantized,
-    weights_of: impl Fn(W, usize) -> W,
-) -> f32 {
-    let s = fmt.sub_len();
-    let qmax = fmt.bits.max_code() as f32;
-    let scmax = ((1u32 << fmt.scale_bits()) - 1) as f32;
-    let mcmax = ((1u32 << fmt.min_bits()) - 1) as f32;
-    let (d, dmin) = (q.d.to_f32(), q.dmin.to_f32());
-    let mut total = 0.0f32;
-    for (j, xj) in x.chunks_exact(s).enumerate() {
-        let wj = weights_of(w, j * s);
-        let ts = if d > 0.0 { fits.scale[j] / d } else { 0.0 };
-        let tm = if dmin > 0.0 { fits.min[j] / dmin } else { 0.0 };
-        let err = |sc: f32, mc: f32| {
-            let scale = d * sc;
-            let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-            direct_error(xj, wj, scale, inv, dmin * mc, qmax)
-        };
-        let (mut bs, mut bm) = (nearest(ts, scmax), nearest(tm, mcmax));
-        let mut best = err(bs, bm);
-        if cfg.neighbors {
-            for sc in neighbours(ts, scmax) {
-                for mc in neighbours(tm, mcmax) {
-                    if sc == bs && mc == bm {
-                        continue;
-                    }
-                    let e = err(sc, mc);
-                    if e < best {
-                        (best, bs, bm) = (e, sc, mc);
-                    }
-                }
-            }
-        }
-        q.sc[j] = bs as u8;
-        q.mc[j] = bm as u8;
-        total += best;
-    }
-    total
-}
-
-/// Least-squares `(d, dmin)` for fixed codes and sub-codes, rounded to f16; `None`
-/// when the system is degenerate or the result unusable.
-fn refit_super<W: Weights>(
-    fmt: &TwoLevelFormat,
-    x: &[f32],
-    w: W,
-    q: &Quantized,
-    base: &[BaseSums],
-    weights_of: impl Fn(W, usize) -> W,
-) -> Option<(f16, f16)> {
-    let s = fmt.sub_len();
-    let qmax = fmt.bits.max_code() as f32;
-    let (d, dmin) = (q.d.to_f32(), q.dmin.to_f32());
-    // Normal equations of min Σ w (d A - dmin B - x)², A = sc q, B = mc.
-    let (mut aa, mut ab, mut bb, mut ax, mut bx) = (0f64, 0f64, 0f64, 0f64, 0f64);
-    for (j, xj) in x.chunks_exact(s).enumerate() {
-        let (sc, mc) = (f32::from(q.sc[j]), f32::from(q.mc[j]));
-        let scale = d * sc;
-        let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-        let c = code_sums(xj, weights_of(w, j * s), inv, -(dmin * mc), qmax);
-        let (sc, mc) = (f64::from(sc), f64::from(mc));
-        aa += sc * sc * f64::from(c.qq);
-        ab += sc * mc * f64::from(c.q);
-        bb += mc * mc * f64::from(base[j].w);
-        ax += sc * f64::from(c.qx);
-        bx += mc * f64::from(base[j].x);
-    }
-    let det = ab * ab - aa * bb;
-    let (nd, ndmin) = if bb > 0.0 && det != 0.0 {
-        ((-ax * bb + ab * bx) / det, (aa * bx - ab * ax) / det)
-    } else if aa > 0.0 {
-        (ax / aa, f64::from(dmin))
-    } else {
-        return None;
-    };
-    let (hd, hm) = (f16::from_f32(nd as f32), f16::from_f32(ndmin as f32));
-    let usable = |h: f16| h.is_finite() && h.to_f32() >= 0.0;
-    (usable(hd) && usable(hm)).then_some((hd, hm))
+    round_code(target, max)
 }
 
 /// Initial super-scales: the largest sub-scale and sub-min map to the top code.
-fn initial_super(fmt: &TwoLevelFormat, fits: &SubFits) -> (f16, f16) {
-    let n = fmt.subs();
-    let max_s = fits.scale[..n].iter().fold(0f32, |a, &v| if v > a { v } else { a });
-    let max_m = fits.min[..n].iter().fold(0f32, |a, &v| if v > a { v } else { a });
+fn initial_super(fmt: &TwoLevelFormat, scale: &[f32], min: &[f32]) -> (f16, f16) {
+    let max_s = scale.iter().fold(0f32, |a, &v| if v > a { v } else { a });
+    let max_m = min.iter().fold(0f32, |a, &v| if v > a { v } else { a });
     let scmax = ((1u32 << fmt.scale_bits()) - 1) as f32;
     let mcmax = ((1u32 << fmt.min_bits()) - 1) as f32;
     (f16::from_f32(max_s / scmax), f16::from_f32(max_m / mcmax))
@@ -205,8 +96,80 @@ fn take_outliers(x: &mut [f32], sub: usize, k: usize, idx: &mut [u8], val: &mut 
     }
 }
 
+/// Encodes whole blocks of `input` (lengths checked by the caller), with the widest
+/// vector instructions this CPU has. Every path runs the same source with the same
+/// IEEE operations (no fused multiply-add), so the bytes are identical on all paths.
+pub(super) fn encode_blocks(
+    fmt: &TwoLevelFormat,
+    cfg: &SearchConfig,
+    row: Option<RowScales>,
+    input: Input<'_>,
+    first_element: u64,
+    codes: &mut [u8],
+    params: &mut [u8],
+) -> Result<(), QuantError> {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 was detected on this CPU just above.
+        return unsafe { encode_blocks_avx2(fmt, cfg, row, input, first_element, codes, params) };
+    }
+    encode_blocks_baseline(fmt, cfg, row, input, first_element, codes, params)
+}
+
+/// [`encode_blocks`] compiled for AVX2.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+fn encode_blocks_avx2(
+    fmt: &TwoLevelFormat,
+    cfg: &SearchConfig,
+    row: Option<RowScales>,
+    input: Input<'_>,
+    first_element: u64,
+    codes: &mut [u8],
+    params: &mut [u8],
+) -> Result<(), QuantError> {
+    encode_blocks_generic(fmt, cfg, row, input, first_element, codes, params)
+}
+
+/// [`encode_blocks`] for the target's baseline instruction set.
+pub(super) fn encode_blocks_baseline(
+    fmt: &TwoLevelFormat,
+    cfg: &SearchConfig,
+    row: Option<RowScales>,
+    input: Input<'_>,
+    first_element: u64,
+    codes: &mut [u8],
+    params: &mut [u8],
+) -> Result<(), QuantError> {
+    encode_blocks_generic(fmt, cfg, row, input, first_element, codes, params)
+}
+
+#[inline(always)]
+fn encode_blocks_generic(
+    fmt: &TwoLevelFormat,
+    cfg: &SearchConfig,
+    row: Option<RowScales>,
+    input: Input<'_>,
+    first_element: u64,
+    codes: &mut [u8],
+    params: &mut [u8],
+) -> Result<(), QuantError> {
+    let b = fmt.block_len();
+    let mut buf = [0f32; MAX_BLOCK];
+    let code_chunks = codes.chunks_exact_mut(fmt.codes_len());
+    let param_chunks = params.chunks_exact_mut(fmt.params_len(row.is_some()));
+    for ((i, c), p) in (0..input.len() / b).zip(code_chunks).zip(param_chunks) {
+        let x = &mut buf[..b];
+        input.slice(i * b, (i + 1) * b).to_f32(x);
+        check_block(input, b, i, x, first_element)?;
+        encode_block(fmt, cfg, row, x, c, p);
+    }
+    Ok(())
+}
+
 /// Encodes one block of finite values `x_in` into `codes` and `params`.
-pub(super) fn encode_block(
+#[inline(always)]
+fn encode_block(
     fmt: &TwoLevelFormat,
     cfg: &SearchConfig,
     row: Option<RowScales>,
@@ -228,9 +191,11 @@ pub(super) fn encode_block(
         take_outliers(x, s, k, &mut out_idx[..k], &mut out_val[..k], &mut taken[..b]);
     }
     let x = &*x;
-    let q = if cfg.weighting == Weighting::Uniform {
-        search_block(fmt, cfg, row, x, Unit, |w, _| w, None)
-    } else {
+    let mut xt = [[0f32; L]; ROWS];
+    let groups = transpose(x, s, &mut xt);
+    let mut wt = [[0f32; L]; ROWS];
+    let weighted = cfg.weighting != Weighting::Uniform;
+    if weighted {
         let mut wbuf = [0f32; MAX_BLOCK];
         fill_weights(cfg.weighting, x, &mut wbuf[..b]);
         for (w, &t) in wbuf.iter_mut().zip(&taken[..b]) {
@@ -238,18 +203,29 @@ pub(super) fn encode_block(
                 *w = 0.0;
             }
         }
-        let w: &[f32] = &wbuf[..b];
-        search_block(fmt, cfg, row, x, w, |w, at| &w[at..], Some(w))
+        transpose(&wbuf[..b], s, &mut wt);
+    }
+    // Two literal cases so that the uniform one is compiled without weights.
+    let q = if weighted {
+        let lg = LaneGroups { x: &xt, w: Some(&wt), sub: s, groups, n };
+        search_block(fmt, cfg, row, &lg)
+    } else {
+        let lg = LaneGroups { x: &xt, w: None, sub: s, groups, n };
+        search_block(fmt, cfg, row, &lg)
     };
 
-    // Final codes for the chosen parameters.
+    // Final codes for the chosen parameters, in element order (the same per-element
+    // arithmetic as the lane passes, so the codes are the ones the search scored).
     let qmax = fmt.bits.max_code() as f32;
     let (d, dmin) = (q.d.to_f32(), q.dmin.to_f32());
     let mut unpacked = [0u8; MAX_BLOCK];
     for (j, (xj, uj)) in x.chunks_exact(s).zip(unpacked.chunks_exact_mut(s)).enumerate() {
         let scale = d * f32::from(q.sc[j]);
         let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-        assign_codes(xj, inv, dmin * f32::from(q.mc[j]), qmax, uj);
+        let neg = dmin * f32::from(q.mc[j]);
+        for (u, &v) in uj.iter_mut().zip(xj) {
+            *u = round_code((v + neg) * inv, qmax) as u8;
+        }
     }
     fmt.bits.pack(&unpacked[..b], codes).expect("lengths fixed by the format");
 
@@ -269,34 +245,183 @@ pub(super) fn encode_block(
     }
 }
 
-/// The parameter search of one block (weights `w`, `weights_of(w, i)` = weights from
-/// element `i`).
-fn search_block<W: Weights>(
-    fmt: &TwoLevelFormat,
-    cfg: &SearchConfig,
-    row: Option<RowScales>,
-    x: &[f32],
-    w: W,
-    weights_of: impl Fn(W, usize) -> W + Copy,
-    wslice: Option<&[f32]>,
-) -> Quantized {
-    let s = fmt.sub_len();
-    let fits = fit_subs(fmt, cfg, x, wslice);
+/// The transposed block: lane group `g` is rows `g * sub .. (g + 1) * sub`.
+struct LaneGroups<'a> {
+    x: &'a [V; ROWS],
+    w: Option<&'a [V; ROWS]>,
+    sub: usize,
+    groups: usize,
+    /// Real sub-groups (lanes beyond are padding).
+    n: usize,
+}
+
+impl LaneGroups<'_> {
+    fn get(&self, g: usize) -> LaneGroup<'_> {
+        let r = g * self.sub..(g + 1) * self.sub;
+        LaneGroup { x: &self.x[r.clone()], w: self.w.map(|w| &w[r]) }
+    }
+}
+
+/// Quantized sub-scales and sub-mins with their super-scales (padded to whole lane
+/// groups).
+#[derive(Clone, Copy)]
+struct Quantized {
+    d: f16,
+    dmin: f16,
+    sc: [u8; MAX_SUBS],
+    mc: [u8; MAX_SUBS],
+}
+
+impl Quantized {
+    /// Scale, inverse scale and negated offset of the lanes of group `g`.
+    fn lanes(&self, g: usize) -> (V, V, V) {
+        let (d, dmin) = (self.d.to_f32(), self.dmin.to_f32());
+        let mut scale = [0f32; L];
+        let mut inv = [0f32; L];
+        let mut neg = [0f32; L];
+        for l in 0..L {
+            let j = (g * L + l).min(MAX_SUBS - 1);
+            scale[l] = d * f32::from(self.sc[j]);
+            inv[l] = if scale[l] > 0.0 { 1.0 / scale[l] } else { 0.0 };
+            neg[l] = dmin * f32::from(self.mc[j]);
+        }
+        (scale, inv, neg)
+    }
+}
+
+/// The sub-groups' continuous fits.
+struct Fits {
+    scale: [f32; MAX_SUBS],
+    min: [f32; MAX_SUBS],
+    sums: [Sums; MAX_SUBS / L],
+}
+
+/// Per-lane error of the sub-codes `(sc, mc)` under `(d, dmin)`.
+#[inline(always)]
+fn sub_code_error(grp: &LaneGroup<'_>, d: f32, dmin: f32, sc: V, mc: V, qmax: f32) -> V {
+    let mut scale = [0f32; L];
+    let mut inv = [0f32; L];
+    let mut neg = [0f32; L];
+    for l in 0..L {
+        scale[l] = d * sc[l];
+        inv[l] = if scale[l] > 0.0 { 1.0 / scale[l] } else { 0.0 };
+        neg[l] = dmin * mc[l];
+    }
+    grp.direct_error(scale, inv, neg, qmax)
+}
+
+/// Chooses every sub-group's `(sc, mc)` for the super-scales in `q`; returns the
+/// total weighted squared error of the real sub-groups.
+#[inline(always)]
+fn choose_codes(fmt: &TwoLevelFormat, cfg: &SearchConfig, lg: &LaneGroups<'_>, fits: &Fits, q: &mut Quantized) -> f32 {
+    let qmax = fmt.bits.max_code() as f32;
+    let scmax = ((1u32 << fmt.scale_bits()) - 1) as f32;
+    let mcmax = ((1u32 << fmt.min_bits()) - 1) as f32;
+    let (d, dmin) = (q.d.to_f32(), q.dmin.to_f32());
+    let mut total = 0f32;
+    for g in 0..lg.groups {
+        let grp = lg.get(g);
+        let mut ts = [0f32; L];
+        let mut tm = [0f32; L];
+        for l in 0..L {
+            ts[l] = if d > 0.0 { fits.scale[g * L + l] / d } else { 0.0 };
+            tm[l] = if dmin > 0.0 { fits.min[g * L + l] / dmin } else { 0.0 };
+        }
+        let (mut bs, mut bm) = ([0f32; L], [0f32; L]);
+        let mut best = [f32::INFINITY; L];
+        if !cfg.neighbors {
+            for l in 0..L {
+                bs[l] = nearest(ts[l], scmax);
+                bm[l] = nearest(tm[l], mcmax);
+            }
+            best = sub_code_error(&grp, d, dmin, bs, bm, qmax);
+        } else {
+            let mut lo_s = [0f32; L];
+            let mut lo_m = [0f32; L];
+            let mut hi_s = [0f32; L];
+            let mut hi_m = [0f32; L];
+            for l in 0..L {
+                [lo_s[l], hi_s[l]] = neighbours(ts[l], scmax);
+                [lo_m[l], hi_m[l]] = neighbours(tm[l], mcmax);
+            }
+            for (cs, cm) in [(lo_s, lo_m), (lo_s, hi_m), (hi_s, lo_m), (hi_s, hi_m)] {
+                let e = sub_code_error(&grp, d, dmin, cs, cm, qmax);
+                for l in 0..L {
+                    if e[l] < best[l] {
+                        (best[l], bs[l], bm[l]) = (e[l], cs[l], cm[l]);
+                    }
+                }
+            }
+        }
+        for l in 0..L {
+            let j = g * L + l;
+            q.sc[j] = bs[l] as u8;
+            q.mc[j] = bm[l] as u8;
+            if j < lg.n {
+                total += best[l];
+            }
+        }
+    }
+    total
+}
+
+/// Least-squares `(d, dmin)` for fixed codes and sub-codes, rounded to f16; `None`
+/// when the system is degenerate or the result unusable.
+#[inline(always)]
+fn refit_super(fmt: &TwoLevelFormat, lg: &LaneGroups<'_>, fits: &Fits, q: &Quantized) -> Option<(f16, f16)> {
+    let qmax = fmt.bits.max_code() as f32;
+    // Normal equations of min Σ w (d A - dmin B - x)², A = sc q, B = mc.
+    let (mut aa, mut ab, mut bb, mut ax, mut bx) = (0f64, 0f64, 0f64, 0f64, 0f64);
+    for g in 0..lg.groups {
+        let (_, inv, neg) = q.lanes(g);
+        let c = lg.get(g).code_sums(inv, neg, qmax);
+        let base = &fits.sums[g];
+        for l in 0..L {
+            let j = g * L + l;
+            if j >= lg.n {
+                break;
+            }
+            let (sc, mc) = (f64::from(q.sc[j]), f64::from(q.mc[j]));
+            aa += sc * sc * f64::from(c.qq[l]);
+            ab += sc * mc * f64::from(c.q[l]);
+            bb += mc * mc * f64::from(base.w[l]);
+            ax += sc * f64::from(c.qx[l]);
+            bx += mc * f64::from(base.x[l]);
+        }
+    }
+    let det = ab * ab - aa * bb;
+    let (nd, ndmin) = if bb > 0.0 && det != 0.0 {
+        ((-ax * bb + ab * bx) / det, (aa * bx - ab * ax) / det)
+    } else if aa > 0.0 {
+        (ax / aa, f64::from(q.dmin.to_f32()))
+    } else {
+        return None;
+    };
+    let (hd, hm) = (f16::from_f32(nd as f32), f16::from_f32(ndmin as f32));
+    let usable = |h: f16| h.is_finite() && h.to_f32() >= 0.0;
+    (usable(hd) && usable(hm)).then_some((hd, hm))
+}
+
+/// The parameter search of one block.
+#[inline(always)]
+fn search_block(fmt: &TwoLevelFormat, cfg: &SearchConfig, row: Option<RowScales>, lg: &LaneGroups<'_>) -> Quantized {
+    let qmax = fmt.bits.max_code() as f32;
+    let mut fits = Fits { scale: [0.0; MAX_SUBS], min: [0.0; MAX_SUBS], sums: [Sums::default(); MAX_SUBS / L] };
+    for g in 0..lg.groups {
+        let (s, m, sums) = lanes::fit(&lg.get(g), qmax, (cfg.grid_steps, cfg.grid_lo, cfg.grid_hi), cfg.refit_iters);
+        fits.scale[g * L..(g + 1) * L].copy_from_slice(&s);
+        fits.min[g * L..(g + 1) * L].copy_from_slice(&m);
+        fits.sums[g] = sums;
+    }
     let (d, dmin) = match row {
         Some(r) => (r.d, r.dmin),
-        None => initial_super(fmt, &fits),
+        None => initial_super(fmt, &fits.scale[..lg.n], &fits.min[..lg.n]),
     };
     let mut cur = Quantized { d, dmin, sc: [0; MAX_SUBS], mc: [0; MAX_SUBS] };
     let mut best = cur;
     let mut best_err = f32::INFINITY;
-    let mut base = [BaseSums::default(); MAX_SUBS];
-    if row.is_none() && cfg.block_refits > 0 {
-        for (j, xj) in x.chunks_exact(s).enumerate() {
-            base[j] = base_sums(xj, weights_of(w, j * s));
-        }
-    }
     for round in 0..=cfg.block_refits {
-        let err = choose_codes(fmt, cfg, x, w, &fits, &mut cur, weights_of);
+        let err = choose_codes(fmt, cfg, lg, &fits, &mut cur);
         if err < best_err {
             best_err = err;
             best = cur;
@@ -306,7 +431,7 @@ fn search_block<W: Weights>(
         if row.is_some() || round == cfg.block_refits {
             break;
         }
-        match refit_super(fmt, x, w, &cur, &base, weights_of) {
+        match refit_super(fmt, lg, &fits, &cur) {
             Some((d, dmin)) if (d, dmin) != (cur.d, cur.dmin) => {
                 cur.d = d;
                 cur.dmin = dmin;

@@ -73,6 +73,7 @@
 mod bitpack;
 mod decode;
 mod encode;
+mod lanes;
 
 pub use bitpack::packed_len;
 
@@ -305,18 +306,8 @@ impl BlockCodec for TwoLevelCodec {
         codes: &mut [u8],
         params: &mut [u8],
     ) -> Result<(), QuantError> {
-        let n = check_lengths(self, input.len(), codes.len(), params.len())?;
-        let b = self.block_len();
-        let mut buf = [0f32; MAX_BLOCK];
-        let code_chunks = codes.chunks_exact_mut(self.codes_len());
-        let param_chunks = params.chunks_exact_mut(self.params_len());
-        for ((i, c), p) in (0..n).zip(code_chunks).zip(param_chunks) {
-            let x = &mut buf[..b];
-            input.slice(i * b, (i + 1) * b).to_f32(x);
-            encode::check_block(input, b, i, x, first_element)?;
-            encode::encode_block(&self.format, &self.search, self.row, x, c, p);
-        }
-        Ok(())
+        check_lengths(self, input.len(), codes.len(), params.len())?;
+        encode::encode_blocks(&self.format, &self.search, self.row, input, first_element, codes, params)
     }
 
     fn decode(&self, codes: &[u8], params: &[u8], out: &mut [f32]) -> Result<(), QuantError> {

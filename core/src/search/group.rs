@@ -190,6 +190,7 @@ pub(crate) fn check_lengths<C: BlockCodec>(
 mod tests {
     use super::*;
     use crate::GroupCodec;
+    use std::vec;
 
     fn data(n: usize, seed: u32) -> std::vec::Vec<f32> {
         let mut s = seed;

@@ -1,8 +1,7 @@
 //! AVX2 + F16C: [`Simd`] for `__m256`.
 //!
-//! f16 input is widened with F16C (`vcvtph2ps`); the byte packers are the SSE2 ones
-//! (byte shuffling is not the bottleneck), compiled with VEX encoding inside the AVX2
-//! entry points.
+//! f16 input is widened with F16C (`vcvtph2ps`); INT2 packing and the unpackers reuse
+//! the SSE2 byte code, compiled with VEX encoding inside the AVX2 entry points.
 
 use core::arch::x86_64::*;
 
@@ -113,21 +112,41 @@ impl Simd for Avx2 {
     }
 
     #[inline(always)]
-    fn store_codes(self, t: [__m256; 4], bias: i32, out: &mut [u8]) {
-        let out = &mut out[..32];
-        // SAFETY: the token proves AVX2; `out` holds 32 bytes and `storeu` needs no alignment.
+    fn store_codes<const BITS: u32>(self, t: [__m256; 4], bias: i32, out: &mut [u8]) {
+        // SAFETY: the token proves AVX2; memory goes through checked slices.
         unsafe {
             // cvtps rounds with the MXCSR mode, which Rust keeps at nearest-even.
             let b = _mm256_set1_epi32(bias);
-            let c = t.map(|v| _mm256_add_epi32(_mm256_cvtps_epi32(v), b));
+            // No closures here: a closure would not inherit the AVX2 target feature.
+            let c0 = _mm256_add_epi32(_mm256_cvtps_epi32(t[0]), b);
+            let c1 = _mm256_add_epi32(_mm256_cvtps_epi32(t[1]), b);
+            let c2 = _mm256_add_epi32(_mm256_cvtps_epi32(t[2]), b);
+            let c3 = _mm256_add_epi32(_mm256_cvtps_epi32(t[3]), b);
             // Packing works within 128-bit lanes: the dwords come out as
             // c0[0..4] c1[0..4] c2[0..4] c3[0..4] | c0[4..8] c1[4..8] c2[4..8] c3[4..8].
-            let lo = _mm256_packs_epi32(c[0], c[1]);
-            let hi = _mm256_packs_epi32(c[2], c[3]);
+            let lo = _mm256_packs_epi32(c0, c1);
+            let hi = _mm256_packs_epi32(c2, c3);
             let bytes = _mm256_packus_epi16(lo, hi);
             let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
             let bytes = _mm256_permutevar8x32_epi32(bytes, order);
-            _mm256_storeu_si256(out.as_mut_ptr().cast(), bytes)
+            match BITS {
+                8 => {
+                    let out = &mut out[..32];
+                    _mm256_storeu_si256(out.as_mut_ptr().cast(), bytes)
+                }
+                4 => {
+                    // `v | v >> 4` in 16-bit lanes puts each nibble pair in a low byte.
+                    let v = _mm256_or_si256(bytes, _mm256_srli_epi16::<4>(bytes));
+                    let v = _mm256_and_si256(v, _mm256_set1_epi16(0x00ff));
+                    let p = _mm256_packus_epi16(v, v);
+                    let p = _mm256_permute4x64_epi64::<0b1000>(p);
+                    sse2::store16(_mm256_castsi256_si128(p), out)
+                }
+                _ => {
+                    sse2::pack_codes_128::<2>(_mm256_castsi256_si128(bytes), out);
+                    sse2::pack_codes_128::<2>(_mm256_extracti128_si256::<1>(bytes), &mut out[4..]);
+                }
+            }
         }
     }
 
@@ -137,24 +156,17 @@ impl Simd for Avx2 {
         // SAFETY: the token proves AVX2; each `loadl_epi64` reads 8 of the 32 bytes of `codes`.
         unsafe {
             let p = codes.as_ptr();
-            let f = |k: usize| _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(p.add(8 * k).cast())));
-            [f(0), f(1), f(2), f(3)]
+            let b0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(p.cast()));
+            let b1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(p.add(8).cast()));
+            let b2 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(p.add(16).cast()));
+            let b3 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(p.add(24).cast()));
+            [_mm256_cvtepi32_ps(b0), _mm256_cvtepi32_ps(b1), _mm256_cvtepi32_ps(b2), _mm256_cvtepi32_ps(b3)]
         }
-    }
-
-    #[inline(always)]
-    fn pack_i4(self, codes: &[u8], out: &mut [u8]) {
-        sse2::pack_i4_128(codes, out)
     }
 
     #[inline(always)]
     fn unpack_i4(self, packed: &[u8], codes: &mut [u8]) {
         sse2::unpack_i4_128(packed, codes)
-    }
-
-    #[inline(always)]
-    fn pack_i2(self, codes: &[u8], out: &mut [u8]) {
-        sse2::pack_i2_128(codes, out)
     }
 
     #[inline(always)]

@@ -85,24 +85,6 @@ pub(crate) fn store8(v: __m128i, out: &mut [u8]) {
     unsafe { _mm_storel_epi64(out.as_mut_ptr().cast(), v) }
 }
 
-/// INT4 packing, 32 codes to 16 bytes per step. In each 16-bit lane `v = c[2i] |
-/// c[2i+1] << 8`; `v | v >> 4` has `c[2i] | c[2i+1] << 4` in its low byte.
-#[inline(always)]
-pub(crate) fn pack_i4_128(codes: &[u8], out: &mut [u8]) {
-    // SAFETY: SSE2 is part of the x86_64 baseline; the intrinsics here only touch registers
-    // (memory goes through the checked `load*`/`store*` helpers).
-    unsafe {
-        let mask = _mm_set1_epi16(0x00ff);
-        for (c, o) in codes.chunks_exact(32).zip(out.chunks_exact_mut(16)) {
-            let a = load16(c);
-            let b = load16(&c[16..]);
-            let a = _mm_and_si128(_mm_or_si128(a, _mm_srli_epi16(a, 4)), mask);
-            let b = _mm_and_si128(_mm_or_si128(b, _mm_srli_epi16(b, 4)), mask);
-            store16(_mm_packus_epi16(a, b), o);
-        }
-    }
-}
-
 /// INT4 unpacking, 16 bytes to 32 codes per step: low nibbles and high nibbles
 /// interleaved byte by byte.
 #[inline(always)]
@@ -121,25 +103,39 @@ pub(crate) fn unpack_i4_128(packed: &[u8], codes: &mut [u8]) {
     }
 }
 
-/// INT2 packing, 32 codes to 8 bytes per step: pairs are merged in 16-bit lanes
-/// (`v | v >> 6`), then pairs of pairs in 32-bit lanes (`w | w >> 12`).
+/// Packs the 16 codes of `v` (one per byte, in order) into `out`: 16 bytes for INT8,
+/// 8 for INT4, 4 for INT2.
+///
+/// INT4: in each 16-bit lane `v = c[2i] | c[2i+1] << 8`, and `v | v >> 4` holds
+/// `c[2i] | c[2i+1] << 4` in its low byte. INT2 does the same twice (see [`merge_i2`]).
 #[inline(always)]
-pub(crate) fn pack_i2_128(codes: &[u8], out: &mut [u8]) {
-    // SAFETY: SSE2 is part of the x86_64 baseline; the intrinsics here only touch registers
-    // (memory goes through the checked `load*`/`store*` helpers).
+pub(crate) fn pack_codes_128<const BITS: u32>(v: __m128i, out: &mut [u8]) {
+    // SAFETY: SSE2 is part of the x86_64 baseline; register-only intrinsics.
     unsafe {
-        let m16 = _mm_set1_epi16(0x00ff);
-        let m32 = _mm_set1_epi32(0xff);
-        let merge = |v: __m128i| {
-            let v = _mm_and_si128(_mm_or_si128(v, _mm_srli_epi16(v, 6)), m16);
-            _mm_and_si128(_mm_or_si128(v, _mm_srli_epi32(v, 12)), m32)
-        };
-        for (c, o) in codes.chunks_exact(32).zip(out.chunks_exact_mut(8)) {
-            let a = merge(load16(c));
-            let b = merge(load16(&c[16..]));
-            let w = _mm_packs_epi32(a, b);
-            store8(_mm_packus_epi16(w, w), o);
+        match BITS {
+            8 => store16(v, out),
+            4 => {
+                let v = _mm_and_si128(_mm_or_si128(v, _mm_srli_epi16(v, 4)), _mm_set1_epi16(0x00ff));
+                store8(_mm_packus_epi16(v, v), out)
+            }
+            _ => {
+                let w = merge_i2(v);
+                let w = _mm_packs_epi32(w, w);
+                let bytes = _mm_cvtsi128_si32(_mm_packus_epi16(w, w)) as u32;
+                out[..4].copy_from_slice(&bytes.to_le_bytes());
+            }
         }
+    }
+}
+
+/// Merges the 16 INT2 codes of `v` (one per byte) into the low byte of each 32-bit
+/// lane: pairs in 16-bit lanes (`v | v >> 6`), then pairs of pairs (`w | w >> 12`).
+#[inline(always)]
+fn merge_i2(v: __m128i) -> __m128i {
+    // SAFETY: SSE2 is part of the x86_64 baseline; register-only intrinsics.
+    unsafe {
+        let v = _mm_and_si128(_mm_or_si128(v, _mm_srli_epi16(v, 6)), _mm_set1_epi16(0x00ff));
+        _mm_and_si128(_mm_or_si128(v, _mm_srli_epi32(v, 12)), _mm_set1_epi32(0xff))
     }
 }
 
@@ -275,16 +271,19 @@ impl Simd for Sse2 {
     }
 
     #[inline(always)]
-    fn store_codes(self, t: [__m128; 4], bias: i32, out: &mut [u8]) {
+    fn store_codes<const BITS: u32>(self, t: [__m128; 4], bias: i32, out: &mut [u8]) {
         // SAFETY: SSE2 is part of the x86_64 baseline; the intrinsics here only touch registers
         // (memory goes through the checked `load*`/`store*` helpers).
         unsafe {
             // cvtps rounds with the MXCSR mode, which Rust keeps at nearest-even.
             let b = _mm_set1_epi32(bias);
-            let c = t.map(|v| _mm_add_epi32(_mm_cvtps_epi32(v), b));
-            let lo = _mm_packs_epi32(c[0], c[1]);
-            let hi = _mm_packs_epi32(c[2], c[3]);
-            store16(_mm_packus_epi16(lo, hi), out);
+            let c0 = _mm_add_epi32(_mm_cvtps_epi32(t[0]), b);
+            let c1 = _mm_add_epi32(_mm_cvtps_epi32(t[1]), b);
+            let c2 = _mm_add_epi32(_mm_cvtps_epi32(t[2]), b);
+            let c3 = _mm_add_epi32(_mm_cvtps_epi32(t[3]), b);
+            let lo = _mm_packs_epi32(c0, c1);
+            let hi = _mm_packs_epi32(c2, c3);
+            pack_codes_128::<BITS>(_mm_packus_epi16(lo, hi), out);
         }
     }
 
@@ -307,18 +306,8 @@ impl Simd for Sse2 {
     }
 
     #[inline(always)]
-    fn pack_i4(self, codes: &[u8], out: &mut [u8]) {
-        pack_i4_128(codes, out)
-    }
-
-    #[inline(always)]
     fn unpack_i4(self, packed: &[u8], codes: &mut [u8]) {
         unpack_i4_128(packed, codes)
-    }
-
-    #[inline(always)]
-    fn pack_i2(self, codes: &[u8], out: &mut [u8]) {
-        pack_i2_128(codes, out)
     }
 
     #[inline(always)]

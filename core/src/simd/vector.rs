@@ -48,20 +48,14 @@ pub(crate) trait Simd: Copy {
     fn reduce_add(self, v: Self::V) -> f32;
 
     /// Rounds `4 * LANES` values (already clamped to the code range) to the nearest
-    /// integer, ties to even, adds `bias` and stores them as bytes into
-    /// `out[..4 * LANES]`, in order.
-    fn store_codes(self, t: [Self::V; 4], bias: i32, out: &mut [u8]);
+    /// integer, ties to even, adds `bias`, and stores them as `BITS`-bit codes packed in
+    /// the layout of [`crate::format`] into `out[..4 * LANES * BITS / 8]`.
+    fn store_codes<const BITS: u32>(self, t: [Self::V; 4], bias: i32, out: &mut [u8]);
     /// Loads `4 * LANES` codes (one per byte) from `codes[..4 * LANES]` as f32.
     fn load_codes(self, codes: &[u8]) -> [Self::V; 4];
 
-    /// Packs one code per byte (`< 16`) into nibbles: `codes.len() == 2 * out.len()`,
-    /// a multiple of 32.
-    fn pack_i4(self, codes: &[u8], out: &mut [u8]);
-    /// Inverse of [`Simd::pack_i4`].
+    /// Unpacks INT4 codes to one per byte: `codes.len() == 2 * packed.len()`, a multiple of 32.
     fn unpack_i4(self, packed: &[u8], codes: &mut [u8]);
-    /// Packs one code per byte (`< 4`) four to a byte: `codes.len() == 4 * out.len()`,
-    /// a multiple of 32.
-    fn pack_i2(self, codes: &[u8], out: &mut [u8]);
-    /// Inverse of [`Simd::pack_i2`].
+    /// Unpacks INT2 codes to one per byte: `codes.len() == 4 * packed.len()`, a multiple of 32.
     fn unpack_i2(self, packed: &[u8], codes: &mut [u8]);
 }

@@ -7,8 +7,9 @@
 
 use super::GroupStats;
 use super::scalar::stats_of;
+use crate::format::GroupSize;
 use crate::input::Input;
-use crate::kernels::generic::for_each_group;
+use crate::kernels::generic::group_f32;
 use crate::simd::vector::Simd;
 
 /// Statistics of one group of any length.
@@ -56,12 +57,8 @@ fn stats_simd<S: Simd>(s: S, x: &[f32]) -> GroupStats {
 /// Statistics of each whole group of `input` (lengths validated by the caller).
 #[inline(always)]
 pub(crate) fn group_stats<S: Simd>(s: S, input: Input<'_>, group: usize, out: &mut [GroupStats]) {
-    let mut slots = out.iter_mut();
-    let done: Result<(), core::convert::Infallible> = for_each_group(s, input, group, |_, x| {
-        if let Some(slot) = slots.next() {
-            *slot = stats_simd(s, x);
-        }
-        Ok(())
-    });
-    let Ok(()) = done;
+    let mut buf = [0f32; GroupSize::MAX];
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = stats_simd(s, group_f32(s, input, i * group, group, &mut buf));
+    }
 }

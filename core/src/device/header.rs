@@ -1,0 +1,204 @@
+//! The record header: its serde types and the consistency checks every reader and
+//! writer applies to it.
+
+use serde::de::{Error as _, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{DeviceError, MAGIC, MAX_RANK};
+use crate::QuantError;
+use crate::format::{GroupFormat, Scheme};
+
+/// The scheme as stored in a header (a separate type so the stored tags never change
+/// with the core's enums).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SchemeTag {
+    /// [`Scheme::Asymmetric`]: tag 0.
+    Asymmetric,
+    /// [`Scheme::Symmetric`]: tag 1.
+    Symmetric,
+}
+
+/// How the blocks of a record were encoded.
+///
+/// An enum so that later codecs get new variants (new tags) without a version bump;
+/// a reader that does not know a tag rejects the header.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CodecDesc {
+    /// Min-max group quantization ([`GroupFormat`]): tag 0.
+    Group {
+        /// Code width: 2, 4 or 8.
+        bits: u8,
+        /// Elements per group: 32, 64, 128 or 256.
+        group: u16,
+        /// Range mapping.
+        scheme: SchemeTag,
+    },
+}
+
+impl CodecDesc {
+    /// The description of a group format.
+    pub fn from_format(format: GroupFormat) -> Self {
+        CodecDesc::Group {
+            bits: format.bits.get() as u8,
+            group: format.group_len() as u16,
+            scheme: match format.scheme {
+                Scheme::Asymmetric => SchemeTag::Asymmetric,
+                Scheme::Symmetric => SchemeTag::Symmetric,
+            },
+        }
+    }
+
+    /// The group format described.
+    ///
+    /// # Errors
+    /// [`QuantError::InvalidBitWidth`] or [`QuantError::InvalidGroupSize`].
+    pub fn format(&self) -> Result<GroupFormat, QuantError> {
+        match *self {
+            CodecDesc::Group { bits, group, scheme } => {
+                let scheme = match scheme {
+                    SchemeTag::Asymmetric => Scheme::Asymmetric,
+                    SchemeTag::Symmetric => Scheme::Symmetric,
+                };
+                GroupFormat::new(bits, usize::from(group), scheme)
+            }
+        }
+    }
+}
+
+/// A tensor shape of at most [`MAX_RANK`] dimensions, stored inline (no `alloc`).
+///
+/// Serialized as a sequence of varints, like a `Vec<u64>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    rank: u8,
+    dims: [u64; MAX_RANK],
+}
+
+impl Shape {
+    /// A shape from its dimensions, outermost first.
+    ///
+    /// # Errors
+    /// [`DeviceError::RankTooLarge`] beyond [`MAX_RANK`] dimensions.
+    pub fn new(dims: &[u64]) -> Result<Self, DeviceError> {
+        if dims.len() > MAX_RANK {
+            return Err(DeviceError::RankTooLarge(dims.len()));
+        }
+        let mut shape = Shape { rank: dims.len() as u8, dims: [0; MAX_RANK] };
+        shape.dims[..dims.len()].copy_from_slice(dims);
+        Ok(shape)
+    }
+
+    /// The dimensions, outermost first.
+    pub fn dims(&self) -> &[u64] {
+        &self.dims[..usize::from(self.rank)]
+    }
+
+    /// The number of elements (1 for a scalar), or `None` on `u64` overflow.
+    pub fn elements(&self) -> Option<u64> {
+        self.dims().iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))
+    }
+}
+
+impl Serialize for Shape {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.dims())
+    }
+}
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ShapeVisitor;
+
+        impl<'de> Visitor<'de> for ShapeVisitor {
+            type Value = Shape;
+
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, "at most {MAX_RANK} dimensions")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+                let mut shape = Shape { rank: 0, dims: [0; MAX_RANK] };
+                while let Some(d) = seq.next_element::<u64>()? {
+                    let slot = shape
+                        .dims
+                        .get_mut(usize::from(shape.rank))
+                        .ok_or_else(|| A::Error::invalid_length(MAX_RANK + 1, &self))?;
+                    *slot = d;
+                    shape.rank += 1;
+                }
+                Ok(shape)
+            }
+        }
+
+        deserializer.deserialize_seq(ShapeVisitor)
+    }
+}
+
+/// The postcard-serialized header of a tensor record (field order is the wire order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceHeader<'a> {
+    /// [`MAGIC`].
+    pub magic: [u8; 4],
+    /// [`VERSION`].
+    pub version: u16,
+    /// The tensor name (borrowed from the file).
+    pub name: &'a str,
+    /// The tensor shape.
+    pub shape: Shape,
+    /// Real elements (the product of the shape).
+    pub elements: u64,
+    /// How the blocks were encoded.
+    pub codec: CodecDesc,
+    /// Packed code bytes per block.
+    pub codes_len: u32,
+    /// Parameter bytes per block.
+    pub params_len: u32,
+    /// Number of blocks: `ceil(elements / group)`.
+    pub blocks: u64,
+}
+
+/// The version prefix every header shares, decoded first so that a record of another
+/// version is reported as such rather than as a malformed header.
+#[derive(Deserialize)]
+pub(super) struct Prefix {
+    pub(super) magic: [u8; 4],
+    pub(super) version: u16,
+}
+
+/// Sizes derived from a header once it is checked.
+pub(super) struct Layout {
+    pub(super) elements: usize,
+    pub(super) groups: usize,
+    pub(super) payload_len: u64,
+}
+
+/// Checks a header's internal consistency; the sizes it returns fit in `usize`.
+pub(super) fn check_header(header: &DeviceHeader<'_>, format: GroupFormat) -> Result<Layout, DeviceError> {
+    if header.magic != MAGIC {
+        return Err(DeviceError::BadMagic);
+    }
+    if header.codes_len as usize != format.codes_len() || header.params_len as usize != format.params_len() {
+        return Err(DeviceError::BlockLayoutMismatch {
+            codes_len: header.codes_len,
+            params_len: header.params_len,
+        });
+    }
+    let shape_elements = header.shape.elements().ok_or(DeviceError::TooLarge)?;
+    if shape_elements != header.elements {
+        return Err(DeviceError::ShapeMismatch { shape_elements, elements: header.elements });
+    }
+    let expected = header.elements.div_ceil(format.group_len() as u64);
+    if header.blocks != expected {
+        return Err(DeviceError::BlockCountMismatch { expected, actual: header.blocks });
+    }
+    let payload_len = header.blocks.checked_mul(format.block_bytes() as u64).ok_or(DeviceError::TooLarge)?;
+    let too_large = |_| DeviceError::TooLarge;
+    // Every byte of the payload must be addressable, and then so are the counts.
+    usize::try_from(payload_len).map_err(too_large)?;
+    Ok(Layout {
+        elements: usize::try_from(header.elements).map_err(too_large)?,
+        groups: usize::try_from(header.blocks).map_err(too_large)?,
+        payload_len,
+    })
+}

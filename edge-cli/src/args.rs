@@ -1,0 +1,325 @@
+//! Command-line arguments (clap derive). Flag values that clap can check (bit widths,
+//! group sizes, profiles, the accuracy range, byte counts) are checked here, so a bad
+//! flag is a usage error (exit 2) before any file is opened.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Quantize model weights to INT2/INT4/INT8 on the device that runs the model.
+#[derive(Debug, Parser)]
+#[command(name = "arrowquant", version, about, long_about = None, propagate_version = true)]
+#[command(after_help = "Exit codes: 0 success, 1 quality check failed, 2 usage or input error.\n\
+First run: `arrowquant demo` writes, quantizes and validates a small generated model.")]
+pub struct Cli {
+    /// Options every subcommand accepts.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every subcommand.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Print one JSON object on stdout instead of the human report.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress or log lines on stderr (errors are still printed).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail on stderr (the SIMD backend, the resolved configuration).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Quantize one or more models (.safetensors file, sharded or model directory) to Parquet.
+    Quantize(QuantizeArgs),
+    /// Compare a quantized file with its original model, tensor by tensor (exit 1 below min accuracy).
+    Validate(ValidateArgs),
+    /// List the tensors of a .safetensors, ArrowQuant .parquet or device (.bin) file.
+    Inspect(InspectArgs),
+    /// Write the dequantized weights of a quantized file as .safetensors.
+    Dequantize(DequantizeArgs),
+    /// Convert a quantized file to another format (postcard device file, safetensors).
+    Export(ExportArgs),
+    /// Generate a small deterministic model, quantize it (edge profile by default), validate it and print the report.
+    Demo(DemoArgs),
+}
+
+/// Deployment profiles of the configuration guide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    /// Raspberry Pi class boards: INT2, group 256, min accuracy 0.65.
+    Edge,
+    /// Workstations: INT4, group 128, min accuracy 0.85 (the default).
+    Local,
+    /// Servers: INT8, group 64, min accuracy 0.95.
+    Cloud,
+}
+
+impl ProfileArg {
+    /// The library's profile.
+    pub fn to_profile(self) -> arrowquant_std::Profile {
+        match self {
+            ProfileArg::Edge => arrowquant_std::Profile::Edge,
+            ProfileArg::Local => arrowquant_std::Profile::Local,
+            ProfileArg::Cloud => arrowquant_std::Profile::Cloud,
+        }
+    }
+}
+
+/// Model modalities of the configuration guide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModalityArg {
+    /// Text models.
+    Text,
+    /// Code models.
+    Code,
+    /// Image models.
+    Image,
+    /// Audio models.
+    Audio,
+}
+
+impl ModalityArg {
+    /// The library's modality.
+    pub fn to_modality(self) -> arrowquant_std::Modality {
+        match self {
+            ModalityArg::Text => arrowquant_std::Modality::Text,
+            ModalityArg::Code => arrowquant_std::Modality::Code,
+            ModalityArg::Image => arrowquant_std::Modality::Image,
+            ModalityArg::Audio => arrowquant_std::Modality::Audio,
+        }
+    }
+}
+
+/// Group schemes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemeArg {
+    /// Scale and offset per group (the default).
+    Asymmetric,
+    /// Scale only, codes centred on zero.
+    Symmetric,
+}
+
+/// Output formats of `quantize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum QuantFormat {
+    /// ArrowQuant Parquet (docs/FORMAT.md).
+    #[default]
+    Parquet,
+    /// The compact device format (postcard header + packed blocks per tensor).
+    Postcard,
+}
+
+/// Output formats of `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// The compact device format (postcard header + packed blocks per tensor).
+    Postcard,
+    /// Dequantized safetensors (as `dequantize`).
+    Safetensors,
+}
+
+/// Element types of dequantized output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DtypeArg {
+    /// 32-bit float: exactly what the decoder computes.
+    #[default]
+    F32,
+    /// 16-bit float.
+    F16,
+    /// bfloat16.
+    Bf16,
+}
+
+impl DtypeArg {
+    /// The library's dtype.
+    pub fn to_out(self) -> arrowquant_std::OutDtype {
+        match self {
+            DtypeArg::F32 => arrowquant_std::OutDtype::F32,
+            DtypeArg::F16 => arrowquant_std::OutDtype::F16,
+            DtypeArg::Bf16 => arrowquant_std::OutDtype::Bf16,
+        }
+    }
+}
+
+/// Settings that choose how a model is quantized (shared by `quantize` and `demo`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct QuantSettings {
+    /// Deployment profile: the defaults for bit width, group size and min accuracy.
+    #[arg(long, value_enum, help_heading = "Quantization")]
+    pub profile: Option<ProfileArg>,
+    /// A named codec preset (overrides --bits/--group-size/--scheme); an unknown name lists the known ones.
+    #[arg(long, help_heading = "Quantization")]
+    pub preset: Option<String>,
+    /// Code width in bits.
+    #[arg(long, value_parser = parse_bits, help_heading = "Quantization")]
+    pub bits: Option<u32>,
+    /// Weights per group (one scale and offset each).
+    #[arg(long, value_parser = parse_group_size, help_heading = "Quantization")]
+    pub group_size: Option<usize>,
+    /// How a group's range maps to codes.
+    #[arg(long, value_enum, help_heading = "Quantization")]
+    pub scheme: Option<SchemeArg>,
+    /// Minimum cosine similarity per tensor (0.0-1.0); below it the tensor falls back 2 -> 4 -> 8 bits.
+    #[arg(long, value_parser = parse_accuracy, help_heading = "Quantization")]
+    pub min_accuracy: Option<f64>,
+    /// Stop with exit code 1 at the first tensor below --min-accuracy instead of falling back.
+    #[arg(long, help_heading = "Quantization")]
+    pub fail_fast: bool,
+    /// Model modality (default: detected from config.json, model_index.json and tensor names).
+    #[arg(long, value_enum, help_heading = "Quantization")]
+    pub modality: Option<ModalityArg>,
+    /// Quantize only tensors whose name matches this glob (`*`, `?`); repeatable.
+    #[arg(long, value_name = "PATTERN", help_heading = "Tensors")]
+    pub include: Vec<String>,
+    /// Store tensors whose name matches this glob unquantized; repeatable.
+    #[arg(long, value_name = "PATTERN", help_heading = "Tensors")]
+    pub exclude: Vec<String>,
+    /// Also quantize 1-D tensors (biases, norms), which are stored unquantized by default.
+    #[arg(long, help_heading = "Tensors")]
+    pub quantize_1d: bool,
+    /// YAML configuration file (profile < file < ARROW_QUANT_* environment < flags).
+    #[arg(long, value_name = "FILE.yaml", help_heading = "Resources")]
+    pub config: Option<PathBuf>,
+    /// Encoder threads (0 = all cores).
+    #[arg(long, help_heading = "Resources")]
+    pub threads: Option<usize>,
+    /// Memory budget for the whole run, e.g. 512M or 2G (at least 32M).
+    #[arg(long, value_parser = parse_memory, value_name = "BYTES", help_heading = "Resources")]
+    pub max_memory: Option<u64>,
+}
+
+/// `arrowquant quantize`.
+#[derive(Debug, Args)]
+pub struct QuantizeArgs {
+    /// Models: .safetensors files, sharded directories (model.safetensors.index.json) or model directories.
+    #[arg(required = true, value_name = "MODEL")]
+    pub models: Vec<PathBuf>,
+    /// Output file, or a directory (one file per model, named after the model) when
+    /// several models are given or the path ends with `/`.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = QuantFormat::Parquet)]
+    pub format: QuantFormat,
+    /// How to quantize.
+    #[command(flatten)]
+    pub settings: QuantSettings,
+}
+
+/// `arrowquant validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The original model.
+    pub original: PathBuf,
+    /// The quantized .parquet file.
+    pub quantized: PathBuf,
+    /// Threshold (default: the one the file was quantized with).
+    #[arg(long, value_parser = parse_accuracy)]
+    pub min_accuracy: Option<f64>,
+}
+
+/// `arrowquant inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A .safetensors file, a model directory, an ArrowQuant .parquet file or a device file.
+    pub file: PathBuf,
+}
+
+/// `arrowquant dequantize`.
+#[derive(Debug, Args)]
+pub struct DequantizeArgs {
+    /// The quantized .parquet file.
+    pub input: PathBuf,
+    /// The .safetensors file to write.
+    #[arg(short, long, value_name = "OUT.safetensors")]
+    pub output: PathBuf,
+    /// Element type of dequantized tensors (unquantized tensors keep theirs).
+    #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
+    pub dtype: DtypeArg,
+}
+
+/// `arrowquant export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The quantized .parquet file.
+    pub input: PathBuf,
+    /// The file to write.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Element type for --format safetensors.
+    #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
+    pub dtype: DtypeArg,
+}
+
+/// `arrowquant demo` (uses the edge profile unless --profile, --config or
+/// ARROW_QUANT_DEPLOYMENT_PROFILE says otherwise).
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the generated model and outputs in this directory (default: a temporary
+    /// directory, removed afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// How to quantize.
+    #[command(flatten)]
+    pub settings: QuantSettings,
+}
+
+fn parse_bits(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(b @ (2 | 4 | 8)) => Ok(b),
+        _ => Err(format!("InvalidBitWidth({s}): bit width must be 2, 4 or 8")),
+    }
+}
+
+fn parse_group_size(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(g @ (32 | 64 | 128 | 256)) => Ok(g),
+        _ => Err(format!("InvalidGroupSize({s}): group size must be 32, 64, 128 or 256")),
+    }
+}
+
+fn parse_accuracy(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(a) if (0.0..=1.0).contains(&a) => Ok(a),
+        _ => Err(format!("InvalidAccuracy({s}): min accuracy must be a number between 0.0 and 1.0")),
+    }
+}
+
+fn parse_memory(s: &str) -> Result<u64, String> {
+    let b = arrowquant_std::parse_bytes(s).map_err(|e| e.to_string())?;
+    if b < arrowquant_std::config::MIN_MAX_MEMORY {
+        return Err(format!("InvalidMaxMemory({s}): the memory budget must be at least 32M"));
+    }
+    Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flag_parsers_reject_what_the_guide_rejects() {
+        assert!(parse_bits("3").is_err() && parse_bits("4").is_ok());
+        assert!(parse_group_size("100").is_err() && parse_group_size("64").is_ok());
+        assert!(parse_accuracy("1.5").is_err() && parse_accuracy("NaN").is_err() && parse_accuracy("0.9").is_ok());
+        assert_eq!(parse_memory("512M"), Ok(512 << 20));
+        assert!(parse_memory("1M").is_err() && parse_memory("lots").is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! `arrowquant export IN.parquet --format postcard|safetensors -o OUT`.
+//!
+//! The postcard (device) format holds one record per quantized tensor: a postcard
+//! header and the packed blocks exactly as stored in the Parquet file (no
+//! re-quantization), closed by a CRC-32 (layout in `arrowquant_core::device`).
+//! Tensors stored unquantized in the Parquet file (1-D biases and norms, integer
+//! tensors, excluded tensors) have no device encoding: they are listed as skipped.
+//! After writing, every record is read back with the core's device reader and
+//! compared, value for value, with the Parquet path's dequantization.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{Context, anyhow, ensure};
+use arrowquant_core::device;
+use arrowquant_std::QuantizedFile;
+use arrowquant_std::atomic::AtomicFile;
+use serde_json::json;
+
+use crate::args::{ExportArgs, ExportFormat, GlobalArgs};
+use crate::exit::Outcome;
+use crate::parquet_blocks::for_each_encoded;
+
+/// What [`write_postcard`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostcardExport {
+    /// File size in bytes.
+    pub bytes: u64,
+    /// Tensor records written.
+    pub records: usize,
+    /// Tensors left out (stored unquantized).
+    pub skipped: Vec<String>,
+}
+
+/// Runs `arrowquant export`.
+///
+/// # Errors
+/// Input and write errors (exit 2); nothing is left at the output on error.
+pub fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
+    match args.format {
+        ExportFormat::Safetensors => {
+            crate::cmd::dequantize::write_safetensors(&args.input, &args.output, args.dtype, global, "export")
+        }
+        ExportFormat::Postcard => {
+            let q = QuantizedFile::open(&args.input)
+                .with_context(|| format!("opening quantized file {}", args.input.display()))?;
+            let e = write_postcard(&q, &args.output)?;
+            if global.json {
+                crate::out::print_json(&json!({
+                    "command": "export",
+                    "input": args.input.display().to_string(),
+                    "output": args.output.display().to_string(),
+                    "format": "postcard",
+                    "records": e.records,
+                    "bytes": e.bytes,
+                    "skipped": e.skipped,
+                    "verified": true,
+                }))?;
+            } else {
+                let mut s = format!(
+                    "wrote {} ({} tensor records, {:.3} MB; read back and identical to the Parquet dequantization)\n",
+                    args.output.display(),
+                    e.records,
+                    crate::report::mb(e.bytes)
+                );
+                if !e.skipped.is_empty() {
+                    s.push_str(&format!("skipped (stored unquantized): {}\n", e.skipped.join(", ")));
+                }
+                crate::out::print(&s)?;
+            }
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+/// Writes the device file of `q` to `out` (atomically) and verifies it.
+///
+/// # Errors
+/// Read and write errors, codecs the device format cannot hold, a failed read-back.
+pub fn write_postcard(q: &QuantizedFile, out: &Path) -> anyhow::Result<PostcardExport> {
+    let file = AtomicFile::create(out)?;
+    let mut w = BufWriter::with_capacity(1 << 20, file.writer()?);
+    let mut records = 0usize;
+    let mut record = Vec::new();
+    let skipped = for_each_encoded(q, |t| {
+        record.clear();
+        device::append_tensor(&mut record, &t.tensor.name, &t.tensor.shape, t.format, &t.codes, &t.params)
+            .map_err(|e| anyhow!("{}: tensor `{}`: {e}", q.path().display(), t.tensor.name))?;
+        w.write_all(&record).with_context(|| format!("writing {}", out.display()))?;
+        records += 1;
+        Ok(())
+    })?;
+    w.flush().with_context(|| format!("writing {}", out.display()))?;
+    drop(w);
+    verify(q, file.tmp_path(), records).with_context(|| format!("checking {} before keeping it", out.display()))?;
+    file.commit()?;
+    let bytes = std::fs::metadata(out).with_context(|| format!("{}", out.display()))?.len();
+    Ok(PostcardExport { bytes, records, skipped })
+}
+
+/// Reads every record back and compares it with the Parquet path, bit for bit.
+fn verify(q: &QuantizedFile, written: &Path, records: usize) -> anyhow::Result<()> {
+    let bytes = std::fs::read(written).with_context(|| format!("reading {}", written.display()))?;
+    let mut seen = 0usize;
+    let mut values = Vec::new();
+    for rec in device::tensors(&bytes) {
+        let t = rec.map_err(|e| anyhow!("record {seen}: {e}"))?;
+        values.clear();
+        values.resize(t.len(), 0f32);
+        t.dequantize_into(&mut values).map_err(|e| anyhow!("tensor `{}`: {e}", t.name()))?;
+        let expected = q.read_tensor_f32(t.name())?;
+        ensure!(
+            expected.len() == values.len() && expected.iter().zip(&values).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "tensor `{}` does not decode to the Parquet file's values",
+            t.name()
+        );
+        seen += 1;
+    }
+    ensure!(seen == records, "{seen} records read back, {records} written");
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! `arrowquant inspect FILE`: the tensors of a safetensors model, an ArrowQuant
+//! Parquet file or a device (postcard) file, with shapes, dtypes, bits, bits per
+//! weight and sizes. The kind of file is recognised by its first bytes (`PAR1`,
+//! `AQDV`), not its name.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, anyhow};
+use arrowquant_core::device;
+use arrowquant_std::{Model, QuantizedFile};
+use serde_json::{Value, json};
+
+use crate::args::{GlobalArgs, InspectArgs};
+use crate::exit::Outcome;
+use crate::report::mb;
+
+/// One row of the listing.
+struct Row {
+    name: String,
+    dtype: String,
+    shape: Vec<u64>,
+    elements: u64,
+    bits: Option<u32>,
+    bytes: u64,
+    extra: Value,
+}
+
+/// Runs `arrowquant inspect`.
+///
+/// # Errors
+/// Unreadable or malformed files (exit 2).
+pub fn run(args: &InspectArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
+    let path = &args.file;
+    let (kind, rows, file_bytes, meta) = match sniff(path)? {
+        Kind::Parquet => parquet_rows(path)?,
+        Kind::Device => device_rows(path)?,
+        Kind::Safetensors => safetensors_rows(path)?,
+    };
+    let elements: u64 = rows.iter().map(|r| r.elements).sum();
+    let bpw = |bytes: u64, n: u64| if n > 0 { bytes as f64 * 8.0 / n as f64 } else { 0.0 };
+    if global.json {
+        let tensors: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                let mut v = json!({
+                    "name": r.name, "dtype": r.dtype, "shape": r.shape, "elements": r.elements,
+                    "bits": r.bits, "bytes": r.bytes, "bits_per_weight": bpw(r.bytes, r.elements),
+                });
+                if let (Some(o), Some(e)) = (v.as_object_mut(), r.extra.as_object()) {
+                    o.extend(e.clone());
+                }
+                v
+            })
+            .collect();
+        crate::out::print_json(&json!({
+            "command": "inspect",
+            "file": path.display().to_string(),
+            "kind": kind,
+            "file_bytes": file_bytes,
+            "tensor_count": rows.len(),
+            "elements": elements,
+            "bits_per_weight": bpw(file_bytes, elements),
+            "metadata": meta,
+            "tensors": tensors,
+        }))?;
+        return Ok(Outcome::Success);
+    }
+    let mut o = format!(
+        "{} ({kind}): {} tensors, {elements} weights, {:.3} MB, {:.3} bits/weight\n",
+        path.display(),
+        rows.len(),
+        mb(file_bytes),
+        bpw(file_bytes, elements)
+    );
+    if let Some(m) = meta.as_object().filter(|m| !m.is_empty()) {
+        for (k, v) in m {
+            o.push_str(&format!("  {k}: {}\n", v.as_str().map_or_else(|| v.to_string(), str::to_string)));
+        }
+    }
+    o.push_str(&format!(
+        "{:<56} {:>5} {:>18} {:>10} {:>5} {:>8} {:>12}\n",
+        "tensor", "dtype", "shape", "elements", "bits", "bpw", "bytes"
+    ));
+    for r in &rows {
+        let shape = format!("{:?}", r.shape);
+        let bits = r.bits.map_or_else(|| "raw".into(), |b| b.to_string());
+        o.push_str(&format!(
+            "{:<56} {:>5} {:>18} {:>10} {:>5} {:>8.3} {:>12}\n",
+            r.name,
+            r.dtype,
+            shape,
+            r.elements,
+            bits,
+            bpw(r.bytes, r.elements),
+            r.bytes
+        ));
+    }
+    crate::out::print(&o)?;
+    Ok(Outcome::Success)
+}
+
+enum Kind {
+    Parquet,
+    Device,
+    Safetensors,
+}
+
+fn sniff(path: &Path) -> anyhow::Result<Kind> {
+    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+    if meta.is_dir() {
+        return Ok(Kind::Safetensors);
+    }
+    let mut head = [0u8; 4];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(match &head[..n] {
+        b"PAR1" => Kind::Parquet,
+        b"AQDV" => Kind::Device,
+        _ => Kind::Safetensors,
+    })
+}
+
+type Listing = (&'static str, Vec<Row>, u64, Value);
+
+fn safetensors_rows(path: &Path) -> anyhow::Result<Listing> {
+    let m = Model::open(path).with_context(|| format!("opening model {}", path.display()))?;
+    let file_bytes = m.files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|x| x.len()).sum();
+    let rows = m
+        .tensors
+        .iter()
+        .map(|t| Row {
+            name: t.name.clone(),
+            dtype: t.dtype.name().into(),
+            shape: t.shape.clone(),
+            elements: t.elements(),
+            bits: Some(t.dtype.size() as u32 * 8),
+            bytes: t.byte_len,
+            extra: json!({ "file": m.files[t.file].display().to_string() }),
+        })
+        .collect();
+    Ok(("safetensors", rows, file_bytes, json!(m.metadata)))
+}
+
+fn parquet_rows(path: &Path) -> anyhow::Result<Listing> {
+    let q = QuantizedFile::open(path).with_context(|| format!("opening quantized file {}", path.display()))?;
+    let rows = q
+        .tensors()
+        .iter()
+        .map(|t| Row {
+            name: t.name.clone(),
+            dtype: t.dtype.clone(),
+            shape: t.shape.clone(),
+            elements: t.elements,
+            bits: t.is_quantized().then_some(t.bits),
+            bytes: t.stored_bytes,
+            extra: json!({
+                "codec": t.codec, "group_size": t.block_len, "scheme": t.scheme, "bits_requested": t.bits_requested,
+                "cosine": t.cosine, "fallback_reason": t.fallback_reason, "raw_reason": t.raw_reason,
+            }),
+        })
+        .collect();
+    let config: Value = serde_json::from_str(q.config_json()).unwrap_or(Value::Null);
+    let meta = json!({ "tool_version": q.tool_version(), "config": config, "source_metadata": q.source_metadata() });
+    Ok(("arrowquant-parquet", rows, q.file_size(), meta))
+}
+
+fn device_rows(path: &Path) -> anyhow::Result<Listing> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut rows = Vec::new();
+    for (i, rec) in device::tensors(&bytes).enumerate() {
+        let t = rec.map_err(|e| anyhow!("{}: record {i}: {e}", path.display()))?;
+        let f = t.format();
+        rows.push(Row {
+            name: t.name().to_string(),
+            dtype: "-".into(),
+            shape: t.shape().to_vec(),
+            elements: t.len() as u64,
+            bits: Some(f.bits.get()),
+            bytes: (t.codes().len() + t.params().len()) as u64,
+            extra: json!({ "group_size": f.group_len(), "groups": t.groups() }),
+        });
+    }
+    Ok(("arrowquant-device", rows, bytes.len() as u64, json!({})))
+}

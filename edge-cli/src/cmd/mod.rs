@@ -1,0 +1,9 @@
+//! One module per subcommand. Each `run` returns an [`Outcome`](crate::exit::Outcome)
+//! or an error; printing of errors and exit codes is done once, in [`crate::exit`].
+
+pub mod demo;
+pub mod dequantize;
+pub mod export;
+pub mod inspect;
+pub mod quantize;
+pub mod validate;

@@ -1,0 +1,116 @@
+//! Outcomes and exit codes: 0 success, 1 quality check failed, 2 usage or input error.
+//!
+//! Errors are printed once, here, as `error: ` and their cause chain on one line. A
+//! closed stdout (`arrowquant inspect big.parquet | head`) is not an error: the
+//! program ends quietly with 0, like other Unix filters.
+
+use std::io::Write;
+
+use crate::args::GlobalArgs;
+
+/// Exit code of a failed quality check.
+pub const EXIT_QUALITY: i32 = 1;
+/// Exit code of a usage or input error (also clap's code for usage errors).
+pub const EXIT_ERROR: i32 = 2;
+
+/// How a command that did not hit an error ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Everything passed.
+    Success,
+    /// The work was done but a quality check failed; the message says which.
+    QualityFailed(String),
+}
+
+/// A quality check that stops a command early (`--fail-fast`): exits with 1, not 2.
+#[derive(Debug)]
+pub struct QualityError(pub String);
+
+impl std::fmt::Display for QualityError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for QualityError {}
+
+/// Prints what needs printing and returns the process exit code.
+pub fn report(outcome: anyhow::Result<Outcome>, global: &GlobalArgs) -> i32 {
+    let _ = global;
+    match outcome {
+        Ok(Outcome::Success) => 0,
+        Ok(Outcome::QualityFailed(msg)) => {
+            eprint_line(&format!("quality check failed: {msg}"));
+            EXIT_QUALITY
+        }
+        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) => {
+            let quality = e.chain().any(|c| c.is::<QualityError>());
+            eprint_line(&format!("error: {}", one_line(&e)));
+            if quality { EXIT_QUALITY } else { EXIT_ERROR }
+        }
+    }
+}
+
+/// The cause chain `a: b: c`, without repeating a cause that its parent already
+/// quotes (library errors often embed their source in their own message).
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in e.chain() {
+        let s = c.to_string();
+        if parts.last().is_some_and(|p| p.contains(&s)) {
+            continue;
+        }
+        parts.push(s);
+    }
+    parts.join(": ").replace('\n', " ")
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+fn eprint_line(s: &str) {
+    // Nothing sensible remains to be done if stderr itself is gone.
+    let _ = writeln!(std::io::stderr().lock(), "{s}");
+}
+
+/// The last line of defence: a panic prints one line and exits with 2 instead of a
+/// backtrace (every known failure is an `Err`, so this means a bug).
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprint_line(&format!("error: internal error (a bug, please report it): {msg}{at}"));
+        std::process::exit(EXIT_ERROR);
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_drops_causes_already_quoted() {
+        let io = std::io::Error::other("disk full");
+        let e = anyhow::Error::new(io).context("writing out.parquet: disk full").context("quantize");
+        assert_eq!(one_line(&e), "quantize: writing out.parquet: disk full");
+    }
+
+    #[test]
+    fn exit_codes() {
+        let g = GlobalArgs { json: false, quiet: true, verbose: false };
+        assert_eq!(report(Ok(Outcome::Success), &g), 0);
+        assert_eq!(report(Ok(Outcome::QualityFailed("x".into())), &g), 1);
+        assert_eq!(report(Err(anyhow::anyhow!("bad")), &g), 2);
+        assert_eq!(report(Err(anyhow::Error::new(QualityError("low".into()))), &g), 1);
+        let pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert_eq!(report(Err(anyhow::Error::new(pipe).context("stdout")), &g), 0);
+    }
+}

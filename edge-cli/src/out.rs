@@ -1,0 +1,36 @@
+//! Where output goes: reports and JSON on stdout, progress and notes on stderr.
+//!
+//! Writes to stdout return `io::Result` instead of panicking like `println!`, so a
+//! closed pipe ends the program quietly (see [`crate::exit`]).
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use crate::args::GlobalArgs;
+
+/// Writes `text` to stdout.
+///
+/// # Errors
+/// The write error (a closed pipe included).
+pub fn print(text: &str) -> anyhow::Result<()> {
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes()).and_then(|()| o.flush()).context("writing to stdout")
+}
+
+/// Writes `value` as pretty JSON and a newline to stdout.
+///
+/// # Errors
+/// As [`print`].
+pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    let mut s = serde_json::to_string_pretty(value).context("serializing the JSON report")?;
+    s.push('\n');
+    print(&s)
+}
+
+/// A note on stderr, unless `--quiet`.
+pub fn note(global: &GlobalArgs, msg: &str) {
+    if !global.quiet {
+        let _ = writeln!(std::io::stderr().lock(), "{msg}");
+    }
+}

@@ -1,0 +1,261 @@
+//! Reports: the JSON objects `--json` prints and the human-readable text.
+//!
+//! JSON uses the configuration guide's field names (`compression_ratio`,
+//! `cosine_similarity`, `model_size_mb`, `modality`, `bit_width`,
+//! `quantization_time_s`) plus per-layer entries (`layers`) and fallback details
+//! (`fallbacks`). Sizes in MB are 10^6 bytes.
+
+use std::fmt::Write as _;
+
+use arrowquant_std::{QuantizeReport, TensorReport, ValidationReport};
+use serde_json::{Value, json};
+
+use crate::modality::{Detection, describe_defaults};
+
+/// Bytes to MB (10^6).
+pub fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+/// What a quantize run produced, beyond the library's report.
+#[derive(Debug)]
+pub struct QuantizeSummary {
+    /// The library's report.
+    pub report: QuantizeReport,
+    /// How the modality was found.
+    pub detection: Detection,
+    /// Output format name.
+    pub format: &'static str,
+    /// The file written (differs from `report.output` for postcard).
+    pub output: String,
+    /// Its size in bytes.
+    pub output_bytes: u64,
+    /// Tensors the postcard format could not hold (stored raw in Parquet).
+    pub skipped: Vec<String>,
+}
+
+fn layer_json(t: &TensorReport) -> Value {
+    json!({
+        "name": t.name,
+        "dtype": t.dtype,
+        "shape": t.shape,
+        "elements": t.elements,
+        "quantized": t.quantized,
+        "codec": t.codec,
+        "bits": t.bits,
+        "bits_requested": t.bits_requested,
+        "group_size": t.block_len,
+        "cosine": t.cosine,
+        "rel_rmse": t.rel_rmse,
+        "sqnr_db": t.sqnr_db,
+        "max_abs_err": t.max_abs_err,
+        "input_bytes": t.input_bytes,
+        "stored_bytes": t.stored_bytes,
+        "bits_per_weight": if t.elements > 0 { t.stored_bytes as f64 * 8.0 / t.elements as f64 } else { 0.0 },
+        "fallback": t.fallback,
+        "fallback_reason": t.fallback_reason,
+        "below_min_accuracy": t.below_min_accuracy,
+        "raw_reason": t.raw_reason,
+    })
+}
+
+/// The JSON object of one quantized model.
+pub fn quantize_json(s: &QuantizeSummary) -> Value {
+    let r = &s.report;
+    let fallbacks: Vec<Value> = r
+        .tensors
+        .iter()
+        .filter(|t| !t.fallback.is_empty() || t.below_min_accuracy)
+        .map(|t| {
+            json!({
+                "tensor": t.name,
+                "bits_requested": t.bits_requested,
+                "bits": t.bits,
+                "attempts": t.fallback,
+                "cosine": t.cosine,
+                "reason": t.fallback_reason,
+                "below_min_accuracy": t.below_min_accuracy,
+            })
+        })
+        .collect();
+    json!({
+        "command": "quantize",
+        "model": r.model,
+        "output": s.output,
+        "format": s.format,
+        "modality": s.detection.modality.map(|m| m.name()),
+        "modality_source": s.detection.source,
+        "profile": r.config.deployment_profile.name(),
+        "bit_width": r.bit_width,
+        "group_size": r.group_size,
+        "scheme": r.config.scheme.name(),
+        "preset": r.preset,
+        "codec": r.codec,
+        "min_accuracy": r.min_accuracy,
+        "compression_ratio": if s.output_bytes > 0 { r.input_bytes as f64 / s.output_bytes as f64 } else { 0.0 },
+        "cosine_similarity": r.cosine_mean,
+        "cosine_min": r.cosine_min,
+        "model_size_mb": mb(s.output_bytes),
+        "original_size_mb": mb(r.input_bytes),
+        "bits_per_weight": if r.total_elements > 0 { s.output_bytes as f64 * 8.0 / r.total_elements as f64 } else { 0.0 },
+        "payload_bits_per_weight": r.payload_bits_per_weight,
+        "quantization_time_s": r.time_s,
+        "throughput_mb_s": r.throughput_mb_s,
+        "threads": r.threads,
+        "backend": r.backend,
+        "tensor_count": r.tensor_count,
+        "quantized_tensors": r.quantized_tensors,
+        "raw_tensors": r.raw_tensors,
+        "fallback_tensors": r.fallback_tensors,
+        "below_min_accuracy": r.below_min_accuracy,
+        "passed": r.below_min_accuracy.is_empty(),
+        "fallbacks": fallbacks,
+        "skipped_by_format": s.skipped,
+        "layers": r.tensors.iter().map(layer_json).collect::<Vec<_>>(),
+        "config": r.config,
+    })
+}
+
+fn opt(x: Option<f64>, digits: usize) -> String {
+    x.map_or_else(|| "-".into(), |v| format!("{v:.digits$}"))
+}
+
+/// The human report of one quantized model; `verbose` adds the per-layer table.
+pub fn quantize_text(s: &QuantizeSummary, verbose: bool) -> String {
+    let r = &s.report;
+    let c = &r.config;
+    let mut o = String::new();
+    let _ = writeln!(o, "quantized {} -> {} ({})", r.model, s.output, s.format);
+    let modality = match s.detection.modality {
+        Some(m) => format!("{} ({}; defaults: {})", m.name(), s.detection.source, describe_defaults(m)),
+        None => s.detection.source.clone(),
+    };
+    let _ = writeln!(o, "  modality     {modality}");
+    let codec = match &r.preset {
+        Some(p) => format!("preset {p}"),
+        None => format!("{}-bit, group {}, {}", r.bit_width, r.group_size, c.scheme.name()),
+    };
+    let _ = writeln!(
+        o,
+        "  profile      {}: {codec}, min accuracy {}{}",
+        c.deployment_profile.name(),
+        r.min_accuracy,
+        if c.fail_fast { ", fail fast" } else { "" }
+    );
+    let _ = writeln!(
+        o,
+        "  tensors      {} quantized, {} stored unquantized, {} fell back to wider codes",
+        r.quantized_tensors, r.raw_tensors, r.fallback_tensors
+    );
+    let bpw = if r.total_elements > 0 { s.output_bytes as f64 * 8.0 / r.total_elements as f64 } else { 0.0 };
+    let _ = writeln!(
+        o,
+        "  bits         {} requested; {:.3} bits/weight in the file, {:.3} in quantized payloads",
+        r.bit_width, bpw, r.payload_bits_per_weight
+    );
+    let ratio = if s.output_bytes > 0 { r.input_bytes as f64 / s.output_bytes as f64 } else { 0.0 };
+    let _ = writeln!(o, "  size         {:.2} MB -> {:.2} MB ({ratio:.2}x)", mb(r.input_bytes), mb(s.output_bytes));
+    let worst = r
+        .tensors
+        .iter()
+        .filter(|t| t.cosine.is_some() && t.cosine == r.cosine_min)
+        .map(|t| format!(" ({})", t.name))
+        .next()
+        .unwrap_or_default();
+    let _ = writeln!(o, "  cosine       mean {}, min {}{worst}", opt(r.cosine_mean, 6), opt(r.cosine_min, 6));
+    let _ = writeln!(
+        o,
+        "  time         {:.2} s ({:.1} MB/s, {} threads, {} kernels)",
+        r.time_s, r.throughput_mb_s, r.threads, r.backend
+    );
+    let falls: Vec<&TensorReport> = r.tensors.iter().filter(|t| !t.fallback.is_empty() || t.below_min_accuracy).collect();
+    if !falls.is_empty() {
+        let _ = writeln!(o, "fallbacks:");
+        for t in falls {
+            let path: Vec<String> = t.fallback.iter().map(|f| f.bits.to_string()).chain([t.bits.to_string()]).collect();
+            let _ = writeln!(
+                o,
+                "  {}: {} bits{}: {}",
+                t.name,
+                path.join(" -> "),
+                if t.below_min_accuracy { " (STILL BELOW)" } else { "" },
+                t.fallback_reason.as_deref().unwrap_or("")
+            );
+        }
+    }
+    if !s.skipped.is_empty() {
+        let _ = writeln!(o, "not in the {} file (stored unquantized): {}", s.format, s.skipped.join(", "));
+    }
+    if verbose {
+        let _ = writeln!(o, "{:<56} {:>5} {:>5} {:>10} {:>9} {:>10}", "tensor", "dtype", "bits", "cosine", "bpw", "stored");
+        for t in &r.tensors {
+            let bits = if t.quantized { t.bits.to_string() } else { "raw".into() };
+            let bpw = if t.elements > 0 { t.stored_bytes as f64 * 8.0 / t.elements as f64 } else { 0.0 };
+            let _ = writeln!(
+                o,
+                "{:<56} {:>5} {:>5} {:>10} {:>9.3} {:>10}",
+                t.name,
+                t.dtype,
+                bits,
+                opt(t.cosine, 6),
+                bpw,
+                t.stored_bytes
+            );
+        }
+    }
+    o
+}
+
+/// The JSON object of a validation.
+pub fn validate_json(v: &ValidationReport) -> Value {
+    json!({
+        "command": "validate",
+        "original": v.original,
+        "quantized": v.quantized,
+        "min_accuracy": v.min_accuracy,
+        "passed": v.passed,
+        "cosine_similarity": v.cosine_mean,
+        "cosine_min": v.cosine_min,
+        "failed": v.failed,
+        "time_s": v.time_s,
+        "layers": v.tensors,
+    })
+}
+
+/// The per-layer table and summary of a validation.
+pub fn validate_text(v: &ValidationReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{:<56} {:>5} {:>10} {:>10} {:>9} {:>11}  result", "tensor", "bits", "cosine", "rel_rmse", "sqnr_db", "max_abs_err");
+    for t in &v.tensors {
+        let bits = if t.quantized { t.bits.to_string() } else { "raw".into() };
+        let result = match (t.pass, t.quantized) {
+            (true, true) => "ok",
+            (true, false) => "identical",
+            (false, true) => "BELOW",
+            (false, false) => "DIFFERS",
+        };
+        let _ = writeln!(
+            o,
+            "{:<56} {:>5} {:>10} {:>10} {:>9} {:>11}  {result}",
+            t.name,
+            bits,
+            opt(t.cosine, 6),
+            opt(t.rel_rmse, 5),
+            opt(t.sqnr_db, 2),
+            opt(t.max_abs_err, 6)
+        );
+    }
+    let q = v.tensors.iter().filter(|t| t.quantized).count();
+    let _ = writeln!(
+        o,
+        "validated {} tensors ({q} quantized) of {} against {}: cosine mean {}, min {}; min accuracy {}: {}",
+        v.tensors.len(),
+        v.quantized,
+        v.original,
+        opt(v.cosine_mean, 6),
+        opt(v.cosine_min, 6),
+        v.min_accuracy,
+        if v.passed { "PASSED".to_string() } else { format!("FAILED ({})", v.failed.join(", ")) }
+    );
+    o
+}

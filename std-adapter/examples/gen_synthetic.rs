@@ -1,0 +1,103 @@
+//! Writes a synthetic 7B-shaped fp16 safetensors model, streaming (a few MiB of
+//! memory whatever the size), for the memory and throughput measurements in
+//! `docs/MEMORY.md`.
+//!
+//! ```text
+//! cargo run --release -p arrowquant-std --example gen_synthetic -- OUT.safetensors [LAYERS] [SEED]
+//! ```
+//! Shapes follow a LLaMA-7B: an embedding of 32000x4096, then per layer four
+//! 4096x4096 attention matrices (q, k, v, o), three MLP matrices of 11008x4096
+//! elements (gate and up 11008x4096, down 4096x11008) and two 4096 norms.
+//! 32 layers (the default) is 13.2 GB; 2 layers is 1.07 GB.
+//!
+//! Values are seeded and heavy-tailed: Laplace with scale 0.02, and one value in a
+//! thousand multiplied by 10 (outliers, as in real weights). Norms are 1 +- noise.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+
+use half::f16;
+
+/// xorshift64*: fast, seedable, good enough for test data.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in (0, 1].
+    fn unit(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as f32 + 1.0) * (1.0 / (1u64 << 24) as f32)
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let out = args.next().ok_or("usage: gen_synthetic OUT.safetensors [LAYERS] [SEED]")?;
+    let layers: usize = args.next().map_or(Ok(32), |s| s.parse())?;
+    let seed: u64 = args.next().map_or(Ok(7), |s| s.parse())?;
+    let (d, ff, vocab) = (4096u64, 11008u64, 32000u64);
+    let mut tensors: Vec<(String, Vec<u64>)> = vec![("model.embed_tokens.weight".into(), vec![vocab, d])];
+    for l in 0..layers {
+        let p = format!("model.layers.{l}");
+        tensors.push((format!("{p}.input_layernorm.weight"), vec![d]));
+        for m in ["q", "k", "v", "o"] {
+            tensors.push((format!("{p}.self_attn.{m}_proj.weight"), vec![d, d]));
+        }
+        tensors.push((format!("{p}.post_attention_layernorm.weight"), vec![d]));
+        tensors.push((format!("{p}.mlp.gate_proj.weight"), vec![ff, d]));
+        tensors.push((format!("{p}.mlp.up_proj.weight"), vec![ff, d]));
+        tensors.push((format!("{p}.mlp.down_proj.weight"), vec![d, ff]));
+    }
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::json!({"format": "pt", "generator": "arrowquant gen_synthetic"}));
+    let mut off = 0u64;
+    for (name, shape) in &tensors {
+        let n: u64 = shape.iter().product::<u64>() * 2;
+        header.insert(name.clone(), serde_json::json!({"dtype": "F16", "shape": shape, "data_offsets": [off, off + n]}));
+        off += n;
+    }
+    let mut text = serde_json::to_string(&header)?;
+    while (8 + text.len()) % 8 != 0 {
+        text.push(' ');
+    }
+    let mut w = BufWriter::with_capacity(8 << 20, File::create(&out)?);
+    w.write_all(&(text.len() as u64).to_le_bytes())?;
+    w.write_all(text.as_bytes())?;
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 22);
+    for (i, (name, shape)) in tensors.iter().enumerate() {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(i as u64 + 1) | 1);
+        let n: u64 = shape.iter().product();
+        let norm = shape.len() == 1;
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(1 << 20);
+            buf.clear();
+            for _ in 0..k {
+                let u = rng.unit();
+                let r = rng.next_u64();
+                let sign = if r & 1 == 0 { 1.0 } else { -1.0 };
+                let mut x = -0.02 * u.ln() * sign;
+                if (r >> 1) % 1000 == 0 {
+                    x *= 10.0;
+                }
+                if norm {
+                    x = 1.0 + x;
+                }
+                buf.extend_from_slice(&f16::from_f32(x).to_le_bytes());
+            }
+            w.write_all(&buf)?;
+            left -= k;
+        }
+        if i % 16 == 0 {
+            eprintln!("{}/{} {name}", i + 1, tensors.len());
+        }
+    }
+    w.flush()?;
+    eprintln!("wrote {out}: {} tensors, {} bytes of data", tensors.len(), off);
+    Ok(())
+}
