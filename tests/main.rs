@@ -2,3 +2,4 @@
 
 mod core_api;
 mod cli;
+mod std_adapter;

@@ -10,6 +10,12 @@
 //! - [`simd`]: the backends (scalar, SSE2, AVX2, NEON) and how one is chosen.
 //! - [`stream`]: the constant-memory streaming quantizer and its sinks.
 //! - [`metrics`]: streaming cosine similarity, relative RMSE and SQNR.
+//! - [`search`]: calibration-free parameter search (MSE-optimal clipping, least-squares
+//!   refits) and [`SearchedGroupCodec`].
+//! - [`kquant`]: two-level formats (sub-group scales and mins quantized under f16
+//!   super-scales, optional exact outliers, per-row mode).
+//! - [`preset`]: named presets (`fast`, `int2`, `int4`, `int8`, ...) and [`AnyCodec`],
+//!   with their measured quality against ggml's k-quants.
 //! - [`diffusion`]: time-aware activation parameters, thermodynamic smoothing, channel
 //!   equalization and sensitivity-driven mixed precision.
 //! - [`device`]: the compact device format (postcard header + packed blocks) and its

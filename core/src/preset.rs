@@ -232,7 +232,7 @@ fn number(s: &str) -> Option<(usize, &str)> {
 }
 
 /// Expects `tag` then a number.
-fn field<'a>(s: &'a str, tag: char) -> Option<(usize, &'a str)> {
+fn field(s: &str, tag: char) -> Option<(usize, &str)> {
     number(s.strip_prefix(tag)?)
 }
 
@@ -377,7 +377,9 @@ mod tests {
     }
 
     fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
-        bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+        bytes
+            .into_iter()
+            .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
     }
 
     fn encode(codec: &AnyCodec, x: &[f32]) -> (Vec<u8>, Vec<u8>) {
@@ -428,7 +430,17 @@ mod tests {
         let per_row = AnyCodec::from_layout_id("k4b128s32c6m6o0r", Some(row)).unwrap();
         assert_eq!(per_row.layout().to_string(), "k4b128s32c6m6o0r");
         assert_eq!(per_row.params_len(), 6);
-        for bad in ["", "g", "g3a128", "g4x128", "g4a100", "k4b256s32c6m6", "k4b256s32c6m6o0x", "k4b256s32c9m6o0", "x"] {
+        for bad in [
+            "",
+            "g",
+            "g3a128",
+            "g4x128",
+            "g4a100",
+            "k4b256s32c6m6",
+            "k4b256s32c6m6o0x",
+            "k4b256s32c9m6o0",
+            "x",
+        ] {
             assert!(AnyCodec::from_layout_id(bad, None).is_none(), "{bad}");
         }
         assert!(AnyCodec::from_layout_id("k4b128s32c6m6o0r", None).is_none());
@@ -471,13 +483,12 @@ mod tests {
         assert_eq!(got, expected, "hashes: {got:x?}");
     }
 
-    const EXPECTED_HASHES: [(&str, u64); 6] =
-        [
-            ("fast", 0xa451_6fde_1249_5bf7),
-            ("int2", 0xdddc_27de_4aa9_d1ed),
-            ("int2-fine", 0x8956_b234_feb6_0e9d),
-            ("int4", 0x4451_03db_d89a_38de),
-            ("int4-fine", 0x7a0a_d9eb_4b7f_75b9),
-            ("int8", 0xa406_d379_fc6c_bec9),
-        ];
+    const EXPECTED_HASHES: [(&str, u64); 6] = [
+        ("fast", 0xa451_6fde_1249_5bf7),
+        ("int2", 0xdddc_27de_4aa9_d1ed),
+        ("int2-fine", 0x8956_b234_feb6_0e9d),
+        ("int4", 0x4451_03db_d89a_38de),
+        ("int4-fine", 0x7a0a_d9eb_4b7f_75b9),
+        ("int8", 0xa406_d379_fc6c_bec9),
+    ];
 }

@@ -54,11 +54,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         tensors.push((format!("{p}.mlp.down_proj.weight"), vec![d, ff]));
     }
     let mut header = serde_json::Map::new();
-    header.insert("__metadata__".into(), serde_json::json!({"format": "pt", "generator": "arrowquant gen_synthetic"}));
+    header.insert(
+        "__metadata__".into(),
+        serde_json::json!({"format": "pt", "generator": "arrowquant gen_synthetic"}),
+    );
     let mut off = 0u64;
     for (name, shape) in &tensors {
         let n: u64 = shape.iter().product::<u64>() * 2;
-        header.insert(name.clone(), serde_json::json!({"dtype": "F16", "shape": shape, "data_offsets": [off, off + n]}));
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F16", "shape": shape, "data_offsets": [off, off + n]}),
+        );
         off += n;
     }
     let mut text = serde_json::to_string(&header)?;

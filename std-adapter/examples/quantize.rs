@@ -35,7 +35,8 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mut pos = Vec::new();
     let mut layer = ConfigLayer::default();
-    let (mut config_file, mut do_validate, mut export, mut tensors, mut progress) = (None, false, None, false, false);
+    let (mut config_file, mut do_validate, mut export, mut tensors, mut progress) =
+        (None, false, None, false, false);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or_else(|| format!("{a} needs a value"));
         match a.as_str() {
@@ -56,12 +57,19 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
             _ => pos.push(PathBuf::from(a)),
         }
     }
-    let [model_path, out] = <[PathBuf; 2]>::try_from(pos).map_err(|_| "usage: quantize MODEL OUT.parquet [options]")?;
+    let [model_path, out] =
+        <[PathBuf; 2]>::try_from(pos).map_err(|_| "usage: quantize MODEL OUT.parquet [options]")?;
     let config: Config = Config::resolve(config_file.as_deref(), &layer)?;
     let model = Model::open(&model_path)?;
     let mut report = quantize_model(&model, &config, &out, &mut |p| {
         if progress && matches!(p.event, ProgressEvent::TensorFinished) {
-            eprintln!("[{}/{}] {} ({:.1}%)", p.tensor_index + 1, p.tensors_total, p.tensor, 100.0 * p.bytes_done as f64 / p.bytes_total.max(1) as f64);
+            eprintln!(
+                "[{}/{}] {} ({:.1}%)",
+                p.tensor_index + 1,
+                p.tensors_total,
+                p.tensor,
+                100.0 * p.bytes_done as f64 / p.bytes_total.max(1) as f64
+            );
         }
         if let ProgressEvent::Fallback { from_bits, to_bits, cosine } = p.event {
             eprintln!("fallback: {} {from_bits} -> {to_bits} bits (cosine {cosine:.4})", p.tensor);

@@ -1,26 +1,25 @@
 //! Which block codec quantizes the tensors, how it is named in files, and how a
 //! reader rebuilds it from a row.
 //!
-//! The pipeline is generic over [`BlockCodec`]; [`CodecChoice`] is the closed set the
-//! adapter can write and read back. Each choice has a stable string id stored in the
-//! `codec` column, plus its bits, block length and scheme, so a reader can decode a
-//! row without the configuration.
+//! The pipeline is generic over [`BlockCodec`]; [`CodecChoice`] wraps the core's
+//! [`AnyCodec`] (plain group formats and the named [`Preset`]s) with the preset name,
+//! if any. Files store the codec's *layout id* (`g4a128`, `k4b256s32c6m6o0`, see
+//! `arrowquant_core::preset`) in the `codec` column, which is all a reader needs to
+//! decode a row: search settings change how codes are chosen, not how they decode.
 
-use arrowquant_core::{Bits, BlockCodec, GroupCodec, GroupFormat, Input, QuantError};
+use arrowquant_core::preset::{AnyCodec, LayoutKind, Preset};
+use arrowquant_core::{BlockCodec, GroupCodec, GroupFormat, Input, QuantError, Scheme};
 
-use crate::config::{Config, ConfigError, SchemeName};
+use crate::config::{Config, ConfigError};
 
-/// The `codec` column value of min-max group quantization ([`GroupCodec`]).
-pub const GROUP_CODEC_ID: &str = "group";
 /// The `codec` column value of tensors stored unquantized (raw little-endian bytes).
 pub const RAW_CODEC_ID: &str = "raw";
 
 /// A codec the adapter can write and read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CodecChoice {
-    /// Min-max group quantization (layout in `arrowquant_core::format`).
-    Group(GroupCodec),
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CodecChoice {
+    codec: AnyCodec,
+    preset: Option<Preset>,
 }
 
 impl CodecChoice {
@@ -31,7 +30,7 @@ impl CodecChoice {
     /// Invalid knobs or an unknown preset.
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         if let Some(p) = &config.preset {
-            return Self::from_preset(p, config);
+            return Self::from_preset(p);
         }
         let bits =
             u8::try_from(config.bit_width).map_err(|_| ConfigError::InvalidBitWidth(config.bit_width))?;
@@ -39,104 +38,107 @@ impl CodecChoice {
             QuantError::InvalidGroupSize(g) => ConfigError::InvalidGroupSize(g),
             _ => ConfigError::InvalidBitWidth(config.bit_width),
         })?;
-        Ok(CodecChoice::Group(GroupCodec::new(f)))
+        Ok(CodecChoice { codec: AnyCodec::Group(GroupCodec::new(f)), preset: None })
     }
 
-    /// The codec of a named preset.
+    /// The codec of a named preset (`fast`, `int2`, `int4`, ...).
     ///
     /// # Errors
     /// [`ConfigError::UnknownPreset`] listing the known names.
-    pub fn from_preset(name: &str, _config: &Config) -> Result<Self, ConfigError> {
-        Err(ConfigError::UnknownPreset { name: name.to_string(), allowed: preset_names().join(", ") })
+    pub fn from_preset(name: &str) -> Result<Self, ConfigError> {
+        let p = Preset::from_name(name).ok_or_else(|| ConfigError::UnknownPreset {
+            name: name.to_string(),
+            allowed: preset_names().join(", "),
+        })?;
+        Ok(CodecChoice { codec: p.codec(), preset: Some(p) })
     }
 
-    /// Rebuilds the codec of a stored row.
+    /// Rebuilds a decoder from a stored layout id.
     ///
     /// # Errors
     /// A description of what is not recognised.
-    pub fn from_stored(codec: &str, bits: u32, block_len: usize, scheme: &str) -> Result<Self, String> {
-        match codec {
-            GROUP_CODEC_ID => {
-                let scheme = match scheme {
-                    "asymmetric" => SchemeName::Asymmetric,
-                    "symmetric" => SchemeName::Symmetric,
-                    other => return Err(format!("unknown scheme `{other}`")),
-                };
-                let bits = u8::try_from(bits).map_err(|_| format!("invalid bit width {bits}"))?;
-                let f = GroupFormat::new(bits, block_len, scheme.to_core()).map_err(|e| e.to_string())?;
-                Ok(CodecChoice::Group(GroupCodec::new(f)))
-            }
-            other => Err(format!("unknown codec `{other}`")),
-        }
+    pub fn from_stored(layout_id: &str) -> Result<Self, String> {
+        AnyCodec::from_layout_id(layout_id, None)
+            .map(|codec| CodecChoice { codec, preset: None })
+            .ok_or_else(|| format!("unknown or unsupported codec layout `{layout_id}`"))
     }
 
-    /// The stable id stored in the `codec` column.
-    pub fn id(&self) -> &'static str {
-        match self {
-            CodecChoice::Group(_) => GROUP_CODEC_ID,
-        }
+    /// The core codec.
+    pub fn codec(&self) -> &AnyCodec {
+        &self.codec
+    }
+
+    /// The preset, if the codec came from one.
+    pub fn preset(&self) -> Option<Preset> {
+        self.preset
+    }
+
+    /// The layout id stored in the `codec` column (`g4a128`, `k4b256s32c6m6o0`, ...).
+    pub fn id(&self) -> String {
+        self.codec.layout().to_string()
     }
 
     /// Code width in bits.
     pub fn bits(&self) -> u32 {
-        match self {
-            CodecChoice::Group(g) => g.format().bits.get(),
+        self.codec.layout().bits
+    }
+
+    /// The group scheme (`asymmetric`/`symmetric`) for group layouts, None otherwise.
+    pub fn scheme_name(&self) -> Option<&'static str> {
+        match self.codec.layout().kind {
+            LayoutKind::Group(g) => Some(match g.scheme {
+                Scheme::Asymmetric => "asymmetric",
+                Scheme::Symmetric => "symmetric",
+            }),
+            _ => None,
         }
     }
 
-    /// The scheme name stored in the `scheme` column.
-    pub fn scheme_name(&self) -> &'static str {
-        match self {
-            CodecChoice::Group(g) => match g.format().scheme {
-                arrowquant_core::Scheme::Asymmetric => "asymmetric",
-                arrowquant_core::Scheme::Symmetric => "symmetric",
-            },
-        }
-    }
-
-    /// The same codec at the next wider bit width (2 -> 4 -> 8), for quality fallback.
+    /// The same kind of codec at the next wider width, for quality fallback:
+    /// group formats 2 -> 4 -> 8 bits; presets `int2` -> `int4` -> `int8`,
+    /// `int2-fine` -> `int4-fine` -> `int8`, `fast` -> 8-bit groups of 128.
     pub fn wider(&self) -> Option<Self> {
-        match self {
-            CodecChoice::Group(g) => {
+        if let Some(p) = self.preset {
+            let next = match p {
+                Preset::Int2 => Preset::Int4,
+                Preset::Int2Fine => Preset::Int4Fine,
+                Preset::Int4 | Preset::Int4Fine => Preset::Int8,
+                Preset::Fast => {
+                    let f = GroupFormat::new(8, 128, Scheme::Asymmetric).ok()?;
+                    return Some(CodecChoice { codec: AnyCodec::Group(GroupCodec::new(f)), preset: None });
+                }
+                Preset::Int8 => return None,
+            };
+            return Some(CodecChoice { codec: next.codec(), preset: Some(next) });
+        }
+        match self.codec {
+            AnyCodec::Group(g) => {
                 let f = g.format();
                 let bits = f.bits.wider()?;
-                Some(CodecChoice::Group(
-                    GroupCodec::with_backend(GroupFormat { bits, ..f }, g.backend()).ok()?,
-                ))
+                let g = GroupCodec::with_backend(GroupFormat { bits, ..f }, g.backend()).ok()?;
+                Some(CodecChoice { codec: AnyCodec::Group(g), preset: None })
             }
-        }
-    }
-
-    /// The code width as the core type.
-    pub fn core_bits(&self) -> Bits {
-        match self {
-            CodecChoice::Group(g) => g.format().bits,
+            _ => None,
         }
     }
 }
 
-/// Names accepted by `preset` in this build.
+/// Names accepted by `preset`.
 pub fn preset_names() -> Vec<&'static str> {
-    Vec::new()
+    Preset::ALL.iter().map(|p| p.name()).collect()
 }
 
 impl BlockCodec for CodecChoice {
     fn block_len(&self) -> usize {
-        match self {
-            CodecChoice::Group(g) => g.block_len(),
-        }
+        self.codec.block_len()
     }
 
     fn codes_len(&self) -> usize {
-        match self {
-            CodecChoice::Group(g) => g.codes_len(),
-        }
+        self.codec.codes_len()
     }
 
     fn params_len(&self) -> usize {
-        match self {
-            CodecChoice::Group(g) => g.params_len(),
-        }
+        self.codec.params_len()
     }
 
     fn encode(
@@ -146,14 +148,35 @@ impl BlockCodec for CodecChoice {
         codes: &mut [u8],
         params: &mut [u8],
     ) -> Result<(), QuantError> {
-        match self {
-            CodecChoice::Group(g) => g.encode(input, first_element, codes, params),
-        }
+        self.codec.encode(input, first_element, codes, params)
     }
 
     fn decode(&self, codes: &[u8], params: &[u8], out: &mut [f32]) -> Result<(), QuantError> {
-        match self {
-            CodecChoice::Group(g) => g.decode(codes, params, out),
+        self.codec.decode(codes, params, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_fallback_widens() {
+        let c = CodecChoice::from_config(&Config::default()).unwrap();
+        assert_eq!(c.id(), "g4a128");
+        assert_eq!(CodecChoice::from_stored(&c.id()).unwrap().codec(), c.codec());
+        assert_eq!(c.wider().unwrap().id(), "g8a128");
+        assert!(c.wider().unwrap().wider().is_none());
+        for name in preset_names() {
+            let p = CodecChoice::from_preset(name).unwrap();
+            let back = CodecChoice::from_stored(&p.id()).unwrap();
+            assert_eq!(
+                (back.block_len(), back.codes_len(), back.params_len()),
+                (p.block_len(), p.codes_len(), p.params_len())
+            );
         }
+        let p = CodecChoice::from_preset("int2").unwrap();
+        assert_eq!((p.bits(), p.wider().unwrap().bits()), (2, 4));
+        assert!(matches!(CodecChoice::from_preset("int3"), Err(ConfigError::UnknownPreset { .. })));
     }
 }

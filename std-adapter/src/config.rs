@@ -297,7 +297,7 @@ impl Config {
             return Err(ConfigError::InvalidMaxMemory(self.max_memory));
         }
         if let Some(p) = &self.preset {
-            crate::codec::CodecChoice::from_preset(p, self)?;
+            crate::codec::CodecChoice::from_preset(p)?;
         }
         for p in self.include.iter().chain(&self.exclude) {
             if p.is_empty() {

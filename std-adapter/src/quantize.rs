@@ -134,8 +134,10 @@ pub struct TensorReport {
     pub quantized: bool,
     /// Why it was stored raw.
     pub raw_reason: Option<String>,
-    /// Codec id (`group`, or `raw`).
+    /// Codec layout id (`g4a128`, ...) or `raw`.
     pub codec: String,
+    /// Preset name, if the codec came from one.
+    pub preset: Option<String>,
     /// Width used (0 for raw).
     pub bits: u32,
     /// Width requested (0 for raw).
@@ -171,7 +173,7 @@ pub struct QuantizeReport {
     pub model: String,
     /// The output file.
     pub output: String,
-    /// Codec id of quantized tensors.
+    /// Layout id of the requested codec (`g4a128`, ...).
     pub codec: String,
     /// Preset name, if one was used.
     pub preset: Option<String>,
@@ -308,7 +310,7 @@ fn build_report(
     QuantizeReport {
         model: model.path.display().to_string(),
         output: out.display().to_string(),
-        codec: base.id().to_string(),
+        codec: base.id(),
         preset: config.preset.clone(),
         bit_width: base.bits(),
         group_size: base.block_len() as u32,
@@ -551,6 +553,7 @@ impl<'c> Engine<'c> {
             shape: t.shape.clone(),
             dtype: t.dtype.name().to_string(),
             codec: RAW_CODEC_ID.to_string(),
+            preset: None,
             bits: 0,
             bits_requested: 0,
             block_len: 0,
@@ -601,6 +604,7 @@ impl<'c> Engine<'c> {
             quantized: false,
             raw_reason: Some(reason),
             codec: RAW_CODEC_ID.to_string(),
+            preset: None,
             bits: 0,
             bits_requested: 0,
             block_len: 0,
@@ -688,11 +692,12 @@ impl<'c> Engine<'c> {
                 name: t.name.clone(),
                 shape: t.shape.clone(),
                 dtype: t.dtype.name().to_string(),
-                codec: codec.id().to_string(),
+                codec: codec.id(),
+                preset: codec.preset().map(|p| p.name().to_string()),
                 bits: codec.bits(),
                 bits_requested: self.base.bits(),
                 block_len: codec.block_len() as u32,
-                scheme: Some(codec.scheme_name().to_string()),
+                scheme: codec.scheme_name().map(String::from),
                 block_codes_len: codec.codes_len() as u32,
                 block_params_len: codec.params_len() as u32,
                 fallback_reason: fallback_reason.clone(),
@@ -721,7 +726,8 @@ impl<'c> Engine<'c> {
             elements: t.elements(),
             quantized: true,
             raw_reason: None,
-            codec: codec.id().to_string(),
+            codec: codec.id(),
+            preset: codec.preset().map(|p| p.name().to_string()),
             bits: codec.bits(),
             bits_requested: self.base.bits(),
             block_len: codec.block_len() as u32,

@@ -113,7 +113,6 @@ struct RowView<'a> {
     codec: &'a str,
     bits: u8,
     block_len: u32,
-    scheme: Option<&'a str>,
     blocks: u64,
     padding: u32,
     codes: &'a [u8],
@@ -442,13 +441,13 @@ impl QuantizedFile {
         if row.codec != t.codec || u32::from(row.bits) != t.bits || row.block_len != t.block_len {
             return Err(self.bad(&t.name, format!("chunk {} codec differs from the manifest", row.chunk)));
         }
-        let codec = CodecChoice::from_stored(
-            row.codec,
-            u32::from(row.bits),
-            row.block_len as usize,
-            row.scheme.unwrap_or(""),
-        )
-        .map_err(|e| self.bad(&t.name, e))?;
+        let codec = CodecChoice::from_stored(row.codec).map_err(|e| self.bad(&t.name, e))?;
+        if codec.bits() != u32::from(row.bits) || codec.block_len() != row.block_len as usize {
+            return Err(self.bad(
+                &t.name,
+                format!("chunk {}: bits or block_len contradict codec `{}`", row.chunk, row.codec),
+            ));
+        }
         let bl = codec.block_len() as u64;
         let ok = row.blocks.checked_mul(codec.codes_len() as u64) == Some(row.codes.len() as u64)
             && row.blocks.checked_mul(codec.params_len() as u64) == Some(row.params.len() as u64)
@@ -579,7 +578,6 @@ struct Columns<'a> {
     codec: &'a arrow_array::StringArray,
     bits: &'a arrow_array::UInt8Array,
     block_len: &'a arrow_array::UInt32Array,
-    scheme: &'a arrow_array::StringArray,
     blocks: &'a arrow_array::UInt64Array,
     padding: &'a arrow_array::UInt32Array,
     codes: &'a arrow_array::BinaryArray,
@@ -604,7 +602,6 @@ impl<'a> Columns<'a> {
             block_len: c(col::BLOCK_LEN)?
                 .as_primitive_opt::<UInt32Type>()
                 .ok_or_else(|| wrong(col::BLOCK_LEN))?,
-            scheme: c(col::SCHEME)?.as_string_opt::<i32>().ok_or_else(|| wrong(col::SCHEME))?,
             blocks: c(col::BLOCKS)?.as_primitive_opt::<UInt64Type>().ok_or_else(|| wrong(col::BLOCKS))?,
             padding: c(col::PADDING)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| wrong(col::PADDING))?,
             codes: c(col::CODES)?.as_binary_opt::<i32>().ok_or_else(|| wrong(col::CODES))?,
@@ -630,7 +627,6 @@ impl<'a> Columns<'a> {
             codec: req!(self.codec, col::CODEC),
             bits: req!(self.bits, col::BITS),
             block_len: req!(self.block_len, col::BLOCK_LEN),
-            scheme: (!self.scheme.is_null(r)).then(|| self.scheme.value(r)),
             blocks: req!(self.blocks, col::BLOCKS),
             padding: req!(self.padding, col::PADDING),
             codes: req!(self.codes, col::CODES),

@@ -36,8 +36,10 @@ pub mod col {
     pub const SHAPE: &str = "shape";
     /// Original safetensors dtype (Utf8).
     pub const DTYPE: &str = "dtype";
-    /// Codec id: `group` or `raw` (Utf8).
+    /// Codec layout id (`g4a128`, `k4b256s32c6m6o0`) or `raw` (Utf8).
     pub const CODEC: &str = "codec";
+    /// Preset name, if the codec came from one (Utf8, nullable).
+    pub const PRESET: &str = "preset";
     /// Code width used (UInt8, 0 for raw).
     pub const BITS: &str = "bits";
     /// Code width first asked for (UInt8, 0 for raw).
@@ -84,6 +86,7 @@ pub fn schema() -> SchemaRef {
         f(col::SHAPE, List(Arc::new(Field::new("item", Int64, false))), false),
         f(col::DTYPE, Utf8, false),
         f(col::CODEC, Utf8, false),
+        f(col::PRESET, Utf8, true),
         f(col::BITS, UInt8, false),
         f(col::BITS_REQUESTED, UInt8, false),
         f(col::BLOCK_LEN, UInt32, false),
@@ -114,8 +117,10 @@ pub struct StoredTensor {
     pub shape: Vec<u64>,
     /// Elements.
     pub elements: u64,
-    /// Codec id (`group`, `raw`).
+    /// Codec layout id (`g4a128`, ...) or `raw`.
     pub codec: String,
+    /// Preset name, if any.
+    pub preset: Option<String>,
     /// Code width used (0 for raw).
     pub bits: u32,
     /// Code width requested (0 for raw).

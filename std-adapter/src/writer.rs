@@ -50,8 +50,10 @@ pub struct TensorRowInfo {
     pub shape: Vec<u64>,
     /// Original dtype name.
     pub dtype: String,
-    /// Codec id.
+    /// Codec layout id or `raw`.
     pub codec: String,
+    /// Preset name.
+    pub preset: Option<String>,
     /// Width used (0 for raw).
     pub bits: u32,
     /// Width requested (0 for raw).
@@ -97,6 +99,7 @@ struct Builders {
     shape: ListBuilder<Int64Builder>,
     dtype: StringBuilder,
     codec: StringBuilder,
+    preset: StringBuilder,
     bits: UInt8Builder,
     bits_requested: UInt8Builder,
     block_len: UInt32Builder,
@@ -129,6 +132,7 @@ impl Builders {
             ))),
             dtype: StringBuilder::new(),
             codec: StringBuilder::new(),
+            preset: StringBuilder::new(),
             bits: UInt8Builder::new(),
             bits_requested: UInt8Builder::new(),
             block_len: UInt32Builder::new(),
@@ -159,6 +163,7 @@ impl Builders {
         self.shape.append(true);
         self.dtype.append_value(&t.dtype);
         self.codec.append_value(&t.codec);
+        self.preset.append_option(t.preset.as_deref());
         self.bits.append_value(t.bits as u8);
         self.bits_requested.append_value(t.bits_requested as u8);
         self.block_len.append_value(t.block_len);
@@ -187,6 +192,7 @@ impl Builders {
             Arc::new(self.shape.finish()),
             Arc::new(self.dtype.finish()),
             Arc::new(self.codec.finish()),
+            Arc::new(self.preset.finish()),
             Arc::new(self.bits.finish()),
             Arc::new(self.bits_requested.finish()),
             Arc::new(self.block_len.finish()),
@@ -285,7 +291,7 @@ pub fn writer_properties(kv: Vec<KeyValue>) -> WriterProperties {
     for c in [col::CODES, col::PARAMS, col::OUTLIERS] {
         b = b.set_column_statistics_enabled(ColumnPath::from(c), EnabledStatistics::None);
     }
-    for c in [col::TENSOR, col::DTYPE, col::CODEC, col::SCHEME, col::FALLBACK_REASON] {
+    for c in [col::TENSOR, col::DTYPE, col::CODEC, col::PRESET, col::SCHEME, col::FALLBACK_REASON] {
         b = b.set_column_dictionary_enabled(ColumnPath::from(c), true);
     }
     b.build()
@@ -339,6 +345,7 @@ impl ParquetSink {
             shape: info.shape.clone(),
             elements,
             codec: info.codec.clone(),
+            preset: info.preset.clone(),
             bits: info.bits,
             bits_requested: info.bits_requested,
             block_len: info.block_len,

@@ -52,7 +52,9 @@ fn load(path: &str) -> Result<Vec<Tensor>, Box<dyn Error>> {
         }
         let bytes = view.data();
         let data: Vec<f32> = match view.dtype() {
-            Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            Dtype::F32 => {
+                bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+            }
             Dtype::F16 => bytes
                 .chunks_exact(2)
                 .map(|b| arrowquant_core::f16::from_le_bytes([b[0], b[1]]).to_f32())
@@ -138,7 +140,12 @@ fn encode_stream(codec: AnyCodec, x: &[f32], sink: &mut VecSink) -> Result<(), B
 }
 
 /// Decodes `sink` and accumulates the comparison with `x` (padding ignored).
-fn compare(codec: &AnyCodec, x: &[f32], sink: &VecSink, acc: &mut QualityAccumulator) -> Result<(), Box<dyn Error>> {
+fn compare(
+    codec: &AnyCodec,
+    x: &[f32],
+    sink: &VecSink,
+    acc: &mut QualityAccumulator,
+) -> Result<(), Box<dyn Error>> {
     let (b, cl, pl) = (codec.block_len(), codec.codes_len(), codec.params_len());
     let mut out = vec![0f32; b];
     for (i, xb) in x.chunks(b).enumerate() {
@@ -149,7 +156,11 @@ fn compare(codec: &AnyCodec, x: &[f32], sink: &VecSink, acc: &mut QualityAccumul
 }
 
 /// Quantizes one tensor: returns (encoded bytes, seconds spent encoding, quality).
-fn run_tensor(mode: Mode, t: &Tensor, sink: &mut VecSink) -> Result<(usize, f64, QualityAccumulator), Box<dyn Error>> {
+fn run_tensor(
+    mode: Mode,
+    t: &Tensor,
+    sink: &mut VecSink,
+) -> Result<(usize, f64, QualityAccumulator), Box<dyn Error>> {
     let mut acc = QualityAccumulator::new();
     match mode {
         Mode::Stream(codec) => {
@@ -199,7 +210,8 @@ fn evaluate(cfg: &Config, tensors: &[Tensor], runs: usize) -> Result<Row, Box<dy
     for run in 0..runs {
         let mut total = 0f64;
         for t in tensors {
-            let (b, secs, acc) = run_tensor(cfg.mode, t, &mut sink).map_err(|e| format!("{}: {}: {e}", cfg.name, t.name))?;
+            let (b, secs, acc) =
+                run_tensor(cfg.mode, t, &mut sink).map_err(|e| format!("{}: {}: {e}", cfg.name, t.name))?;
             total += secs;
             if run == 0 {
                 bytes += b;
@@ -268,7 +280,8 @@ fn explore_configs() -> Vec<Config> {
         }
     }
     for (bits, g) in [(2u8, 64usize), (4, 128), (4, 64), (8, 64)] {
-        let f = arrowquant_core::GroupFormat::new(bits, g, arrowquant_core::Scheme::Asymmetric).expect("valid");
+        let f =
+            arrowquant_core::GroupFormat::new(bits, g, arrowquant_core::Scheme::Asymmetric).expect("valid");
         let c = AnyCodec::SearchedGroup(arrowquant_core::SearchedGroupCodec::new(f, SearchConfig::FINE));
         v.push(Config { name: format!("searched/{}", c.layout()), mode: Mode::Stream(c) });
     }
@@ -293,14 +306,16 @@ fn custom_config(spec: &str) -> Result<Config, Box<dyn Error>> {
         }
         rest = &rest[digits..];
     }
-    let row = id.ends_with('r').then_some(RowScales { d: arrowquant_core::f16::ONE, dmin: arrowquant_core::f16::ONE });
+    let row = id
+        .ends_with('r')
+        .then_some(RowScales { d: arrowquant_core::f16::ONE, dmin: arrowquant_core::f16::ONE });
     let codec = AnyCodec::from_layout_id(id, row).ok_or_else(|| format!("bad layout id {id}"))?;
     let mode = match codec {
         AnyCodec::TwoLevel(c) if row.is_some() => Mode::PerRow(TwoLevelCodec::new(c.format(), search)),
         AnyCodec::TwoLevel(c) => Mode::Stream(AnyCodec::TwoLevel(TwoLevelCodec::new(c.format(), search))),
-        AnyCodec::Group(g) => {
-            Mode::Stream(AnyCodec::SearchedGroup(arrowquant_core::SearchedGroupCodec::new(g.format(), search)))
-        }
+        AnyCodec::Group(g) => Mode::Stream(AnyCodec::SearchedGroup(
+            arrowquant_core::SearchedGroupCodec::new(g.format(), search),
+        )),
         other => Mode::Stream(other),
     };
     Ok(Config { name: spec.to_string(), mode })
@@ -325,9 +340,14 @@ fn run() -> Result<(), Box<dyn Error>> {
 
     let tensors = load(path)?;
     let elements: usize = tensors.iter().map(|t| t.rows * t.cols).sum();
-    println!("{path}: {} 2-D tensors, {elements} weights; encode single-threaded, median of {runs} runs", tensors.len());
-    let mut configs: Vec<Config> =
-        Preset::ALL.iter().map(|p| Config { name: p.name().to_string(), mode: Mode::Stream(p.codec()) }).collect();
+    println!(
+        "{path}: {} 2-D tensors, {elements} weights; encode single-threaded, median of {runs} runs",
+        tensors.len()
+    );
+    let mut configs: Vec<Config> = Preset::ALL
+        .iter()
+        .map(|p| Config { name: p.name().to_string(), mode: Mode::Stream(p.codec()) })
+        .collect();
     if explore {
         configs.extend(explore_configs());
     }
@@ -340,7 +360,9 @@ fn run() -> Result<(), Box<dyn Error>> {
         }
     }
     println!();
-    println!("| preset | layout id | bpw | mean cosine | min cosine | mean rel-RMSE | mean SQNR dB | ms / M weights | M weights/s |");
+    println!(
+        "| preset | layout id | bpw | mean cosine | min cosine | mean rel-RMSE | mean SQNR dB | ms / M weights | M weights/s |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut worst = Vec::new();
     for cfg in &configs {

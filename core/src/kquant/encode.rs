@@ -313,7 +313,13 @@ fn sub_code_error(grp: &LaneGroup<'_>, d: f32, dmin: f32, sc: V, mc: V, qmax: f3
 /// Chooses every sub-group's `(sc, mc)` for the super-scales in `q`; returns the
 /// total weighted squared error of the real sub-groups.
 #[inline(always)]
-fn choose_codes(fmt: &TwoLevelFormat, cfg: &SearchConfig, lg: &LaneGroups<'_>, fits: &Fits, q: &mut Quantized) -> f32 {
+fn choose_codes(
+    fmt: &TwoLevelFormat,
+    cfg: &SearchConfig,
+    lg: &LaneGroups<'_>,
+    fits: &Fits,
+    q: &mut Quantized,
+) -> f32 {
     let qmax = fmt.bits.max_code() as f32;
     let scmax = ((1u32 << fmt.scale_bits()) - 1) as f32;
     let mcmax = ((1u32 << fmt.min_bits()) - 1) as f32;
@@ -404,11 +410,18 @@ fn refit_super(fmt: &TwoLevelFormat, lg: &LaneGroups<'_>, fits: &Fits, q: &Quant
 
 /// The parameter search of one block.
 #[inline(always)]
-fn search_block(fmt: &TwoLevelFormat, cfg: &SearchConfig, row: Option<RowScales>, lg: &LaneGroups<'_>) -> Quantized {
+fn search_block(
+    fmt: &TwoLevelFormat,
+    cfg: &SearchConfig,
+    row: Option<RowScales>,
+    lg: &LaneGroups<'_>,
+) -> Quantized {
     let qmax = fmt.bits.max_code() as f32;
-    let mut fits = Fits { scale: [0.0; MAX_SUBS], min: [0.0; MAX_SUBS], sums: [Sums::default(); MAX_SUBS / L] };
+    let mut fits =
+        Fits { scale: [0.0; MAX_SUBS], min: [0.0; MAX_SUBS], sums: [Sums::default(); MAX_SUBS / L] };
     for g in 0..lg.groups {
-        let (s, m, sums) = lanes::fit(&lg.get(g), qmax, (cfg.grid_steps, cfg.grid_lo, cfg.grid_hi), cfg.refit_iters);
+        let (s, m, sums) =
+            lanes::fit(&lg.get(g), qmax, (cfg.grid_steps, cfg.grid_lo, cfg.grid_hi), cfg.refit_iters);
         fits.scale[g * L..(g + 1) * L].copy_from_slice(&s);
         fits.min[g * L..(g + 1) * L].copy_from_slice(&m);
         fits.sums[g] = sums;
@@ -443,7 +456,11 @@ fn search_block(fmt: &TwoLevelFormat, cfg: &SearchConfig, row: Option<RowScales>
 }
 
 /// The first pass of per-row mode (see [`super::TwoLevelCodec::row_scales`]).
-pub(super) fn row_scales(fmt: &TwoLevelFormat, cfg: &SearchConfig, row: Input<'_>) -> Result<RowScales, QuantError> {
+pub(super) fn row_scales(
+    fmt: &TwoLevelFormat,
+    cfg: &SearchConfig,
+    row: Input<'_>,
+) -> Result<RowScales, QuantError> {
     let s = fmt.sub_len();
     let qmax = fmt.bits.max_code() as f32;
     let mut buf = [0f32; 64];

@@ -9,6 +9,9 @@
 //! order, so the compiler can vectorise them (SSE2, AVX2, NEON) without changing a
 //! single bit of the result.
 
+// Lane loops index several arrays in lockstep by lane; iterators would obscure that.
+#![allow(clippy::needless_range_loop)]
+
 use crate::search::affine::round_code;
 
 /// Sub-groups searched together.

@@ -113,7 +113,13 @@ impl TwoLevelFormat {
     /// # Errors
     /// [`QuantError::InvalidBitWidth`] for a code, scale or min width out of range,
     /// [`QuantError::InvalidGroupSize`] for a block or sub-group size out of range.
-    pub const fn new(bits: u8, block: usize, sub: usize, scale_bits: u8, min_bits: u8) -> Result<Self, QuantError> {
+    pub const fn new(
+        bits: u8,
+        block: usize,
+        sub: usize,
+        scale_bits: u8,
+        min_bits: u8,
+    ) -> Result<Self, QuantError> {
         let bits = match Bits::new(bits) {
             Ok(b) => b,
             Err(e) => return Err(e),
@@ -130,14 +136,7 @@ impl TwoLevelFormat {
         if min_bits == 0 || min_bits > 8 {
             return Err(QuantError::InvalidBitWidth(min_bits));
         }
-        Ok(TwoLevelFormat {
-            bits,
-            block: block as u16,
-            sub: sub as u16,
-            scale_bits,
-            min_bits,
-            outliers: 0,
-        })
+        Ok(TwoLevelFormat { bits, block: block as u16, sub: sub as u16, scale_bits, min_bits, outliers: 0 })
     }
 
     /// The same format keeping the `k` largest-magnitude weights of each block

@@ -90,7 +90,11 @@ fn error_stays_within_half_a_step_of_the_chosen_parameters() {
                     if inside {
                         assert!((x[i] - y[i]).abs() <= step * 0.5 * 1.0001 + 1e-7, "bits {bits} i {i}");
                     } else {
-                        assert!(y[i] == lo || y[i] == lo + step * f.bits.max_code() as f32 || (y[i] - hi).abs() < 1e-5);
+                        assert!(
+                            y[i] == lo
+                                || y[i] == lo + step * f.bits.max_code() as f32
+                                || (y[i] - hi).abs() < 1e-5
+                        );
                     }
                 }
             }
@@ -205,11 +209,20 @@ fn non_finite_and_out_of_range_input_is_rejected_by_element() {
     let mut x = data(512, 1);
     let (mut codes, mut params) = (vec![0u8; 256], vec![0u8; 32]);
     x[300] = f32::INFINITY;
-    assert_eq!(codec.encode(Input::F32(&x), 1000, &mut codes, &mut params), Err(QuantError::NonFinite { element: 1300 }));
+    assert_eq!(
+        codec.encode(Input::F32(&x), 1000, &mut codes, &mut params),
+        Err(QuantError::NonFinite { element: 1300 })
+    );
     x[300] = f32::NAN;
-    assert_eq!(codec.encode(Input::F32(&x), 0, &mut codes, &mut params), Err(QuantError::NonFinite { element: 300 }));
+    assert_eq!(
+        codec.encode(Input::F32(&x), 0, &mut codes, &mut params),
+        Err(QuantError::NonFinite { element: 300 })
+    );
     x[300] = -70000.0;
-    assert_eq!(codec.encode(Input::F32(&x), 0, &mut codes, &mut params), Err(QuantError::OutOfRange { element: 300 }));
+    assert_eq!(
+        codec.encode(Input::F32(&x), 0, &mut codes, &mut params),
+        Err(QuantError::OutOfRange { element: 300 })
+    );
     x[300] = 0.0;
     let mut row = x.clone();
     row[7] = f32::NAN;
@@ -246,7 +259,11 @@ fn every_instruction_set_path_gives_the_same_bytes() {
     let x = data(8192, 77);
     for (bits, sub, sb) in [(2u8, 16usize, 4u8), (4, 32, 6), (8, 32, 6)] {
         let f = TwoLevelFormat::new(bits, 256, sub, sb, sb).unwrap().with_outliers(1).unwrap();
-        for search in [SearchConfig::FAST, SearchConfig::FINE, SearchConfig { weighting: Weighting::Energy, ..SearchConfig::FAST }] {
+        for search in [
+            SearchConfig::FAST,
+            SearchConfig::FINE,
+            SearchConfig { weighting: Weighting::Energy, ..SearchConfig::FAST },
+        ] {
             let n = x.len() / 256;
             let (mut c0, mut p0) = (vec![0u8; n * f.codes_len()], vec![0u8; n * f.params_len(false)]);
             let (mut c1, mut p1) = (c0.clone(), p0.clone());

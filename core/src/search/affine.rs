@@ -152,7 +152,8 @@ pub(crate) fn assign_codes(x: &[f32], inv_scale: f32, neg_offset: f32, qmax: f32
 /// equal. With `nonpositive_offset` the offset is constrained to `<= 0` (the
 /// two-level format stores `-offset` as an unsigned multiple of a positive step).
 pub(crate) fn solve_affine(b: &BaseSums, c: &CodeSums, nonpositive_offset: bool) -> Option<(f32, f32)> {
-    let (sw, sx, sq, sqq, sqx) = (f64::from(b.w), f64::from(b.x), f64::from(c.q), f64::from(c.qq), f64::from(c.qx));
+    let (sw, sx, sq, sqq, sqx) =
+        (f64::from(b.w), f64::from(b.x), f64::from(c.q), f64::from(c.qq), f64::from(c.qx));
     let det = sw * sqq - sq * sq;
     if det <= 0.0 || sqq <= 0.0 {
         return None;

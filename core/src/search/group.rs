@@ -63,7 +63,11 @@ impl SearchedGroupCodec {
                     let p = GroupParams::from_stored(d, m);
                     direct_error(x, Unit, p.scale, p.inv_scale, -p.offset, qmax)
                 };
-                let pick = if d1.is_finite() && m1.is_finite() && e(d1, m1) < e(d0, m0) { (d1, m1) } else { (d0, m0) };
+                let pick = if d1.is_finite() && m1.is_finite() && e(d1, m1) < e(d0, m0) {
+                    (d1, m1)
+                } else {
+                    (d0, m0)
+                };
                 let p = GroupParams::from_stored(pick.0, pick.1);
                 assign_codes(x, p.inv_scale, -p.offset, qmax, u);
                 pick
@@ -210,7 +214,9 @@ mod tests {
     #[test]
     fn never_worse_than_min_max_and_decodes_with_group_codec() {
         let x = data(4096, 7);
-        for (bits, scheme) in [(2, Scheme::Asymmetric), (4, Scheme::Asymmetric), (4, Scheme::Symmetric), (8, Scheme::Symmetric)] {
+        for (bits, scheme) in
+            [(2, Scheme::Asymmetric), (4, Scheme::Asymmetric), (4, Scheme::Symmetric), (8, Scheme::Symmetric)]
+        {
             let f = GroupFormat::new(bits, 64, scheme).unwrap();
             let n = x.len() / 64;
             let (mut c0, mut p0) = (vec![0u8; n * f.codes_len()], vec![0u8; n * f.params_len()]);
@@ -239,8 +245,14 @@ mod tests {
         let f = GroupFormat::new(4, 64, Scheme::Asymmetric).unwrap();
         let c = SearchedGroupCodec::new(f, SearchConfig::FAST);
         let (mut codes, mut params) = ([0u8; 64], [0u8; 8]);
-        assert_eq!(c.encode(Input::F32(&x), 10, &mut codes, &mut params), Err(QuantError::NonFinite { element: 80 }));
+        assert_eq!(
+            c.encode(Input::F32(&x), 10, &mut codes, &mut params),
+            Err(QuantError::NonFinite { element: 80 })
+        );
         x[70] = 1.0e6;
-        assert_eq!(c.encode(Input::F32(&x), 0, &mut codes, &mut params), Err(QuantError::OutOfRange { element: 70 }));
+        assert_eq!(
+            c.encode(Input::F32(&x), 0, &mut codes, &mut params),
+            Err(QuantError::OutOfRange { element: 70 })
+        );
     }
 }

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""An independent ArrowQuant reader: pyarrow + numpy and docs/FORMAT.md, nothing else.
+
+Usage:
+    read_parquet.py QUANTIZED.parquet REFERENCE.safetensors
+
+Dequantizes every tensor of QUANTIZED.parquet following docs/FORMAT.md and compares the
+result bit for bit with REFERENCE.safetensors (the F32 export written by the Rust
+reader, `QuantizedFile::export_safetensors`). Tensors stored raw must match byte for
+byte in their original dtype. Exit status 0 if everything matches, 1 otherwise.
+Rows are read a few at a time, so memory stays bounded by one tensor's output.
+"""
+import json
+import struct
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+
+
+def unpack_codes(packed: np.ndarray, bits: int) -> np.ndarray:
+    """Unpack codes, lowest element in the lowest bits of each byte (FORMAT.md, "Packing")."""
+    if bits == 8:
+        return packed
+    if bits == 4:
+        return np.stack([packed & 15, packed >> 4], -1).reshape(-1)
+    if bits == 2:
+        return np.stack([(packed >> s) & 3 for s in (0, 2, 4, 6)], -1).reshape(-1)
+    raise ValueError(f"unsupported bits {bits}")
+
+
+def dequantize_row(row) -> np.ndarray:
+    """Decode one `group` row to float32 (FORMAT.md, "Decoding a group row")."""
+    bits, g, blocks = row["bits"], row["block_len"], row["blocks"]
+    q = unpack_codes(np.frombuffer(row["codes"], np.uint8), bits)
+    q = q.reshape(blocks, g).astype(np.float32)
+    p = np.frombuffer(row["params"], "<f2").astype(np.float32)
+    if row["scheme"] == "asymmetric":
+        p = p.reshape(blocks, 2)
+        x = q * p[:, 0:1] + p[:, 1:2]  # multiply, then add, both in float32
+    elif row["scheme"] == "symmetric":
+        x = (q - np.float32(2 ** (bits - 1))) * p.reshape(blocks, 1)
+    else:
+        raise ValueError(f"unknown scheme {row['scheme']}")
+    return x.reshape(-1)[: row["element_count"]]
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+    data = np.memmap(path, np.uint8, mode="r", offset=8 + n)
+    header.pop("__metadata__", None)
+    return header, data
+
+
+def main(parquet_path, reference_path):
+    header, data = read_safetensors(reference_path)
+    pf = pq.ParquetFile(parquet_path)
+    meta = pf.metadata.metadata
+    assert meta[b"arrowquant.format_version"] == b"1", meta.get(b"arrowquant.format_version")
+    manifest = json.loads(meta[b"arrowquant.tensors"])
+    parts, current, checked, elements, bad = [], None, 0, 0, 0
+
+    def finish(name, parts):
+        nonlocal checked, elements, bad
+        ref = header[name]
+        b, e = ref["data_offsets"]
+        raw = bytes(data[b:e])
+        got = b"".join(parts)
+        if got != raw:
+            bad += 1
+            print(f"MISMATCH {name}: {len(got)} bytes decoded vs {len(raw)} in the reference")
+        checked += 1
+        elements += int(np.prod(ref["shape"], dtype=np.int64))
+
+    for batch in pf.iter_batches(batch_size=8):
+        for row in batch.to_pylist():
+            name = row["tensor"]
+            if name != current:
+                if current is not None:
+                    finish(current, parts)
+                current, parts = name, []
+                ref = header[name]
+                assert list(ref["shape"]) == list(row["shape"]), (name, ref["shape"], row["shape"])
+            if row["codec"] == "raw":
+                assert ref["dtype"] == row["dtype"], (name, ref["dtype"], row["dtype"])
+                parts.append(row["codes"])
+            elif row["codec"] == "group":
+                assert ref["dtype"] == "F32", (name, ref["dtype"])
+                parts.append(dequantize_row(row).astype("<f4").tobytes())
+            else:
+                raise ValueError(f"{name}: unknown codec {row['codec']}")
+    if current is not None:
+        finish(current, parts)
+    if checked != len(manifest):
+        print(f"MISMATCH: {checked} tensors in rows, {len(manifest)} in the manifest")
+        bad += 1
+    print(f"python reader: {checked} tensors, {elements} elements, {bad} mismatches")
+    return 0 if bad == 0 else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        print(__doc__)
+        sys.exit(2)
+    sys.exit(main(sys.argv[1], sys.argv[2]))
