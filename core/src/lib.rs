@@ -108,7 +108,12 @@ pub mod search;
 pub mod simd;
 pub mod stats;
 pub mod stream;
-#[cfg(test)]
+// Parity-test helpers of the SIMD paths; SIMD tests do not run under Miri.
+#[cfg(all(
+    test,
+    not(miri),
+    any(target_arch = "x86_64", all(target_arch = "aarch64", target_feature = "neon"))
+))]
 mod testutil;
 
 pub use codec::{BlockCodec, GroupCodec};

@@ -241,6 +241,37 @@ pub(crate) fn dequantize_parity(backend: Backend) {
     }
 }
 
+/// Outputs past the streaming-store threshold (16 MB), at offsets that are 32-byte,
+/// 16-byte and 4-byte aligned: identical bits to the reference.
+pub(crate) fn dequantize_streaming_parity(backend: Backend) {
+    let format = GroupFormat::new(4, 128, Scheme::Asymmetric).unwrap();
+    let n = crate::kernels::generic::STREAM_STORE_BYTES / 4 + 4 * 128;
+    let groups = n / 128;
+    let mut rng = Rng::new(6);
+    let codes: Vec<u8> = (0..groups * format.codes_len()).map(|_| rng.next_u64() as u8).collect();
+    let params: Vec<u8> = (0..groups)
+        .flat_map(|_| {
+            let d = f16::from_f32(rng.unit().abs() + 0.01).to_le_bytes();
+            let m = f16::from_f32(rng.unit()).to_le_bytes();
+            [d[0], d[1], m[0], m[1]]
+        })
+        .collect();
+    let mut want = std::vec![0f32; n];
+    crate::dequantize_ref(format, &codes, &params, &mut want).unwrap();
+    let mut buf = std::vec![0f32; n + 8];
+    let base = buf.as_ptr() as usize;
+    // Address modulo 32: 32-byte aligned, 16-byte aligned only, 4-byte aligned only.
+    for rem in [0usize, 16, 4] {
+        let off = (0..8).find(|&i| (base + 4 * i) % 32 == rem).expect("f32 addresses are 4-aligned");
+        let out = &mut buf[off..off + n];
+        crate::dequantize_with(backend, format, &codes, &params, out).unwrap();
+        assert!(
+            out.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{backend} address % 32 = {rem}"
+        );
+    }
+}
+
 /// Quantize then dequantize with `backend`: each finite element comes back within
 /// half a step (`scale / 2`), plus a few f32 ulps of the value.
 pub(crate) fn round_trip_error(backend: Backend) {

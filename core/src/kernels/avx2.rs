@@ -90,6 +90,13 @@ mod tests {
     }
 
     #[test]
+    fn dequantize_with_streaming_stores_matches_reference() {
+        if available() {
+            testutil::dequantize_streaming_parity(Backend::Avx2);
+        }
+    }
+
+    #[test]
     fn round_trip_error_is_within_half_a_step() {
         if available() {
             testutil::round_trip_error(Backend::Avx2);

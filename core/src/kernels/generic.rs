@@ -197,12 +197,35 @@ fn quantize_bits<S: Simd, const BITS: u32>(
     Ok(())
 }
 
+/// Outputs at least this large (bytes) are written with streaming stores: they cannot
+/// stay in the caches anyway, and bypassing them saves the read-for-ownership traffic.
+/// Smaller outputs (a streamed block, a tensor that fits in L2) use plain stores so the
+/// caller finds them in cache.
+pub(crate) const STREAM_STORE_BYTES: usize = 16 << 20;
+
 /// Dequantizes whole groups into `out`, bit for bit like
 /// [`super::scalar::dequantize_ref`]: `(c - h) * d + m`, multiply then add.
 ///
 /// Returns the index of the first group whose parameters are not finite.
 #[inline(always)]
 pub(crate) fn dequantize<S: Simd>(
+    s: S,
+    format: GroupFormat,
+    codes: &[u8],
+    params: &[u8],
+    out: &mut [f32],
+) -> Result<(), usize> {
+    if core::mem::size_of_val(out) >= STREAM_STORE_BYTES {
+        let r = dequantize_to::<S, true>(s, format, codes, params, out);
+        s.store_fence();
+        r
+    } else {
+        dequantize_to::<S, false>(s, format, codes, params, out)
+    }
+}
+
+#[inline(always)]
+fn dequantize_to<S: Simd, const STREAM: bool>(
     s: S,
     format: GroupFormat,
     codes: &[u8],
@@ -239,7 +262,12 @@ pub(crate) fn dequantize<S: Simd>(
         for (cc, oc) in group_codes.chunks_exact(4 * l).zip(o.chunks_exact_mut(4 * l)) {
             let v = s.load_codes(cc);
             for (k, v) in v.into_iter().enumerate() {
-                s.store(s.add(s.mul(s.sub(v, hv), d), m), &mut oc[k * l..]);
+                let y = s.add(s.mul(s.sub(v, hv), d), m);
+                if STREAM {
+                    s.store_stream(y, &mut oc[k * l..]);
+                } else {
+                    s.store(y, &mut oc[k * l..]);
+                }
             }
         }
     }

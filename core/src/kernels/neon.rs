@@ -74,6 +74,11 @@ mod tests {
     }
 
     #[test]
+    fn dequantize_with_streaming_stores_matches_reference() {
+        testutil::dequantize_streaming_parity(Backend::Neon);
+    }
+
+    #[test]
     fn round_trip_error_is_within_half_a_step() {
         testutil::round_trip_error(Backend::Neon);
     }

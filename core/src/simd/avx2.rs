@@ -47,6 +47,31 @@ impl Simd for Avx2 {
     }
 
     #[inline(always)]
+    fn store_stream(self, v: __m256, out: &mut [f32]) {
+        let out = &mut out[..8];
+        let p = out.as_mut_ptr();
+        if (p as usize).is_multiple_of(32) {
+            // SAFETY: the token proves AVX2; `out` holds 8 floats, 32-byte aligned as
+            // `vmovntps ymm` requires.
+            unsafe { _mm256_stream_ps(p, v) }
+        } else if (p as usize).is_multiple_of(16) {
+            // SAFETY: the token proves AVX2; both halves are 16-byte aligned and in `out`.
+            unsafe {
+                _mm_stream_ps(p, _mm256_castps256_ps128(v));
+                _mm_stream_ps(p.add(4), _mm256_extractf128_ps::<1>(v));
+            }
+        } else {
+            self.store(v, out)
+        }
+    }
+
+    #[inline(always)]
+    fn store_fence(self) {
+        // SAFETY: SSE is part of the x86_64 baseline.
+        unsafe { _mm_sfence() }
+    }
+
+    #[inline(always)]
     fn load_f16(self, x: &[u16]) -> __m256 {
         let h = sse2::load16(bytemuck::cast_slice(&x[..8]));
         // SAFETY: the token proves F16C.

@@ -76,6 +76,15 @@ impl Simd for Neon {
     }
 
     #[inline(always)]
+    fn store_stream(self, v: float32x4_t, out: &mut [f32]) {
+        // No non-temporal store intrinsic on NEON: a plain store.
+        self.store(v, out)
+    }
+
+    #[inline(always)]
+    fn store_fence(self) {}
+
+    #[inline(always)]
     fn load_f16(self, x: &[u16]) -> float32x4_t {
         // SAFETY: NEON is part of the aarch64 baseline (enabled at compile time).
         unsafe { f16_bits_to_f32(vmovl_u16(load4_u16(x))) }

@@ -186,6 +186,23 @@ impl Simd for Sse2 {
     }
 
     #[inline(always)]
+    fn store_stream(self, v: __m128, out: &mut [f32]) {
+        let out = &mut out[..4];
+        if (out.as_ptr() as usize).is_multiple_of(16) {
+            // SAFETY: `out` holds 4 floats and is 16-byte aligned, as `movntps` requires.
+            unsafe { _mm_stream_ps(out.as_mut_ptr(), v) }
+        } else {
+            self.store(v, out)
+        }
+    }
+
+    #[inline(always)]
+    fn store_fence(self) {
+        // SAFETY: SSE is part of the x86_64 baseline.
+        unsafe { _mm_sfence() }
+    }
+
+    #[inline(always)]
     fn load_f16(self, x: &[u16]) -> __m128 {
         // SAFETY: SSE2 is part of the x86_64 baseline; the intrinsics here only touch registers
         // (memory goes through the checked `load*`/`store*` helpers).

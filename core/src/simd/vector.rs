@@ -24,6 +24,12 @@ pub(crate) trait Simd: Copy {
     fn load(self, x: &[f32]) -> Self::V;
     /// Stores the lanes into `out[..LANES]`.
     fn store(self, v: Self::V, out: &mut [f32]);
+    /// Stores the lanes into `out[..LANES]` bypassing the caches where the ISA can
+    /// (x86 `movntps`, when `out` is 16-byte aligned; a plain store otherwise). Call
+    /// [`Simd::store_fence`] after the last one.
+    fn store_stream(self, v: Self::V, out: &mut [f32]);
+    /// Orders earlier streaming stores before any later store (x86 `sfence`).
+    fn store_fence(self);
     /// Loads `LANES` f16 values (little-endian bit patterns) as f32, exactly.
     fn load_f16(self, x: &[u16]) -> Self::V;
     /// Loads `LANES` bf16 values (bit patterns) as f32, exactly.

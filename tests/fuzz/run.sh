@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds every fuzz target and runs each for TARGET_SECONDS (default 60), one after
+# the other, at low priority. Usage: tests/fuzz/run.sh [TARGET_SECONDS]
+#   TARGETS="decode_blocks stream_quantize" tests/fuzz/run.sh 600   # a subset
+#   NO_STD_ADAPTER=1 ...   # only the core targets (skip the std-adapter feature)
+# Logs go to tests/fuzz/logs/<target>.log; the corpus grows in tests/fuzz/corpus/<target>
+# (seeded from tests/fuzz/seeds/<target> when present); crashes land in
+# tests/fuzz/artifacts/<target>. Exits non-zero if a build fails or a target crashes.
+set -euo pipefail
+secs="${1:-60}"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here"
+
+core_targets=(decode_blocks stream_quantize device_reader)
+std_targets=(safetensors_header sharded_index parquet_reader)
+features=(--features std-adapter)
+if [[ -n "${NO_STD_ADAPTER:-}" ]]; then
+    features=()
+    all=("${core_targets[@]}")
+else
+    all=("${core_targets[@]}" "${std_targets[@]}")
+fi
+read -r -a targets <<<"${TARGETS:-${all[*]}}"
+
+nice -n 10 cargo +nightly fuzz build --fuzz-dir . "${features[@]}"
+
+mkdir -p logs
+status=0
+printf '%-20s %8s %12s %s\n' target seconds execs result
+for t in "${targets[@]}"; do
+    mkdir -p "corpus/$t"
+    seeds=()
+    [[ -d "seeds/$t" ]] && seeds=("seeds/$t")
+    log="logs/$t.log"
+    set +e
+    nice -n 10 cargo +nightly fuzz run --fuzz-dir . "${features[@]}" "$t" "corpus/$t" "${seeds[@]}" -- \
+        -max_total_time="$secs" -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 >"$log" 2>&1
+    rc=$?
+    set -e
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+    ran=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o 'in [0-9]*' | grep -o '[0-9]*' | tail -1)
+    if [[ $rc -eq 0 ]]; then
+        result=ok
+    else
+        result="CRASH (exit $rc, see $log and artifacts/$t)"
+        status=1
+    fi
+    printf '%-20s %8s %12s %s\n' "$t" "${ran:-?}" "${execs:-?}" "$result"
+done
+exit $status
