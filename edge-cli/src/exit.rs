@@ -6,8 +6,6 @@
 
 use std::io::Write;
 
-use crate::args::GlobalArgs;
-
 /// Exit code of a failed quality check.
 pub const EXIT_QUALITY: i32 = 1;
 /// Exit code of a usage or input error (also clap's code for usage errors).
@@ -35,8 +33,7 @@ impl std::fmt::Display for QualityError {
 impl std::error::Error for QualityError {}
 
 /// Prints what needs printing and returns the process exit code.
-pub fn report(outcome: anyhow::Result<Outcome>, global: &GlobalArgs) -> i32 {
-    let _ = global;
+pub fn report(outcome: anyhow::Result<Outcome>) -> i32 {
     match outcome {
         Ok(Outcome::Success) => 0,
         Ok(Outcome::QualityFailed(msg)) => {
@@ -105,12 +102,11 @@ mod tests {
 
     #[test]
     fn exit_codes() {
-        let g = GlobalArgs { json: false, quiet: true, verbose: false };
-        assert_eq!(report(Ok(Outcome::Success), &g), 0);
-        assert_eq!(report(Ok(Outcome::QualityFailed("x".into())), &g), 1);
-        assert_eq!(report(Err(anyhow::anyhow!("bad")), &g), 2);
-        assert_eq!(report(Err(anyhow::Error::new(QualityError("low".into()))), &g), 1);
+        assert_eq!(report(Ok(Outcome::Success)), 0);
+        assert_eq!(report(Ok(Outcome::QualityFailed("x".into()))), 1);
+        assert_eq!(report(Err(anyhow::anyhow!("bad"))), 2);
+        assert_eq!(report(Err(anyhow::Error::new(QualityError("low".into())))), 1);
         let pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
-        assert_eq!(report(Err(anyhow::Error::new(pipe).context("stdout")), &g), 0);
+        assert_eq!(report(Err(anyhow::Error::new(pipe).context("stdout"))), 0);
     }
 }

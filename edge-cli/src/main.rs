@@ -25,7 +25,7 @@ fn main() {
     // clap exits with 2 on usage errors and 0 for --help/--version, as we want.
     let cli = Cli::parse();
     let outcome = run(&cli);
-    std::process::exit(exit::report(outcome, &cli.global));
+    std::process::exit(exit::report(outcome));
 }
 
 fn run(cli: &Cli) -> anyhow::Result<Outcome> {

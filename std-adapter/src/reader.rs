@@ -174,7 +174,24 @@ impl QuantizedFile {
         }
         let row_group_rows = b.metadata().row_groups().iter().map(|g| g.num_rows().max(0) as u64).collect();
         let total_rows: u64 = b.metadata().file_metadata().num_rows().max(0) as u64;
-        let manifest_rows: u64 = tensors.iter().map(|t| t.rows).sum();
+        // Tensors own consecutive rows in manifest order; checked sums, since the
+        // counts come from the file.
+        let mut manifest_rows = 0u64;
+        for t in &tensors {
+            if t.first_row != manifest_rows {
+                return Err(AdapterError::bad_file(
+                    path,
+                    format!(
+                        "manifest: tensor `{}` starts at row {}, not {manifest_rows}",
+                        t.name, t.first_row
+                    ),
+                ));
+            }
+            manifest_rows = manifest_rows.checked_add(t.rows).ok_or_else(|| {
+                let why = format!("manifest: tensor `{}`: {} rows is too many", t.name, t.rows);
+                AdapterError::bad_file(path, why)
+            })?;
+        }
         if manifest_rows != total_rows {
             return Err(AdapterError::bad_file(
                 path,
@@ -425,7 +442,7 @@ impl QuantizedFile {
     ) -> Result<ChunkData<'r>> {
         if !t.is_quantized() {
             let size = StDtype::parse(&t.dtype).map_or(0, StDtype::size);
-            if size == 0 || row.codes.len() as u64 != row.element_count * size {
+            if size == 0 || row.element_count.checked_mul(size) != Some(row.codes.len() as u64) {
                 return Err(self.bad(
                     &t.name,
                     format!(

@@ -13,7 +13,9 @@ cd "$here"
 
 core_targets=(decode_blocks stream_quantize device_reader)
 std_targets=(safetensors_header sharded_index parquet_reader)
-features=(--features std-adapter)
+# The std-adapter build gets its own target dir, so the two feature sets never wait on
+# each other's build lock nor rebuild each other's artefacts.
+features=(--features std-adapter --target-dir target/std-adapter)
 if [[ -n "${NO_STD_ADAPTER:-}" ]]; then
     features=()
     all=("${core_targets[@]}")

@@ -6,8 +6,8 @@ use std::vec::Vec;
 
 use super::crc::{CRC_INIT, crc32};
 use super::*;
-use crate::format::Bits;
-use crate::{Input, StreamQuantizer, VecSink};
+use crate::format::{Bits, GroupFormat, GroupSize, Scheme};
+use crate::{GroupCodec, Input, QuantError, StreamQuantizer, VecSink};
 
 fn weights(n: usize, seed: u32) -> Vec<f32> {
     let mut s = seed;

@@ -14,8 +14,9 @@
 //! 3. local search: single moves and pairwise exchanges (one tensor up, another down) that
 //!    lower the cost within the budget, until none is left.
 //!
-//! The cost of a tensor is its squared error ([`Objective::SquaredError`]) or minus its
-//! SQNR in dB ([`Objective::NegSqnrDb`], which maximises the mean SQNR over tensors).
+//! The cost of a tensor is its squared error ([`Objective::SquaredError`]), its
+//! parameter-weighted relative error ([`Objective::WeightedRelative`], the default) or minus
+//! its SQNR in dB ([`Objective::NegSqnrDb`], which maximises the mean SQNR over tensors).
 //! No heap: the candidate table and the choice are caller slices; [`measure`] uses fixed
 //! stack buffers (`MAX_BLOCK` elements, `MAX_BLOCK_BYTES` bytes).
 
@@ -165,9 +166,13 @@ pub fn measure<C: BlockCodec>(codec: &C, data: &[f32]) -> Result<CandidateCost, 
 pub enum Objective {
     /// Total squared error over all tensors.
     SquaredError,
-    /// Sum of `-SQNR_dB` over tensors: maximises the mean SQNR.
-    #[default]
+    /// Sum of `-SQNR_dB` over tensors: maximises the mean SQNR over tensors (may starve
+    /// one large tensor to lift many small ones).
     NegSqnrDb,
+    /// Sum of `count * sse / signal`: the parameter-weighted relative error, so every
+    /// parameter counts the same whatever its tensor's scale.
+    #[default]
+    WeightedRelative,
 }
 
 impl Objective {
@@ -176,6 +181,7 @@ impl Objective {
         match self {
             Self::SquaredError => c.sse,
             Self::NegSqnrDb => -c.sqnr_db(),
+            Self::WeightedRelative => c.count as f64 * c.sse / c.signal.max(1e-300),
         }
     }
 }
@@ -230,7 +236,7 @@ pub fn allocate(
     }
     let row = |t: usize| &table[t * candidates..(t + 1) * candidates];
     let total_count: u64 = (0..tensors).map(|t| row(t)[0].count).sum();
-    let budget = (target_bpw * total_count as f64).floor() as u64;
+    let budget = libm::floor(target_bpw * total_count as f64) as u64;
     let cost = |t: usize, c: usize| objective.cost(&row(t)[c]);
     let bits = |t: usize, c: usize| row(t)[c].bits;
 
@@ -242,7 +248,7 @@ pub fn allocate(
     }
     let mut used: u64 = (0..tensors).map(|t| bits(t, choice[t])).sum();
     if used > budget {
-        let min_millibits = (used as f64 * 1000.0 / total_count as f64).ceil() as u32;
+        let min_millibits = libm::ceil(used as f64 * 1000.0 / total_count as f64) as u32;
         return Err(DiffusionError::BudgetTooSmall { min_millibits });
     }
     loop {
@@ -386,14 +392,16 @@ mod tests {
             }
         }
         let mut choice = vec![0; tensors.len()];
-        for target in [2.5, 3.0, 3.7, 5.0] {
-            let r = allocate(&table, formats.len(), target, Objective::NegSqnrDb, &mut choice).unwrap();
+        for (target, obj) in [2.5, 3.0, 3.7, 5.0].into_iter().flat_map(|t| {
+            [Objective::NegSqnrDb, Objective::WeightedRelative, Objective::SquaredError].map(|o| (t, o))
+        }) {
+            let r = allocate(&table, formats.len(), target, obj, &mut choice).unwrap();
             assert!(r.bpw() <= target + 1e-12, "{} > {target}", r.bpw());
             for c in 0..formats.len() {
                 let bits: u64 = (0..tensors.len()).map(|t| table[t * formats.len() + c].bits).sum();
                 if bits as f64 <= target * r.total_count as f64 {
-                    let v: f64 = (0..tensors.len()).map(|t| -table[t * formats.len() + c].sqnr_db()).sum();
-                    assert!(r.total_cost <= v + 1e-9);
+                    let v: f64 = (0..tensors.len()).map(|t| obj.cost(&table[t * formats.len() + c])).sum();
+                    assert!(r.total_cost <= v + 1e-9 * v.abs());
                 }
             }
         }

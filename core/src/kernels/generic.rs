@@ -166,21 +166,20 @@ fn quantize_bits<S: Simd, const BITS: u32>(
         }
     };
     let (lo, hi) = (s.splat(lo), s.splat(hi));
-    let mut buf = [0f32; GroupSize::MAX];
     let groups = input.len() / g;
+    if groups == 0 {
+        return Ok(());
+    }
+    // One scratch buffer for widened f16/bf16 groups; f32 input is read in place.
+    // (Computing the parameters of group `i + 1` before coding group `i`, to overlap
+    // the scalar parameter chain with vector work, measured slower here.)
+    let mut work = [0f32; GroupSize::MAX];
     for i in 0..groups {
         let (Some(c), Some(p)) = (code_chunks.next(), param_chunks.next()) else {
             break;
         };
-        let x = group_f32(s, input, i * g, g, &mut buf);
-        let (mut min, mut max, suspect) = min_max(s, x);
-        let mut nan = false;
-        if suspect {
-            (min, max, nan) = min_max_ref(x);
-        }
-        check_range(min, max, nan).map_err(|fault| (i, fault))?;
-        let (d, m) = params_from_range(format, min, max);
-        let gp = params_of(d, m);
+        let x = group_f32(s, input, i * g, g, &mut work);
+        let (d, m, gp) = prepare(s, format, x, i)?;
         // Symmetric: `offset` is +0 and `x - 0 == x` exactly, so one formula serves both.
         let (off, inv) = (s.splat(gp.offset), s.splat(gp.inv_scale));
         let step = l4 * BITS as usize / 8;
@@ -195,6 +194,25 @@ fn quantize_bits<S: Simd, const BITS: u32>(
         write_params(format, d, m, p);
     }
     Ok(())
+}
+
+/// Range check and parameters of group `i` (values `x`): the stored f16 pair and its
+/// widened form.
+#[inline(always)]
+fn prepare<S: Simd>(
+    s: S,
+    format: GroupFormat,
+    x: &[f32],
+    i: usize,
+) -> Result<(f16, f16, GroupParams), (usize, GroupFault)> {
+    let (mut min, mut max, suspect) = min_max(s, x);
+    let mut nan = false;
+    if suspect {
+        (min, max, nan) = min_max_ref(x);
+    }
+    check_range(min, max, nan).map_err(|fault| (i, fault))?;
+    let (d, m) = params_from_range(format, min, max);
+    Ok((d, m, params_of(d, m)))
 }
 
 /// Outputs at least this large (bytes) are written with streaming stores: they cannot

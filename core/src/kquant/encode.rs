@@ -463,20 +463,37 @@ pub(super) fn row_scales(
 ) -> Result<RowScales, QuantError> {
     let s = fmt.sub_len();
     let qmax = fmt.bits.max_code() as f32;
-    let mut buf = [0f32; 64];
     let (mut max_s, mut max_m) = (0f32, 0f32);
+    let mut keep = |scale: f32, min: f32| {
+        max_s = if scale > max_s { scale } else { max_s };
+        max_m = if min > max_m { min } else { max_m };
+    };
+    // Whole sub-groups, up to eight at a time through the lane search (a last lane
+    // group of fewer than eight repeats its last sub-group, which leaves the maxima
+    // unchanged); then a partial last sub-group on its own.
+    let whole = row.len() / s * s;
+    let mut buf = [0f32; L * 64];
+    let mut xt = [[0f32; L]; ROWS];
     let mut start = 0;
-    while start < row.len() {
-        let end = (start + s).min(row.len());
+    while start < whole {
+        let end = (start + L * s).min(whole);
         let x = &mut buf[..end - start];
         row.slice(start, end).to_f32(x);
-        let (min, max, nan) = min_max_ref(x);
-        check_range(min, max, nan)
-            .map_err(|fault| fault_to_error(row.slice(start, end), end - start, 0, fault, start as u64))?;
-        let f = fit_affine(x, Unit, qmax, cfg, true);
-        max_s = if f.scale > max_s { f.scale } else { max_s };
-        max_m = if -f.offset > max_m { -f.offset } else { max_m };
+        check_block(row.slice(start, end), end - start, 0, x, start as u64)?;
+        transpose(x, s, &mut xt);
+        let grp = LaneGroup { x: &xt[..s], w: None };
+        let (sc, mn, _) = lanes::fit(&grp, qmax, (cfg.grid_steps, cfg.grid_lo, cfg.grid_hi), cfg.refit_iters);
+        for l in 0..L {
+            keep(sc[l], mn[l]);
+        }
         start = end;
+    }
+    if whole < row.len() {
+        let x = &mut buf[..row.len() - whole];
+        row.slice(whole, row.len()).to_f32(x);
+        check_block(row.slice(whole, row.len()), x.len(), 0, x, whole as u64)?;
+        let f = fit_affine(x, Unit, qmax, cfg, true);
+        keep(f.scale, -f.offset);
     }
     let scmax = ((1u32 << fmt.scale_bits()) - 1) as f32;
     let mcmax = ((1u32 << fmt.min_bits()) - 1) as f32;

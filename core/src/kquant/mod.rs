@@ -55,7 +55,7 @@
 //! of a 2-D tensor instead of each block: it is stored once per row (a 4-byte
 //! [`RowScales`] header kept by the container) and the blocks carry only sub-scales,
 //! sub-mins, outliers and codes. Memory stays constant: the caller makes a first
-//! streaming pass over the row with [`TwoLevelCodec::row_scales`] (one sub-group at
+//! streaming pass over the row with [`TwoLevelCodec::row_scales`] (eight sub-groups at
 //! a time: the sub-group fit, keeping the largest scale and minimum), then streams
 //! the row again through the codec built with those scales. Rows should be a whole
 //! number of blocks (choose `B` dividing the row length, e.g. 128 for rows of 384).
@@ -274,8 +274,9 @@ impl TwoLevelCodec {
         self.row
     }
 
-    /// First pass of per-row mode: the super-scales for one row, computed one
-    /// sub-group at a time (constant memory). A partial last sub-group is fitted as is.
+    /// First pass of per-row mode: the super-scales for one row, computed
+    /// eight sub-groups at a time (constant memory). A partial last sub-group is fitted
+    /// as is.
     ///
     /// # Errors
     /// [`QuantError::NonFinite`] / [`QuantError::OutOfRange`] naming the element

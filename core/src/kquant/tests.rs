@@ -182,6 +182,14 @@ fn per_row_mode_round_trips_with_smaller_blocks() {
         acc.update(row, &y);
     }
     assert!(acc.finish().sqnr_db > 19.0, "{}", acc.finish().sqnr_db);
+    // A row that ends in a partial sub-group: its tail counts, and errors name it.
+    let mut odd = data(300, 4);
+    odd[290] = 9.0;
+    let with_tail = base.row_scales(Input::F32(&odd)).unwrap();
+    let without = base.row_scales(Input::F32(&odd[..288])).unwrap();
+    assert!(with_tail.d.to_f32() > without.d.to_f32());
+    odd[299] = f32::NAN;
+    assert_eq!(base.row_scales(Input::F32(&odd)), Err(QuantError::NonFinite { element: 299 }));
 }
 
 #[test]

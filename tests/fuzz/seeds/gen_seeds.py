@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Writes small valid inputs for the fuzz targets into seeds/<target>/ so the fuzzer
 starts past the checksum and the header checks. Run from anywhere:
-    python3 tests/fuzz/seeds/gen_seeds.py
-Parquet seeds are not made here: tests/fuzz/seeds/README.md says how they are made."""
+    python3 tests/fuzz/seeds/gen_seeds.py [--arrowquant target/debug/arrowquant]
+With --arrowquant it also writes real ArrowQuant Parquet files (several codecs, raw
+tensors, several rows per tensor) for the parquet_reader target."""
+import argparse
 import json
 import os
 import struct
+import subprocess
+import tempfile
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -62,7 +66,35 @@ def write(target, name, data):
         f.write(data)
 
 
+def parquet_seeds(arrowquant):
+    """Small models quantized by the CLI with different settings."""
+    vals = [((i * 7919) % 1000) / 1000.0 - 0.5 for i in range(64 * 64)]
+    f32 = struct.pack("<%df" % len(vals), *vals)
+    f16 = struct.pack("<%de" % 1000, *vals[:1000])
+    model = {"w.weight": ("F32", [64, 64], f32), "h.weight": ("F16", [10, 100], f16),
+             "bias": ("F32", [16], f32[:64]), "ids": ("I64", [2], struct.pack("<2q", 1, 2))}
+    with tempfile.TemporaryDirectory() as t:
+        src = os.path.join(t, "m.safetensors")
+        with open(src, "wb") as f:
+            header, off = {}, 0
+            for k, (d, s, b) in model.items():
+                header[k] = {"dtype": d, "shape": s, "data_offsets": [off, off + len(b)]}
+                off += len(b)
+            text = json.dumps(header).encode()
+            f.write(struct.pack("<Q", len(text)) + text + b"".join(b for _, _, b in model.values()))
+        for name, args in [("fast", []), ("int2", ["--preset", "int2"]), ("int8_sym_g32", ["--bits", "8",
+                           "--group-size", "32", "--scheme", "symmetric"]), ("int4_preset", ["--preset", "int4"])]:
+            out = os.path.join(t, name + ".parquet")
+            subprocess.run([arrowquant, "quantize", src, "-o", out, "-q"] + args, check=True)
+            write("parquet_reader", name + ".parquet", open(out, "rb").read())
+
+
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--arrowquant")
+    a = ap.parse_args()
+    if a.arrowquant:
+        parquet_seeds(os.path.abspath(a.arrowquant))
     # device_reader: first byte 1 = repair the CRC, then the file.
     one = device_record("w", [3, 40], 4, 32, 0)
     two = device_record("layer.0", [64], 2, 64, 1) + device_record("b", [5], 8, 32, 0)

@@ -191,3 +191,26 @@ pub fn block_buffers(codec: &impl BlockCodec, blocks: usize) -> (Vec<u8>, Vec<u8
         blocks * codec.block_len()
     ])
 }
+
+/// A scratch directory for targets that must go through the file system, created once
+/// per process (in `/dev/shm` when it exists, so the writes stay in memory).
+#[cfg(feature = "std-adapter")]
+pub fn scratch_dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let shm = std::path::Path::new("/dev/shm");
+        let b = &mut tempfile::Builder::new();
+        b.prefix("arrowquant-fuzz-");
+        if shm.is_dir() { b.tempdir_in(shm) } else { b.tempdir() }.expect("scratch dir")
+    })
+    .path()
+}
+
+/// Asserts that an error message is one line and names `path` (how the CLI shows it).
+#[cfg(feature = "std-adapter")]
+pub fn assert_names_file(e: &arrowquant_std::AdapterError, path: &std::path::Path) {
+    let msg = e.to_string();
+    assert!(!msg.contains('\n'), "multi-line error: {msg}");
+    let name = path.file_name().unwrap().to_string_lossy();
+    assert!(msg.contains(&*name), "error does not name {name}: {msg}");
+}

@@ -1,0 +1,141 @@
+//! Crash safety of output files: the CLI writes to a temporary file and renames it
+//! over the final name only when complete (`arrowquant_std::atomic`). A SIGKILL in
+//! the middle of writing must leave nothing under the final name and must not stop
+//! the next run; hitting the file size limit (RLIMIT_FSIZE) must give a clear error
+//! and leave no output at all.
+
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::{arrowquant, check_input_error, f32_bytes, listing, run, weights};
+
+/// Writes a safetensors model of `tensors` F32 matrices of `rows x cols` to `path`,
+/// tensor by tensor (the whole model is never in memory).
+fn write_big_model(path: &Path, tensors: usize, rows: usize, cols: usize) {
+    use std::io::Write;
+    let mut header = serde_json::Map::new();
+    let bytes = rows * cols * 4;
+    for i in 0..tensors {
+        header.insert(
+            format!("layers.{i}.weight"),
+            serde_json::json!({"dtype": "F32", "shape": [rows, cols], "data_offsets": [i * bytes, (i + 1) * bytes]}),
+        );
+    }
+    let text = serde_json::to_string(&header).unwrap();
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    f.write_all(&(text.len() as u64).to_le_bytes()).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    for i in 0..tensors {
+        for r in 0..rows {
+            f.write_all(&f32_bytes(&weights(cols, (i * rows + r) as u64))).unwrap();
+        }
+    }
+    f.flush().unwrap();
+}
+
+/// The temporary files the atomic writer leaves when killed (`.NAME.tmp-*`).
+fn temporaries(dir: &Path, name: &str) -> Vec<String> {
+    listing(dir).into_iter().filter(|f| f.starts_with(&format!(".{name}.tmp-"))).collect()
+}
+
+#[test]
+fn sigkill_in_the_middle_of_writing_leaves_nothing_under_the_final_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("big.safetensors");
+    // 4 x 4096 x 4096 F32: 256 MiB in, about 34 MiB out at 4 bits.
+    write_big_model(&model, 4, 4096, 4096);
+    let out = dir.path().join("out.parquet");
+    let (m, o) = (model.to_str().unwrap(), out.to_str().unwrap());
+
+    let mut child = arrowquant(&["quantize", m, "-o", o, "-q"], &[]).spawn().unwrap();
+    let start = Instant::now();
+    // Kill it once the temporary output holds data (a row group was flushed).
+    let written = loop {
+        let tmp = temporaries(dir.path(), "out.parquet");
+        let size = tmp.first().and_then(|t| std::fs::metadata(dir.path().join(t)).ok()).map_or(0, |m| m.len());
+        if size > 0 {
+            break size;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("quantize finished ({status}) before its temporary file held data");
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "no temporary output after 300 s");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    eprintln!("killed after {:.2} s with {written} bytes in the temporary file", start.elapsed().as_secs_f64());
+    assert_eq!(status.signal(), Some(9), "{status}");
+    assert!(!out.exists(), "a killed run left {}", out.display());
+    let leftovers = temporaries(dir.path(), "out.parquet");
+    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+
+    // The next run ignores the leftover temporary and produces a complete file.
+    let r = run(arrowquant(&["quantize", m, "-o", o, "-q"], &[]));
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let r = run(arrowquant(&["inspect", o, "--json"], &[]));
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stdout.contains("layers.3.weight"), "{r:?}");
+    assert_eq!(temporaries(dir.path(), "out.parquet"), leftovers, "the second run left its own temporary");
+}
+
+/// Sets RLIMIT_FSIZE for the child; `ignore_sigxfsz` also ignores SIGXFSZ (inherited
+/// across exec), so that a write past the limit fails with EFBIG instead of killing.
+fn limit_file_size(cmd: &mut std::process::Command, bytes: u64, ignore_sigxfsz: bool) {
+    // SAFETY: the closure runs in the child between fork and exec and only calls
+    // async-signal-safe functions (setrlimit, signal) on values it owns.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if ignore_sigxfsz {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            }
+            Ok(())
+        });
+    }
+}
+
+fn small_model(dir: &Path) -> std::path::PathBuf {
+    let model = dir.join("m.safetensors");
+    // 2 MiB in, about 280 KiB out at 4 bits: well past the 64 KiB limit below.
+    write_big_model(&model, 2, 512, 512);
+    model
+}
+
+#[test]
+fn the_file_size_limit_gives_a_clear_error_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(dir.path());
+    let out = dir.path().join("out.parquet");
+    let mut cmd = arrowquant(&["quantize", model.to_str().unwrap(), "-o", out.to_str().unwrap(), "-q"], &[]);
+    limit_file_size(&mut cmd, 64 << 10, true);
+    let r = run(cmd);
+    check_input_error(&r, &["out.parquet", "File too large"]).unwrap();
+    assert_eq!(listing(dir.path()), ["m.safetensors"], "output or temporary left behind");
+}
+
+#[test]
+fn killed_by_sigxfsz_still_leaves_nothing_under_the_final_name() {
+    // Without ignoring SIGXFSZ the kernel kills the writer at the limit: the final name
+    // must still not exist (a temporary may remain, as after SIGKILL).
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(dir.path());
+    let out = dir.path().join("out.parquet");
+    let mut cmd = arrowquant(&["quantize", model.to_str().unwrap(), "-o", out.to_str().unwrap(), "-q"], &[]);
+    limit_file_size(&mut cmd, 64 << 10, false);
+    let status = cmd.status().unwrap();
+    eprintln!("without SIG_IGN for SIGXFSZ: {status}");
+    assert!(!status.success());
+    assert!(!out.exists(), "{}", out.display());
+    if status.signal() == Some(libc::SIGXFSZ) {
+        assert!(temporaries(dir.path(), "out.parquet").len() <= 1);
+    } else {
+        // The CLI ignores SIGXFSZ itself: then it must clean up like with SIG_IGN.
+        assert_eq!(status.code(), Some(2), "{status}");
+        assert_eq!(listing(dir.path()), ["m.safetensors"]);
+    }
+}
