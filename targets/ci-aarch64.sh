@@ -85,7 +85,7 @@ if [ "${AQ_MUSL:-1}" != 0 ]; then
         cargo build --release --target "$musl" -p arrowquant-cli; then
         bin="target/$musl/release/arrowquant"
         ls -l "$bin"
-        if file "$bin" | grep -q 'statically linked'; then
+        if file "$bin" | grep 'statically linked' >/dev/null; then
             # No -L: a static binary needs no aarch64 libraries on the host.
             qemu-aarch64 "$bin" --version || status=1
         else

@@ -38,8 +38,8 @@ fi
 rustup target add thumbv7em-none-eabihf >/dev/null
 # defmt-print decodes the firmware's log frames; building it takes about 160 CPU-s.
 command -v defmt-print >/dev/null || cargo install defmt-print --locked
-qemu-system-arm --version | head -n 1
-defmt-print --version | head -n 1
+qemu-system-arm --version | sed -n 1p
+defmt-print --version | sed -n 1p
 
 # Cargo reads targets/cortex-m/.cargo/config.toml (target, linker scripts, runner)
 # only when run from that folder.

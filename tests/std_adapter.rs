@@ -200,6 +200,23 @@ fn mixed_model_round_trips_and_python_agrees() {
 }
 
 #[test]
+fn presets_round_trip_and_python_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = mixed_model(dir.path());
+    for preset in ["fast", "int2", "int4"] {
+        let sub = dir.path().join(preset);
+        std::fs::create_dir(&sub).unwrap();
+        let layer = ConfigLayer { preset: Some(preset.into()), min_accuracy: Some(0.9), ..Default::default() };
+        let config = Config::from_layers(&[layer]).unwrap();
+        let (out, export) = round_trip(&src, &config, None, &sub);
+        let q = QuantizedFile::open(&out).unwrap();
+        let t = q.tensor("layer.0.weight").unwrap();
+        assert!(t.codec.starts_with(if preset == "fast" { "g4a128" } else { "k" }), "{preset}: {}", t.codec);
+        python_check(&out, &export);
+    }
+}
+
+#[test]
 fn minilm_round_trip_matches_reported_cosine() {
     let path = Path::new(MINILM);
     if !path.exists() {

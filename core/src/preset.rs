@@ -4,11 +4,11 @@
 //! | preset | layout id | bpw | what it is |
 //! |---|---|---|---|
 //! | `fast` | `g4a128` | 4.25 | plain min-max INT4, group 128 (the fast default, [`GroupCodec`]) |
-//! | `int2` | `k2b256s16c4m4o0` | 2.625 | two-level INT2, sub-groups of 16, cheap search |
-//! | `int2-fine` | `k2b256s16c4m4o0` | 2.625 | same layout, full search |
-//! | `int4` | `k4b256s32c6m6o0` | 4.5 | two-level INT4, sub-groups of 32, cheap search |
-//! | `int4-fine` | `k4b256s32c6m6o0` | 4.5 | same layout, full search |
-//! | `int8` | `k8b256s32c6m6o0` | 8.5 | two-level INT8, sub-groups of 32 |
+//! | `int2` | `k2b256s16c4m4o0` | 2.625 | two-level INT2, sub-groups of 16, 4-bit sub-scales and sub-mins, [`SearchConfig::FAST`] |
+//! | `int2-fine` | `k2b256s16c4m4o0` | 2.625 | same layout, [`SearchConfig::FINE`] |
+//! | `int4` | `k4b256s32c6m6o0` | 4.5 | two-level INT4, sub-groups of 32, 6-bit sub-scales and sub-mins, [`SearchConfig::BALANCED`] |
+//! | `int4-fine` | `k4b256s32c6m6o1` | 4.59375 | `int4` plus the largest weight of each block kept exactly |
+//! | `int8` | `k8b256s32c6m6o0` | 8.5 | two-level INT8, sub-groups of 32, neighbouring sub-codes searched |
 //!
 //! The raw knobs stay reachable: build a [`GroupFormat`](crate::GroupFormat) or a
 //! [`TwoLevelFormat`] and wrap it with [`AnyCodec::from`].
@@ -24,11 +24,7 @@
 //! - `k{b}b{B}s{S}c{sb}m{mb}o{k}` and a trailing `r` in per-row mode:
 //!   [`TwoLevelFormat`] (`k4b256s32c6m6o0`).
 //!
-//! # Measured quality
-//!
-//! See [Quality against ggml](#quality-against-ggml) below.
-#![doc = include_str!("../../docs/QUALITY.md")]
-
+PRESET_QUALITY_SECTION
 use core::fmt;
 
 use crate::QuantError;
@@ -43,22 +39,18 @@ use crate::search::{SearchConfig, SearchedGroupCodec};
 pub enum Preset {
     /// Plain min-max INT4, group 128: the fastest (4.25 bpw).
     Fast,
-    /// Two-level INT2 with a cheap search (2.625 bpw).
+    /// Two-level INT2 with the fast search (2.625 bpw).
     Int2,
     /// Two-level INT2 with the full search (2.625 bpw).
     Int2Fine,
-    /// Two-level INT4 with a cheap search (4.5 bpw).
+    /// Two-level INT4 with the balanced search (4.5 bpw).
     Int4,
-    /// Two-level INT4 with the full search (4.5 bpw).
+    /// Two-level INT4 keeping one outlier per block exactly (4.59375 bpw).
     Int4Fine,
     /// Two-level INT8 (8.5 bpw).
     Int8,
 }
 
-/// Search of the `int4-fine` preset: a 6-step grid, two least-squares rounds,
-/// neighbouring sub-codes and one super-scale refit (kept above 100 M weights/s).
-const INT4_FINE_SEARCH: SearchConfig =
-    SearchConfig { grid_steps: 6, refit_iters: 2, neighbors: true, block_refits: 1, ..SearchConfig::FINE };
 /// Search of the `int8` preset: at 8 bits the choice among neighbouring sub-scales
 /// matters more than range clipping.
 const INT8_SEARCH: SearchConfig = SearchConfig { refit_iters: 1, neighbors: true, ..SearchConfig::FAST };
@@ -92,15 +84,17 @@ impl Preset {
             Preset::Int2 => "two-level INT2, sub-groups of 16 with 4-bit scales and mins, fast search",
             Preset::Int2Fine => "two-level INT2, sub-groups of 16 with 4-bit scales and mins, full search",
             Preset::Int4 => "two-level INT4, sub-groups of 32 with 6-bit scales and mins, balanced search",
-            Preset::Int4Fine => "two-level INT4, sub-groups of 32 with 6-bit scales and mins, finer search",
+            Preset::Int4Fine => "two-level INT4 as `int4` plus the largest weight of each block kept exactly",
             Preset::Int8 => "two-level INT8, sub-groups of 32 with 6-bit scales and mins",
         }
     }
 
     /// The codec of this preset.
     pub fn codec(self) -> AnyCodec {
-        let two = |bits, sub, sb, mb, search| {
-            let f = TwoLevelFormat::new(bits, 256, sub, sb, mb).expect("preset formats are valid");
+        let two = |bits, sub, sb, mb, outliers, search| {
+            let f = TwoLevelFormat::new(bits, 256, sub, sb, mb)
+                .and_then(|f| f.with_outliers(outliers))
+                .expect("preset formats are valid");
             AnyCodec::TwoLevel(TwoLevelCodec::new(f, search))
         };
         match self {
@@ -108,11 +102,11 @@ impl Preset {
                 let f = GroupFormat::new(4, 128, Scheme::Asymmetric).expect("preset formats are valid");
                 AnyCodec::Group(GroupCodec::new(f))
             }
-            Preset::Int2 => two(2, 16, 4, 4, SearchConfig::FAST),
-            Preset::Int2Fine => two(2, 16, 4, 4, SearchConfig::FINE),
-            Preset::Int4 => two(4, 32, 6, 6, SearchConfig::BALANCED),
-            Preset::Int4Fine => two(4, 32, 6, 6, INT4_FINE_SEARCH),
-            Preset::Int8 => two(8, 32, 6, 6, INT8_SEARCH),
+            Preset::Int2 => two(2, 16, 4, 4, 0, SearchConfig::FAST),
+            Preset::Int2Fine => two(2, 16, 4, 4, 0, SearchConfig::FINE),
+            Preset::Int4 => two(4, 32, 6, 6, 0, SearchConfig::BALANCED),
+            Preset::Int4Fine => two(4, 32, 6, 6, 1, SearchConfig::BALANCED),
+            Preset::Int8 => two(8, 32, 6, 6, 0, INT8_SEARCH),
         }
     }
 
@@ -392,7 +386,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_bpw_match_the_docs() {
-        let bpw = [4.25, 2.625, 2.625, 4.5, 4.5, 8.5];
+        let bpw = [4.25, 2.625, 2.625, 4.5, 4.59375, 8.5];
         for (p, want) in Preset::ALL.into_iter().zip(bpw) {
             assert_eq!(Preset::from_name(p.name()), Some(p));
             assert_eq!(p.to_string(), p.name());
@@ -488,7 +482,7 @@ mod tests {
         ("int2", 0xdddc_27de_4aa9_d1ed),
         ("int2-fine", 0x8956_b234_feb6_0e9d),
         ("int4", 0x4451_03db_d89a_38de),
-        ("int4-fine", 0x7a0a_d9eb_4b7f_75b9),
+        ("int4-fine", 0xb598_5d7e_c3ae_26d7),
         ("int8", 0xa406_d379_fc6c_bec9),
     ];
 }

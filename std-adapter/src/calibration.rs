@@ -129,13 +129,13 @@ impl CalibrationFile {
                     bad(format!("layer {}: {e} (need finite values, min <= max, std >= 0)", l.name))
                 })?;
             }
-            if let Some(a) = &l.channel_absmax {
-                if let Some(j) = a.iter().position(|x| !(x.is_finite() && *x >= 0.0)) {
-                    return Err(bad(format!(
-                        "layer {}: channel_absmax[{j}] = {} is not finite and >= 0",
-                        l.name, a[j]
-                    )));
-                }
+            if let Some(a) = &l.channel_absmax
+                && let Some(j) = a.iter().position(|x| !(x.is_finite() && *x >= 0.0))
+            {
+                return Err(bad(format!(
+                    "layer {}: channel_absmax[{j}] = {} is not finite and >= 0",
+                    l.name, a[j]
+                )));
             }
         }
         Ok(())
@@ -323,6 +323,25 @@ mod tests {
         }
         // The synthetic drift is non-uniform, so the DP must find real gains.
         assert!(strictly_better > 0);
+    }
+
+    #[test]
+    fn thermodynamic_config_deserializes_with_defaults() {
+        use arrowquant_core::diffusion::{BetaSchedule, InterpolationMethod, ThermodynamicConfig};
+        let c: ThermodynamicConfig = serde_json::from_str(
+            r#"{"boundary_smoothing": {"enabled": true, "interpolation": "cubic"},
+                "transition_optimization": {"beta_schedule": "cosine"}}"#,
+        )
+        .unwrap();
+        assert!(c.boundary_smoothing.enabled);
+        assert_eq!(c.boundary_smoothing.interpolation, InterpolationMethod::Cubic);
+        assert_eq!(c.boundary_smoothing.window_size, 5);
+        assert_eq!(c.transition_optimization.beta_schedule, BetaSchedule::Cosine);
+        assert_eq!(c.transition_optimization.markov_weight, 0.1);
+        assert_eq!(c.validation.smoothness_threshold, 0.25);
+        let bad: ThermodynamicConfig =
+            serde_json::from_str(r#"{"boundary_smoothing": {"window_size": 0}}"#).unwrap();
+        assert!(bad.validate().is_err());
     }
 
     #[test]

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Builds every fuzz target and runs each for TARGET_SECONDS (default 60), one after
-# the other, at low priority. Usage: tests/fuzz/run.sh [TARGET_SECONDS]
+# Builds every fuzz target once, then runs each for TARGET_SECONDS (default 60), one
+# after the other, at low priority. Usage: tests/fuzz/run.sh [TARGET_SECONDS]
 #   TARGETS="decode_blocks stream_quantize" tests/fuzz/run.sh 600   # a subset
-#   NO_STD_ADAPTER=1 ...   # only the core targets (skip the std-adapter feature)
-# Logs go to tests/fuzz/logs/<target>.log; the corpus grows in tests/fuzz/corpus/<target>
-# (seeded from tests/fuzz/seeds/<target> when present); crashes land in
-# tests/fuzz/artifacts/<target>. Exits non-zero if a build fails or a target crashes.
+#   NO_STD_ADAPTER=1 tests/fuzz/run.sh 60   # only the core targets (no std-adapter feature)
+#   NO_BUILD=1 ...                          # run the binaries already built
+# The binaries are run directly (not through `cargo fuzz run`), so sources edited while
+# the targets run do not trigger rebuilds between them. Logs go to
+# tests/fuzz/logs/<target>.log; the corpus grows in tests/fuzz/corpus/<target> (seeded
+# from tests/fuzz/seeds/<target> when present); crashes land in
+# tests/fuzz/artifacts/<target>/. Exits non-zero if a build fails or a target crashes.
 set -euo pipefail
 secs="${1:-60}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,28 +18,33 @@ core_targets=(decode_blocks stream_quantize device_reader)
 std_targets=(safetensors_header sharded_index parquet_reader)
 # The std-adapter build gets its own target dir, so the two feature sets never wait on
 # each other's build lock nor rebuild each other's artefacts.
-features=(--features std-adapter --target-dir target/std-adapter)
+triple="$(rustc +nightly -vV | sed -n 's/^host: //p')"
 if [[ -n "${NO_STD_ADAPTER:-}" ]]; then
-    features=()
+    build=()
+    bin_dir="target/$triple/release"
     all=("${core_targets[@]}")
 else
+    build=(--features std-adapter --target-dir target/std-adapter)
+    bin_dir="target/std-adapter/$triple/release"
     all=("${core_targets[@]}" "${std_targets[@]}")
 fi
 read -r -a targets <<<"${TARGETS:-${all[*]}}"
 
-nice -n 10 cargo +nightly fuzz build --fuzz-dir . "${features[@]}"
+if [[ -z "${NO_BUILD:-}" ]]; then
+    nice -n 10 cargo +nightly fuzz build --fuzz-dir . "${build[@]}"
+fi
 
 mkdir -p logs
 status=0
 printf '%-20s %8s %12s %s\n' target seconds execs result
 for t in "${targets[@]}"; do
-    mkdir -p "corpus/$t"
+    mkdir -p "corpus/$t" "artifacts/$t"
     seeds=()
     [[ -d "seeds/$t" ]] && seeds=("seeds/$t")
     log="logs/$t.log"
     set +e
-    nice -n 10 cargo +nightly fuzz run --fuzz-dir . "${features[@]}" "$t" "corpus/$t" "${seeds[@]}" -- \
-        -max_total_time="$secs" -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 >"$log" 2>&1
+    nice -n 10 "$bin_dir/$t" -artifact_prefix="artifacts/$t/" -max_total_time="$secs" -rss_limit_mb=2048 \
+        -timeout=30 -print_final_stats=1 "corpus/$t" "${seeds[@]}" >"$log" 2>&1
     rc=$?
     set -e
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
@@ -44,7 +52,7 @@ for t in "${targets[@]}"; do
     if [[ $rc -eq 0 ]]; then
         result=ok
     else
-        result="CRASH (exit $rc, see $log and artifacts/$t)"
+        result="CRASH (exit $rc, see $log and artifacts/$t/)"
         status=1
     fi
     printf '%-20s %8s %12s %s\n' "$t" "${ran:-?}" "${execs:-?}" "$result"

@@ -11,6 +11,7 @@ byte in their original dtype. Exit status 0 if everything matches, 1 otherwise.
 Rows are read a few at a time, so memory stays bounded by one tensor's output.
 """
 import json
+import re
 import struct
 import sys
 
@@ -30,7 +31,7 @@ def unpack_codes(packed: np.ndarray, bits: int) -> np.ndarray:
 
 
 def dequantize_row(row) -> np.ndarray:
-    """Decode one `group` row to float32 (FORMAT.md, "Decoding a group row")."""
+    """Decode one group row (`g4a128`, ...) to float32 (FORMAT.md, "Decoding a group row")."""
     bits, g, blocks = row["bits"], row["block_len"], row["blocks"]
     q = unpack_codes(np.frombuffer(row["codes"], np.uint8), bits)
     q = q.reshape(blocks, g).astype(np.float32)
@@ -43,6 +44,44 @@ def dequantize_row(row) -> np.ndarray:
     else:
         raise ValueError(f"unknown scheme {row['scheme']}")
     return x.reshape(-1)[: row["element_count"]]
+
+
+def bit_stream(buf: np.ndarray, n: int, k: int) -> np.ndarray:
+    """Values of k bits, value j at bits j*k.. of a little-endian bit stream (per block row)."""
+    bits = np.unpackbits(buf, axis=-1, bitorder="little")[..., : n * k]
+    bits = bits.reshape(*buf.shape[:-1], n, k).astype(np.uint32)
+    return (bits << np.arange(k, dtype=np.uint32)).sum(-1).astype(np.float32)
+
+
+def dequantize_two_level(row, bits, block, sub, sb, mb, k) -> np.ndarray:
+    """Decode one two-level row (FORMAT.md, "Decoding a two-level row")."""
+    blocks, n = row["blocks"], block // sub
+    q = unpack_codes(np.frombuffer(row["codes"], np.uint8), bits).reshape(blocks, n, sub).astype(np.float32)
+    p = np.frombuffer(row["params"], np.uint8).reshape(blocks, -1)
+    d = p[:, 0:2].copy().view("<f2").astype(np.float32)
+    dmin = p[:, 2:4].copy().view("<f2").astype(np.float32)
+    scl, mcl = (n * sb + 7) // 8, (n * mb + 7) // 8
+    sc = bit_stream(p[:, 4 : 4 + scl], n, sb)
+    mc = bit_stream(p[:, 4 + scl : 4 + scl + mcl], n, mb)
+    scale = (d * sc)[:, :, None]
+    minimum = (dmin * mc)[:, :, None]
+    x = (q * scale - minimum).reshape(blocks, block)
+    out = p[:, 4 + scl + mcl :]
+    for o in range(k):
+        value = out[:, 3 * o : 3 * o + 2].copy().view("<f2").astype(np.float32)[:, 0]
+        index = out[:, 3 * o + 2].astype(np.int64)
+        x[np.arange(blocks), index] = value
+    return x.reshape(-1)[: row["element_count"]]
+
+
+def dequantize(row) -> np.ndarray:
+    codec = row["codec"]
+    if codec.startswith("g"):
+        return dequantize_row(row)
+    m = re.fullmatch(r"k(\d+)b(\d+)s(\d+)c(\d+)m(\d+)o(\d+)", codec)
+    if m is None:
+        raise ValueError(f"{row['tensor']}: unknown codec {codec}")
+    return dequantize_two_level(row, *map(int, m.groups()))
 
 
 def read_safetensors(path):
@@ -86,11 +125,9 @@ def main(parquet_path, reference_path):
             if row["codec"] == "raw":
                 assert ref["dtype"] == row["dtype"], (name, ref["dtype"], row["dtype"])
                 parts.append(row["codes"])
-            elif row["codec"] == "group":
-                assert ref["dtype"] == "F32", (name, ref["dtype"])
-                parts.append(dequantize_row(row).astype("<f4").tobytes())
             else:
-                raise ValueError(f"{name}: unknown codec {row['codec']}")
+                assert ref["dtype"] == "F32", (name, ref["dtype"])
+                parts.append(dequantize(row).astype("<f4").tobytes())
     if current is not None:
         finish(current, parts)
     if checked != len(manifest):

@@ -197,6 +197,9 @@ fn scales(lo: &[f32], hi: &[f32], bits: u8) -> Vec<f32> {
     lo.iter().zip(hi).map(|(&a, &c)| (c - a) / qmax(bits) as f32).collect()
 }
 
+/// Per-timestep `lo`, `hi` and the optimizer's report.
+type Ranges = (Vec<f32>, Vec<f32>, thermo::OptimizeReport);
+
 /// Phase 3 on the scale sequence around fixed centres; returns the new ranges.
 fn optimize(
     stats: &[TimestepStats],
@@ -204,7 +207,7 @@ fn optimize(
     hi: &[f32],
     bits: u8,
     cfg: &TransitionOptimizationConfig,
-) -> Result<(Vec<f32>, Vec<f32>, thermo::OptimizeReport), Box<dyn Error>> {
+) -> Result<Ranges, Box<dyn Error>> {
     let centers: Vec<f32> = lo.iter().zip(hi).map(|(&a, &c)| 0.5 * (a + c)).collect();
     let mut p = scales(lo, hi, bits);
     let model = ActivationScaleModel::new(stats, &centers, bits)?;

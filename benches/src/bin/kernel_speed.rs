@@ -62,10 +62,10 @@ struct Table {
 
 impl Table {
     fn row(&self, case: &str, path: &str, f: impl FnMut()) {
-        if let Some(only) = &self.only {
-            if !format!("{case} {path}").contains(only.as_str()) {
-                return;
-            }
+        if let Some(only) = &self.only
+            && !format!("{case} {path}").contains(only.as_str())
+        {
+            return;
         }
         let gbs = self.bytes / median_secs(self.runs, f) / 1e9;
         println!("{case:<34} {path:<9} {gbs:>7.2} {:>8.2}", gbs / self.read_gbs);
@@ -112,7 +112,7 @@ fn main() {
     println!(
         "{} values ({} MB of f32), median of {} runs, single thread, detected backend: {}",
         o.values,
-        o.values * 4 >> 20,
+        (o.values * 4) >> 20,
         o.runs,
         Backend::detect()
     );

@@ -7,11 +7,11 @@ use crate::QuantError;
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceError {
-    /// The record does not start with [`MAGIC`].
+    /// The record does not start with [`MAGIC`](super::MAGIC).
     BadMagic,
     /// The record was written by another version of the format.
     UnsupportedVersion(u16),
-    /// The header is not valid postcard for [`DeviceHeader`] (or is cut short).
+    /// The header is not valid postcard for [`DeviceHeader`](super::DeviceHeader) (or is cut short).
     BadHeader,
     /// A shape has more than [`MAX_RANK`] dimensions.
     RankTooLarge(usize),
@@ -50,7 +50,7 @@ pub enum DeviceError {
         /// CRC of the bytes read.
         computed: u32,
     },
-    /// A sizes or counts do not fit in this target's `usize` (or overflow `u64`).
+    /// Sizes or counts do not fit in this target's `usize` (or overflow `u64`).
     TooLarge,
     /// A group index past the last group.
     GroupOutOfRange {

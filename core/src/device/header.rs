@@ -140,7 +140,7 @@ impl<'de> Deserialize<'de> for Shape {
 pub struct DeviceHeader<'a> {
     /// [`MAGIC`].
     pub magic: [u8; 4],
-    /// [`VERSION`].
+    /// [`VERSION`](super::VERSION).
     pub version: u16,
     /// The tensor name (borrowed from the file).
     pub name: &'a str,

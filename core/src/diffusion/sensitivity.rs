@@ -253,8 +253,8 @@ pub fn allocate(
     }
     loop {
         let mut best: Option<(f64, usize, usize)> = None;
-        for t in 0..tensors {
-            let (cb, cc) = (bits(t, choice[t]), cost(t, choice[t]));
+        for (t, &ct) in choice.iter().enumerate() {
+            let (cb, cc) = (bits(t, ct), cost(t, ct));
             for c in 0..candidates {
                 let (nb, nc) = (bits(t, c), cost(t, c));
                 if nc < cc && used - cb + nb <= budget {
@@ -305,11 +305,11 @@ pub fn allocate(
                 if nk1 >= k1 {
                     continue; // exchanges pair an improving move with a cheaper one elsewhere
                 }
-                for t2 in 0..tensors {
+                for (t2, &ct2) in choice.iter().enumerate() {
                     if t2 == t1 {
                         continue;
                     }
-                    let (b2, k2) = (bits(t2, choice[t2]), cost(t2, choice[t2]));
+                    let (b2, k2) = (bits(t2, ct2), cost(t2, ct2));
                     for c2 in 0..candidates {
                         let nb2 = bits(t2, c2);
                         if nb2 >= b2 || after1 - b2 + nb2 > budget {

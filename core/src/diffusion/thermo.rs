@@ -102,7 +102,7 @@ impl Default for ValidationConfig {
 #[derive(Clone, Copy, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct BoundarySmoothingConfig {
-    /// Smooth (default false: it costs activation MSE, see docs/DIFFUSION.md).
+    /// Smooth (default false: no worthwhile gain measured, see docs/DIFFUSION.md).
     pub enabled: bool,
     /// Elements on each side of a boundary that are blended (default 5, at least 1).
     pub window_size: usize,
@@ -120,7 +120,7 @@ impl Default for BoundarySmoothingConfig {
 #[derive(Clone, Copy, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct TransitionOptimizationConfig {
-    /// Optimise (default false: it costs activation MSE, see docs/DIFFUSION.md).
+    /// Optimise (default false: no measurable effect at these defaults, see docs/DIFFUSION.md).
     pub enabled: bool,
     /// Weight of the Markov smoothness penalty (default 0.1).
     pub markov_weight: f32,
@@ -338,7 +338,7 @@ impl<const CAP: usize> BoundarySmoother<CAP> {
         let w = self.window;
         for d in 0..w {
             // Nearest boundary midpoint first, the left one on ties.
-            let left = (i >= d + 1).then(|| i - d - 1);
+            let left = (i > d).then(|| i - d - 1);
             for k in [left, Some(i + d)].into_iter().flatten() {
                 if self.is_boundary(k) {
                     let (l, r) = (self.raw(k), self.raw(k + 1));

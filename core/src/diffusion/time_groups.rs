@@ -257,13 +257,13 @@ pub fn expected_mse(s: &TimestepStats, a: f32, c: f32, bits: u8) -> f64 {
             rounding
         }
     };
-    if !(sigma > 0.0) || mx <= m {
+    if sigma.is_nan() || sigma <= 0.0 || mx <= m {
         return point(mu.clamp(m, mx));
     }
     let z = |x: f64| (x - mu) / sigma;
     let (zm, zmx) = (z(m), z(mx));
     let mass = phi_cdf(zmx) - phi_cdf(zm);
-    if !(mass > 1e-12) {
+    if mass.is_nan() || mass <= 1e-12 {
         return point(mu.clamp(m, mx));
     }
     let inside = (phi_cdf(z(c.min(mx))) - phi_cdf(z(a.max(m)))).max(0.0);
@@ -276,7 +276,7 @@ pub fn expected_mse(s: &TimestepStats, a: f32, c: f32, bits: u8) -> f64 {
 
 /// `integral_l^u (y - beta)^2 phi(y) dy` for `beta <= l <= u` (standard normal `phi`).
 fn sq_tail(beta: f64, l: f64, u: f64) -> f64 {
-    if !(u > l) {
+    if u.is_nan() || l.is_nan() || u <= l {
         return 0.0;
     }
     let d_cdf = phi_cdf(u) - phi_cdf(l);

@@ -5,6 +5,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+// The SIMD algorithms exist only where a SIMD backend does.
+#[cfg(any(target_arch = "x86_64", all(target_arch = "aarch64", target_feature = "neon")))]
 pub(crate) mod generic;
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 mod neon;

@@ -20,6 +20,7 @@
 //!   `kernels::generic` and `stats::generic`; the per-ISA entry points next to them
 //!   are the only functions with `#[target_feature]`.
 
+#[cfg(any(target_arch = "x86_64", all(target_arch = "aarch64", target_feature = "neon")))]
 pub(crate) mod vector;
 
 #[cfg(target_arch = "x86_64")]

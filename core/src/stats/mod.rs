@@ -6,6 +6,7 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(any(target_arch = "x86_64", all(target_arch = "aarch64", target_feature = "neon")))]
 mod generic;
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 mod neon;

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Writes the synthetic 7B-shaped fp16 models used by docs/MEMORY.md, streaming
+# (the generator holds one 2 MiB buffer, whatever the size):
+#   DIR/synthetic-7b.safetensors  32 layers, 13.2 GB
+#   DIR/synthetic-1g.safetensors   2 layers,  1.07 GB (same shapes, fewer layers)
+# Usage: benches/scripts/gen_synthetic_7b.sh [DIR] [full|small|both]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+dir=${1:-/tmp/arrowquant-synthetic}
+which=${2:-both}
+mkdir -p "$dir"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+cargo build --release -q -p arrowquant-std --example gen_synthetic
+gen="$CARGO_TARGET_DIR/release/examples/gen_synthetic"
+if [[ $which == small || $which == both ]]; then
+    /usr/bin/time -f "small: %e s, max RSS %M KiB" "$gen" "$dir/synthetic-1g.safetensors" 2 7
+fi
+if [[ $which == full || $which == both ]]; then
+    /usr/bin/time -f "full: %e s, max RSS %M KiB" "$gen" "$dir/synthetic-7b.safetensors" 32 7
+fi
+ls -l "$dir"
