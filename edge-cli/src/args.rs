@@ -318,7 +318,9 @@ mod tests {
     fn flag_parsers_reject_what_the_guide_rejects() {
         assert!(parse_bits("3").is_err() && parse_bits("4").is_ok());
         assert!(parse_group_size("100").is_err() && parse_group_size("64").is_ok());
-        assert!(parse_accuracy("1.5").is_err() && parse_accuracy("NaN").is_err() && parse_accuracy("0.9").is_ok());
+        assert!(
+            parse_accuracy("1.5").is_err() && parse_accuracy("NaN").is_err() && parse_accuracy("0.9").is_ok()
+        );
         assert_eq!(parse_memory("512M"), Ok(512 << 20));
         assert!(parse_memory("1M").is_err() && parse_memory("lots").is_err());
     }

@@ -107,24 +107,56 @@ const KEYWORDS: [(Modality, &[&str]); 4] = [
     (
         Modality::Audio,
         &[
-            "whisper", "wav2vec", "hubert", "wavlm", "audio", "speech", "encodec", "musicgen", "seamless", "vocoder",
-            "hifigan", "unispeech", "=mel", "=bark", "=clap",
+            "whisper",
+            "wav2vec",
+            "hubert",
+            "wavlm",
+            "audio",
+            "speech",
+            "encodec",
+            "musicgen",
+            "seamless",
+            "vocoder",
+            "hifigan",
+            "unispeech",
+            "=mel",
+            "=bark",
+            "=clap",
         ],
     ),
     (
         Modality::Image,
         &[
-            "unet", "=vae", "autoencoderkl", "transformer2d", "=dit", "pixart", "=flux", "=vit", "vision", "image",
-            "siglip", "=dino", "dinov2", "convnext", "resnet", "=swin", "=detr", "segformer", "controlnet", "=beit",
-            "=deit", "=sam",
+            "unet",
+            "=vae",
+            "autoencoderkl",
+            "transformer2d",
+            "=dit",
+            "pixart",
+            "=flux",
+            "=vit",
+            "vision",
+            "image",
+            "siglip",
+            "=dino",
+            "dinov2",
+            "convnext",
+            "resnet",
+            "=swin",
+            "=detr",
+            "segformer",
+            "controlnet",
+            "=beit",
+            "=deit",
+            "=sam",
         ],
     ),
     (
         Modality::Text,
         &[
-            "bert", "=gpt", "llama", "mistral", "mixtral", "=t5", "bart", "qwen", "=phi", "gemma", "=opt", "bloom",
-            "falcon", "mpnet", "electra", "=xlm", "deberta", "mamba", "rwkv", "=olmo", "stablelm", "causallm",
-            "maskedlm", "=text", "=mdlm", "=sedd", "llada", "sentence",
+            "bert", "=gpt", "llama", "mistral", "mixtral", "=t5", "bart", "qwen", "=phi", "gemma", "=opt",
+            "bloom", "falcon", "mpnet", "electra", "=xlm", "deberta", "mamba", "rwkv", "=olmo", "stablelm",
+            "causallm", "maskedlm", "=text", "=mdlm", "=sedd", "llada", "sentence",
         ],
     ),
 ];
@@ -149,7 +181,9 @@ fn split_camel(s: &str) -> Vec<String> {
     let chars: Vec<char> = s.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
         let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-        let boundary = c.is_uppercase() && !cur.is_empty() && (next_lower || cur.chars().last().is_some_and(char::is_lowercase));
+        let boundary = c.is_uppercase()
+            && !cur.is_empty()
+            && (next_lower || cur.chars().last().is_some_and(char::is_lowercase));
         if !c.is_ascii_alphanumeric() || boundary {
             if !cur.is_empty() {
                 words.push(std::mem::take(&mut cur).to_ascii_lowercase());
@@ -204,13 +238,30 @@ const NAME_PATTERNS: [(Modality, &[&str]); 3] = [
     (
         Modality::Image,
         &[
-            "down_blocks.", "up_blocks.", "mid_block.", "conv_in.", "conv_out.", "patch_embed", "time_embedding",
-            "vision_model", "visual.", "pixel", "post_quant_conv",
+            "down_blocks.",
+            "up_blocks.",
+            "mid_block.",
+            "conv_in.",
+            "conv_out.",
+            "patch_embed",
+            "time_embedding",
+            "vision_model",
+            "visual.",
+            "pixel",
+            "post_quant_conv",
         ],
     ),
     (
         Modality::Text,
-        &["word_embeddings", "embed_tokens", "lm_head", "tok_embeddings", "token_embedding", ".wte.", "wte.weight"],
+        &[
+            "word_embeddings",
+            "embed_tokens",
+            "lm_head",
+            "tok_embeddings",
+            "token_embedding",
+            ".wte.",
+            "wte.weight",
+        ],
     ),
 ];
 
@@ -240,8 +291,14 @@ mod tests {
     #[test]
     fn metadata_names_the_modality() {
         let m = |v: serde_json::Value, idx| from_metadata(&v, idx).map(|r| r.0);
-        assert_eq!(m(json!({"model_type": "bert", "architectures": ["BertModel"]}), false), Some(Modality::Text));
-        assert_eq!(m(json!({"architectures": ["LlamaForCausalLM"], "model_type": "llama"}), false), Some(Modality::Text));
+        assert_eq!(
+            m(json!({"model_type": "bert", "architectures": ["BertModel"]}), false),
+            Some(Modality::Text)
+        );
+        assert_eq!(
+            m(json!({"architectures": ["LlamaForCausalLM"], "model_type": "llama"}), false),
+            Some(Modality::Text)
+        );
         assert_eq!(m(json!({"architectures": ["CodeLlamaForCausalLM"]}), false), Some(Modality::Code));
         assert_eq!(m(json!({"architectures": ["VisionEncoderDecoderModel"]}), false), Some(Modality::Image));
         assert_eq!(m(json!({"model_type": "starcoder2"}), false), Some(Modality::Code));
@@ -249,7 +306,10 @@ mod tests {
         assert_eq!(m(json!({"architectures": ["ViTForImageClassification"]}), false), Some(Modality::Image));
         assert_eq!(m(json!({"_class_name": "UNet2DConditionModel"}), false), Some(Modality::Image));
         assert_eq!(m(json!({"_class_name": "AudioLDMPipeline"}), true), Some(Modality::Audio));
-        assert_eq!(m(json!({"_class_name": "Pipeline", "unet": ["diffusers", "UNet2DModel"]}), true), Some(Modality::Image));
+        assert_eq!(
+            m(json!({"_class_name": "Pipeline", "unet": ["diffusers", "UNet2DModel"]}), true),
+            Some(Modality::Image)
+        );
         assert_eq!(m(json!({"model_type": "samba"}), false), None, "short keywords match whole words only");
         assert_eq!(m(json!({"hidden_size": 4}), false), None);
     }
@@ -258,7 +318,11 @@ mod tests {
     fn camel_case_words() {
         assert_eq!(split_camel("ViTForImageClassification"), ["vi", "t", "for", "image", "classification"]);
         assert_eq!(split_camel("OPTForCausalLM"), ["opt", "for", "causal", "lm"]);
-        assert!(matches("UNet2DModel", "unet") && matches("gpt2", "=gpt") && !matches("VisionEncoderDecoder", "=code"));
+        assert!(
+            matches("UNet2DModel", "unet")
+                && matches("gpt2", "=gpt")
+                && !matches("VisionEncoderDecoder", "=code")
+        );
         assert!(split_camel("BertModel").contains(&"bert".to_string()));
     }
 
@@ -266,9 +330,11 @@ mod tests {
     fn tensor_names_decide_without_metadata() {
         let text = ["embeddings.word_embeddings.weight", "encoder.layer.0.attention.self.query.weight"];
         assert_eq!(from_tensor_names(text).map(|r| r.0), Some(Modality::Text));
-        let image = ["conv_in.weight", "down_blocks.0.resnets.0.conv1.weight", "mid_block.attentions.0.proj.weight"];
+        let image =
+            ["conv_in.weight", "down_blocks.0.resnets.0.conv1.weight", "mid_block.attentions.0.proj.weight"];
         assert_eq!(from_tensor_names(image).map(|r| r.0), Some(Modality::Image));
-        let audio = ["feature_extractor.conv_layers.0.conv.weight", "encoder.layers.0.attention.k_proj.weight"];
+        let audio =
+            ["feature_extractor.conv_layers.0.conv.weight", "encoder.layers.0.attention.k_proj.weight"];
         assert_eq!(from_tensor_names(audio).map(|r| r.0), Some(Modality::Audio));
         assert_eq!(from_tensor_names(["a.weight", "b.bias"]), None);
     }
@@ -284,7 +350,10 @@ mod tests {
         assert_eq!(d.warnings.len(), 1, "{d:?}");
         std::fs::write(dir.join("config.json"), br#"{"model_type":"wav2vec2"}"#).unwrap();
         let d = detect(&model, ["embed_tokens.weight"]);
-        assert_eq!((d.modality, d.source.as_str()), (Some(Modality::Audio), "config.json: model_type \"wav2vec2\""));
+        assert_eq!(
+            (d.modality, d.source.as_str()),
+            (Some(Modality::Audio), "config.json: model_type \"wav2vec2\"")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -12,9 +12,10 @@ use std::fs::File;
 
 use anyhow::{Context, anyhow, bail, ensure};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{UInt8Type, UInt32Type, UInt64Type};
+use arrow_array::types::{UInt32Type, UInt64Type};
 use arrow_array::{Array, RecordBatch};
-use arrowquant_core::{BlockCodec, GroupFormat};
+use arrowquant_core::GroupFormat;
+use arrowquant_core::preset::LayoutKind;
 use arrowquant_std::codec::CodecChoice;
 use arrowquant_std::schema::col;
 use arrowquant_std::{QuantizedFile, StoredTensor};
@@ -66,7 +67,10 @@ pub fn for_each_encoded<'a>(
     let mut next_index = 0usize;
     let finish = |c: Current<'a>, f: &mut dyn FnMut(EncodedTensor<'a>) -> anyhow::Result<()>| {
         if c.next_offset != c.tensor.elements {
-            return Err(bad(&c.tensor.name, format!("rows cover {} of {} elements", c.next_offset, c.tensor.elements)));
+            return Err(bad(
+                &c.tensor.name,
+                format!("rows cover {} of {} elements", c.next_offset, c.tensor.elements),
+            ));
         }
         match c.format {
             Some(format) => f(EncodedTensor { tensor: c.tensor, format, codes: c.codes, params: c.params }),
@@ -87,7 +91,10 @@ pub fn for_each_encoded<'a>(
                     next_index += 1;
                 }
                 let Some(t) = tensors.get(next_index).filter(|t| t.name == name) else {
-                    bail!("{}: row {r} of a batch is tensor `{name}`, which is not next in the manifest", path.display());
+                    bail!(
+                        "{}: row {r} of a batch is tensor `{name}`, which is not next in the manifest",
+                        path.display()
+                    );
                 };
                 cur = Some(Current {
                     tensor: t,
@@ -102,26 +109,36 @@ pub fn for_each_encoded<'a>(
             }
             let Some(c) = cur.as_mut() else { continue };
             let t = c.tensor;
-            let (chunk, offset, count) = (cols.u32(cols.chunk, r)?, cols.u64(cols.element_offset, r)?, cols.u64(cols.element_count, r)?);
+            let (chunk, offset, count) = (
+                cols.u32(cols.chunk, r)?,
+                cols.u64(cols.element_offset, r)?,
+                cols.u64(cols.element_count, r)?,
+            );
             if chunk != c.next_chunk || offset != c.next_offset {
-                return Err(bad(&t.name, format!("chunk {chunk} at element {offset}, expected chunk {} at {}", c.next_chunk, c.next_offset)));
+                return Err(bad(
+                    &t.name,
+                    format!(
+                        "chunk {chunk} at element {offset}, expected chunk {} at {}",
+                        c.next_chunk, c.next_offset
+                    ),
+                ));
             }
             c.next_chunk += 1;
             c.next_offset += count;
             if !t.is_quantized() {
                 continue;
             }
-            let codec = CodecChoice::from_stored(
-                cols.str(cols.codec, r)?,
-                u32::from(cols.u8(cols.bits, r)?),
-                cols.u32(cols.block_len, r)? as usize,
-                if cols.scheme.is_null(r) { "" } else { cols.scheme.value(r) },
-            )
-            .map_err(|e| bad(&t.name, e))?;
-            #[allow(unreachable_patterns)] // CodecChoice is non-exhaustive: later codecs have no device encoding yet.
-            let format = match codec {
-                CodecChoice::Group(g) => g.format(),
-                _ => bail!("{}: tensor `{}`: codec `{}` cannot be written to the device format", path.display(), t.name, t.codec),
+            let codec = CodecChoice::from_stored(cols.str(cols.codec, r)?).map_err(|e| bad(&t.name, e))?;
+            let layout = codec.codec().layout();
+            // Searched group codecs store the same layout as plain ones; two-level
+            // layouts have no device encoding yet.
+            let LayoutKind::Group(format) = layout.kind else {
+                bail!(
+                    "{}: tensor `{}`: codec `{}` cannot be written to the device format",
+                    path.display(),
+                    t.name,
+                    t.codec
+                );
             };
             ensure!(
                 c.format.is_none_or(|f| f == format),
@@ -130,12 +147,15 @@ pub fn for_each_encoded<'a>(
             c.format = Some(format);
             let (blocks, padding) = (cols.u64(cols.blocks, r)?, u64::from(cols.u32(cols.padding, r)?));
             let (codes, params) = (cols.bin(cols.codes, r)?, cols.bin(cols.params, r)?);
-            let bl = codec.block_len() as u64;
-            let consistent = blocks.checked_mul(codec.codes_len() as u64) == Some(codes.len() as u64)
-                && blocks.checked_mul(codec.params_len() as u64) == Some(params.len() as u64)
+            let bl = layout.block_len as u64;
+            let consistent = blocks.checked_mul(layout.codes_len as u64) == Some(codes.len() as u64)
+                && blocks.checked_mul(layout.params_len as u64) == Some(params.len() as u64)
                 && padding < bl
                 && blocks.checked_mul(bl).and_then(|n| n.checked_sub(padding)) == Some(count);
-            ensure!(consistent, bad(&t.name, format!("chunk {chunk} has inconsistent block counts or byte lengths")));
+            ensure!(
+                consistent,
+                bad(&t.name, format!("chunk {chunk} has inconsistent block counts or byte lengths"))
+            );
             // Blocks of consecutive chunks concatenate only if no chunk but the last is padded.
             ensure!(!c.padded, bad(&t.name, format!("chunk {chunk} follows a padded chunk")));
             c.padded = padding > 0;
@@ -159,9 +179,6 @@ struct Columns<'a> {
     element_offset: &'a arrow_array::UInt64Array,
     element_count: &'a arrow_array::UInt64Array,
     codec: &'a arrow_array::StringArray,
-    bits: &'a arrow_array::UInt8Array,
-    block_len: &'a arrow_array::UInt32Array,
-    scheme: &'a arrow_array::StringArray,
     blocks: &'a arrow_array::UInt64Array,
     padding: &'a arrow_array::UInt32Array,
     codes: &'a arrow_array::BinaryArray,
@@ -182,9 +199,6 @@ impl<'a> Columns<'a> {
                 .as_primitive_opt::<UInt64Type>()
                 .ok_or_else(|| wrong(col::ELEMENT_COUNT))?,
             codec: c(col::CODEC)?.as_string_opt::<i32>().ok_or_else(|| wrong(col::CODEC))?,
-            bits: c(col::BITS)?.as_primitive_opt::<UInt8Type>().ok_or_else(|| wrong(col::BITS))?,
-            block_len: c(col::BLOCK_LEN)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| wrong(col::BLOCK_LEN))?,
-            scheme: c(col::SCHEME)?.as_string_opt::<i32>().ok_or_else(|| wrong(col::SCHEME))?,
             blocks: c(col::BLOCKS)?.as_primitive_opt::<UInt64Type>().ok_or_else(|| wrong(col::BLOCKS))?,
             padding: c(col::PADDING)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| wrong(col::PADDING))?,
             codes: c(col::CODES)?.as_binary_opt::<i32>().ok_or_else(|| wrong(col::CODES))?,
@@ -202,10 +216,6 @@ impl<'a> Columns<'a> {
 
     fn bin(&self, a: &'a arrow_array::BinaryArray, r: usize) -> anyhow::Result<&'a [u8]> {
         if a.is_null(r) { Err(Self::null("binary", r)) } else { Ok(a.value(r)) }
-    }
-
-    fn u8(&self, a: &arrow_array::UInt8Array, r: usize) -> anyhow::Result<u8> {
-        if a.is_null(r) { Err(Self::null("bits", r)) } else { Ok(a.value(r)) }
     }
 
     fn u32(&self, a: &arrow_array::UInt32Array, r: usize) -> anyhow::Result<u32> {

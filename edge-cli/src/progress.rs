@@ -46,7 +46,13 @@ impl Reporter {
         } else {
             Mode::Lines
         };
-        Reporter { mode, label: label.to_string(), verbose: global.verbose, start: Instant::now(), logged_tenths: 0 }
+        Reporter {
+            mode,
+            label: label.to_string(),
+            verbose: global.verbose,
+            start: Instant::now(),
+            logged_tenths: 0,
+        }
     }
 
     /// Handles one event.
@@ -77,7 +83,13 @@ impl Reporter {
             (Mode::Lines, ProgressEvent::TensorFinished) => {
                 if self.verbose {
                     let width = p.tensors_total.to_string().len();
-                    line(&format!("{}: [{:>width$}/{}] {}", self.label, p.tensor_index + 1, p.tensors_total, p.tensor));
+                    line(&format!(
+                        "{}: [{:>width$}/{}] {}",
+                        self.label,
+                        p.tensor_index + 1,
+                        p.tensors_total,
+                        p.tensor
+                    ));
                 }
                 let tenths = (p.bytes_done * 10).checked_div(p.bytes_total).unwrap_or(10);
                 if tenths > self.logged_tenths {
@@ -111,7 +123,9 @@ impl Reporter {
 }
 
 fn fallback_line(tensor: &str, from: u32, to: u32, cosine: f64) -> String {
-    format!("fallback: {tensor}: cosine {cosine:.6} at {from} bits is below min accuracy, retrying at {to} bits")
+    format!(
+        "fallback: {tensor}: cosine {cosine:.6} at {from} bits is below min accuracy, retrying at {to} bits"
+    )
 }
 
 fn line(s: &str) {

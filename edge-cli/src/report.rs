@@ -154,7 +154,12 @@ pub fn quantize_text(s: &QuantizeSummary, verbose: bool) -> String {
         r.bit_width, bpw, r.payload_bits_per_weight
     );
     let ratio = if s.output_bytes > 0 { r.input_bytes as f64 / s.output_bytes as f64 } else { 0.0 };
-    let _ = writeln!(o, "  size         {:.2} MB -> {:.2} MB ({ratio:.2}x)", mb(r.input_bytes), mb(s.output_bytes));
+    let _ = writeln!(
+        o,
+        "  size         {:.2} MB -> {:.2} MB ({ratio:.2}x)",
+        mb(r.input_bytes),
+        mb(s.output_bytes)
+    );
     let worst = r
         .tensors
         .iter()
@@ -168,11 +173,13 @@ pub fn quantize_text(s: &QuantizeSummary, verbose: bool) -> String {
         "  time         {:.2} s ({:.1} MB/s, {} threads, {} kernels)",
         r.time_s, r.throughput_mb_s, r.threads, r.backend
     );
-    let falls: Vec<&TensorReport> = r.tensors.iter().filter(|t| !t.fallback.is_empty() || t.below_min_accuracy).collect();
+    let falls: Vec<&TensorReport> =
+        r.tensors.iter().filter(|t| !t.fallback.is_empty() || t.below_min_accuracy).collect();
     if !falls.is_empty() {
         let _ = writeln!(o, "fallbacks:");
         for t in falls {
-            let path: Vec<String> = t.fallback.iter().map(|f| f.bits.to_string()).chain([t.bits.to_string()]).collect();
+            let path: Vec<String> =
+                t.fallback.iter().map(|f| f.bits.to_string()).chain([t.bits.to_string()]).collect();
             let _ = writeln!(
                 o,
                 "  {}: {} bits{}: {}",
@@ -187,7 +194,11 @@ pub fn quantize_text(s: &QuantizeSummary, verbose: bool) -> String {
         let _ = writeln!(o, "not in the {} file (stored unquantized): {}", s.format, s.skipped.join(", "));
     }
     if verbose {
-        let _ = writeln!(o, "{:<56} {:>5} {:>5} {:>10} {:>9} {:>10}", "tensor", "dtype", "bits", "cosine", "bpw", "stored");
+        let _ = writeln!(
+            o,
+            "{:<56} {:>5} {:>5} {:>10} {:>9} {:>10}",
+            "tensor", "dtype", "bits", "cosine", "bpw", "stored"
+        );
         for t in &r.tensors {
             let bits = if t.quantized { t.bits.to_string() } else { "raw".into() };
             let bpw = if t.elements > 0 { t.stored_bytes as f64 * 8.0 / t.elements as f64 } else { 0.0 };
@@ -225,7 +236,11 @@ pub fn validate_json(v: &ValidationReport) -> Value {
 /// The per-layer table and summary of a validation.
 pub fn validate_text(v: &ValidationReport) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "{:<56} {:>5} {:>10} {:>10} {:>9} {:>11}  result", "tensor", "bits", "cosine", "rel_rmse", "sqnr_db", "max_abs_err");
+    let _ = writeln!(
+        o,
+        "{:<56} {:>5} {:>10} {:>10} {:>9} {:>11}  result",
+        "tensor", "bits", "cosine", "rel_rmse", "sqnr_db", "max_abs_err"
+    );
     for t in &v.tensors {
         let bits = if t.quantized { t.bits.to_string() } else { "raw".into() };
         let result = match (t.pass, t.quantized) {

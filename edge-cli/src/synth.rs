@@ -89,8 +89,16 @@ fn model() -> Vec<Tensor> {
     let mut t = Vec::new();
     let mut push = |name: String, shape: Vec<usize>, data: Data| t.push(Tensor { name, shape, data });
     let emb = matrix(&mut rng, VOCAB, HIDDEN, 0.02, 0);
-    push("embeddings.word_embeddings.weight".into(), vec![VOCAB, HIDDEN], Data::F16(emb.iter().map(|&x| f16::from_f32(x)).collect()));
-    push("embeddings.position_embeddings.weight".into(), vec![POSITIONS, HIDDEN], Data::F32(matrix(&mut rng, POSITIONS, HIDDEN, 0.02, 0)));
+    push(
+        "embeddings.word_embeddings.weight".into(),
+        vec![VOCAB, HIDDEN],
+        Data::F16(emb.iter().map(|&x| f16::from_f32(x)).collect()),
+    );
+    push(
+        "embeddings.position_embeddings.weight".into(),
+        vec![POSITIONS, HIDDEN],
+        Data::F32(matrix(&mut rng, POSITIONS, HIDDEN, 0.02, 0)),
+    );
     push("embeddings.position_ids".into(), vec![1, POSITIONS], Data::I64((0..POSITIONS as i64).collect()));
     push("embeddings.LayerNorm.weight".into(), vec![HIDDEN], Data::F32(vector(&mut rng, HIDDEN, 1.0, 0.05)));
     push("embeddings.LayerNorm.bias".into(), vec![HIDDEN], Data::F32(vector(&mut rng, HIDDEN, 0.0, 0.02)));
@@ -104,7 +112,11 @@ fn model() -> Vec<Tensor> {
             ("intermediate.dense", FFN, HIDDEN, 2),
             ("output.dense", HIDDEN, FFN, 4),
         ] {
-            push(format!("{p}.{sub}.weight"), vec![rows, cols], Data::F32(matrix(&mut rng, rows, cols, 0.02, outliers)));
+            push(
+                format!("{p}.{sub}.weight"),
+                vec![rows, cols],
+                Data::F32(matrix(&mut rng, rows, cols, 0.02, outliers)),
+            );
             push(format!("{p}.{sub}.bias"), vec![rows], Data::F32(vector(&mut rng, rows, 0.0, 0.01)));
         }
         for ln in ["attention.output.LayerNorm", "output.LayerNorm"] {
@@ -112,7 +124,11 @@ fn model() -> Vec<Tensor> {
             push(format!("{p}.{ln}.bias"), vec![HIDDEN], Data::F32(vector(&mut rng, HIDDEN, 0.0, 0.02)));
         }
     }
-    push("pooler.dense.weight".into(), vec![HIDDEN, HIDDEN], Data::F32(matrix(&mut rng, HIDDEN, HIDDEN, 0.02, 0)));
+    push(
+        "pooler.dense.weight".into(),
+        vec![HIDDEN, HIDDEN],
+        Data::F32(matrix(&mut rng, HIDDEN, HIDDEN, 0.02, 0)),
+    );
     push("pooler.dense.bias".into(), vec![HIDDEN], Data::F32(vector(&mut rng, HIDDEN, 0.0, 0.01)));
     t
 }
@@ -154,7 +170,8 @@ pub struct DemoModel {
 pub fn write_demo_model(dir: &Path) -> anyhow::Result<DemoModel> {
     let tensors = model();
     let mut header = serde_json::Map::new();
-    header.insert("__metadata__".into(), serde_json::json!({ "format": "pt", "generator": "arrowquant demo" }));
+    header
+        .insert("__metadata__".into(), serde_json::json!({ "format": "pt", "generator": "arrowquant demo" }));
     let mut offset = 0usize;
     let mut blobs = Vec::with_capacity(tensors.len());
     for t in &tensors {
@@ -208,11 +225,17 @@ mod tests {
             std::fs::create_dir_all(d).unwrap();
             write_demo_model(d).unwrap();
         }
-        let (fa, fb) = (std::fs::read(a.join("model.safetensors")).unwrap(), std::fs::read(b.join("model.safetensors")).unwrap());
+        let (fa, fb) = (
+            std::fs::read(a.join("model.safetensors")).unwrap(),
+            std::fs::read(b.join("model.safetensors")).unwrap(),
+        );
         assert_eq!(fa, fb, "same bytes every run");
         let m = arrowquant_std::Model::open(&a).unwrap();
         assert_eq!(m.tensors.len(), model().len());
-        assert!(m.tensors.iter().any(|t| t.dtype.name() == "I64") && m.tensors.iter().any(|t| t.dtype.name() == "F16"));
+        assert!(
+            m.tensors.iter().any(|t| t.dtype.name() == "I64")
+                && m.tensors.iter().any(|t| t.dtype.name() == "F16")
+        );
         std::fs::remove_dir_all(&base).unwrap();
     }
 

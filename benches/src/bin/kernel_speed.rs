@@ -1,8 +1,10 @@
 //! Compact kernel speed table for the README: GB/s of f32-equivalent input (elements x 4)
 //! per path, and the ratio to a single-thread read-sum of the same buffer measured in
-//! the same run. Each figure is the median (and the best) of `--runs` timed runs after
-//! one warm-up; "x read" divides by the read-sum's median (resp. best). On a busy
-//! machine the best run is the closer estimate of the kernel's own speed.
+//! the same run. Every kernel run is paired with a read-sum run just before it, so the
+//! ratio compares like with like even when the machine's load changes. Columns: median
+//! GB/s and its ratio to the read-sum's median, best GB/s and its ratio to the best
+//! read-sum, and that best read-sum in GB/s. On a busy machine the best runs are the
+//! closer estimate of the kernel's own speed.
 //!
 //! `cargo run --release -p arrowquant-benches --bin kernel_speed [-- --values 67108864 --runs 7]`
 //!
@@ -41,41 +43,54 @@ fn parse() -> Result<Opts, String> {
     Ok(o)
 }
 
-/// Median and minimum wall time in seconds of `runs` calls, after one warm-up call.
-fn time_secs(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
+/// Times `f` and a read-sum of `x` alternately, `runs` times each after a warm-up, so
+/// that both see the same machine state; returns the kernel's and the read-sum's
+/// (median, best) in seconds.
+fn time_paired(runs: usize, x: &[f32], mut f: impl FnMut()) -> ((f64, f64), (f64, f64)) {
+    let read = || {
+        black_box(read_sum(black_box(x)));
+    };
     f();
-    let mut t: Vec<f64> = (0..runs)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    (t[t.len() / 2], t[0])
+    read();
+    let (mut tf, mut tr) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let s = Instant::now();
+        read();
+        tr.push(s.elapsed().as_secs_f64());
+        let s = Instant::now();
+        f();
+        tf.push(s.elapsed().as_secs_f64());
+    }
+    let stats = |mut t: Vec<f64>| {
+        t.sort_by(f64::total_cmp);
+        (t[t.len() / 2], t[0])
+    };
+    (stats(tf), stats(tr))
 }
 
-struct Table {
-    bytes: f64,
+struct Table<'a> {
+    x: &'a [f32],
     runs: usize,
-    read_gbs: f64,
-    read_best: f64,
     only: Option<String>,
 }
 
-impl Table {
+impl Table<'_> {
     fn row(&self, case: &str, path: &str, f: impl FnMut()) {
         if let Some(only) = &self.only
             && !format!("{case} {path}").contains(only.as_str())
         {
             return;
         }
-        let (median, min) = time_secs(self.runs, f);
-        let (gbs, best) = (self.bytes / median / 1e9, self.bytes / min / 1e9);
+        let bytes = (self.x.len() * 4) as f64;
+        let ((median, min), (read_median, read_min)) = time_paired(self.runs, self.x, f);
+        let gbs = |t: f64| bytes / t / 1e9;
         println!(
-            "{case:<34} {path:<9} {gbs:>7.2} {:>8.2} {best:>7.2} {:>8.2}",
-            gbs / self.read_gbs,
-            best / self.read_best
+            "{case:<34} {path:<9} {:>7.2} {:>8.2} {:>7.2} {:>8.2} {:>7.2}",
+            gbs(median),
+            read_median / median,
+            gbs(min),
+            read_min / min,
+            gbs(read_min)
         );
     }
 }
@@ -110,12 +125,7 @@ fn main() {
         }
     };
     let x = weights(o.values, 1);
-    let bytes = (o.values * 4) as f64;
-    let (median, min) = time_secs(o.runs, || {
-        black_box(read_sum(black_box(&x)));
-    });
-    let (read_gbs, read_best) = (bytes / median / 1e9, bytes / min / 1e9);
-    let t = Table { bytes, runs: o.runs, read_gbs, read_best, only: o.only.clone() };
+    let t = Table { x: &x, runs: o.runs, only: o.only.clone() };
     println!(
         "{} values ({} MB of f32), median and best of {} runs, single thread, detected backend: {}",
         o.values,
@@ -124,12 +134,8 @@ fn main() {
         Backend::detect()
     );
     println!(
-        "{:<34} {:<9} {:>7} {:>8} {:>7} {:>8}",
-        "case (GB/s of f32 input)", "path", "median", "x read", "best", "x read"
-    );
-    println!(
-        "{:<34} {:<9} {read_gbs:>7.2} {:>8.2} {read_best:>7.2} {:>8.2}",
-        "read-sum (memory yardstick)", "-", 1.0, 1.0
+        "{:<34} {:<9} {:>7} {:>8} {:>7} {:>8} {:>7}",
+        "case (GB/s of f32 input)", "path", "median", "x read", "best", "x read", "read"
     );
     let asym = Scheme::Asymmetric;
     quantize_rows(&t, "quantize f32 -> INT4 g128 asym", format(4, 128, asym), Input::F32(&x));

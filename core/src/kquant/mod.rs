@@ -68,7 +68,16 @@
 //! [`crate::search`], derive `d` and `dmin` from the largest, choose each
 //! sub-group's quantized `(sc, mc)` (rounded, or the best of the four neighbours
 //! by actual error), then refit `(d, dmin)` by least squares given all codes and
-//! choose again, keeping the best state by actual error.
+//! choose again, keeping the best state by actual error. Eight sub-groups are searched
+//! at once, one per vector lane (`lanes`), and the block encoder is compiled for the
+//! baseline and, with `std` on x86_64, for AVX2 (picked at run time): the same IEEE
+//! operations either way, so the bytes are identical (tested).
+//!
+//! # Memory
+//!
+//! Encoding works on one block on the stack (at most about 10 KB: the block, its transposed
+//! copy, optional weights and codes); nothing is allocated and nothing depends on the
+//! tensor length.
 
 mod bitpack;
 mod decode;

@@ -8,14 +8,15 @@
 //! - [`SearchedGroupCodec`]: the plain [`GroupFormat`](crate::GroupFormat) layout
 //!   with searched parameters. Files it writes decode with the ordinary
 //!   [`GroupCodec`](crate::GroupCodec); it is never worse than min-max on any group.
-//! - The two-level formats of [`crate::kquant`] run the same fit per sub-group.
+//! - The two-level formats of [`crate::kquant`] run the same fit, eight sub-groups
+//!   at a time.
 //!
 //! # Determinism
 //!
 //! The search uses only IEEE f32/f64 additions, multiplications and divisions in a
-//! fixed order (eight accumulator lanes reduced pairwise), no fused multiply-add and
-//! no platform math library, so the chosen parameters and codes are bit-identical on
-//! x86_64 and aarch64.
+//! fixed order (eight accumulator lanes reduced pairwise), no fused multiply-add, and
+//! from `libm` only the exactly rounded `floor`, `rint` and `sqrt`, so the chosen
+//! parameters and codes are bit-identical on x86_64 and aarch64.
 //!
 //! # Memory
 //!

@@ -23,7 +23,8 @@ pub(crate) fn write_safetensors(
     global: &GlobalArgs,
     command: &str,
 ) -> anyhow::Result<Outcome> {
-    let q = QuantizedFile::open(input).with_context(|| format!("opening quantized file {}", input.display()))?;
+    let q =
+        QuantizedFile::open(input).with_context(|| format!("opening quantized file {}", input.display()))?;
     let r = q
         .export_safetensors(output, dtype.to_out())
         .with_context(|| format!("writing {}", output.display()))?;

@@ -92,7 +92,8 @@ pub fn write_postcard(q: &QuantizedFile, out: &Path) -> anyhow::Result<PostcardE
     })?;
     w.flush().with_context(|| format!("writing {}", out.display()))?;
     drop(w);
-    verify(q, file.tmp_path(), records).with_context(|| format!("checking {} before keeping it", out.display()))?;
+    verify(q, file.tmp_path(), records)
+        .with_context(|| format!("checking {} before keeping it", out.display()))?;
     file.commit()?;
     let bytes = std::fs::metadata(out).with_context(|| format!("{}", out.display()))?.len();
     Ok(PostcardExport { bytes, records, skipped })
@@ -110,7 +111,8 @@ fn verify(q: &QuantizedFile, written: &Path, records: usize) -> anyhow::Result<(
         t.dequantize_into(&mut values).map_err(|e| anyhow!("tensor `{}`: {e}", t.name()))?;
         let expected = q.read_tensor_f32(t.name())?;
         ensure!(
-            expected.len() == values.len() && expected.iter().zip(&values).all(|(a, b)| a.to_bits() == b.to_bits()),
+            expected.len() == values.len()
+                && expected.iter().zip(&values).all(|(a, b)| a.to_bits() == b.to_bits()),
             "tensor `{}` does not decode to the Parquet file's values",
             t.name()
         );

@@ -144,7 +144,8 @@ fn safetensors_rows(path: &Path) -> anyhow::Result<Listing> {
 }
 
 fn parquet_rows(path: &Path) -> anyhow::Result<Listing> {
-    let q = QuantizedFile::open(path).with_context(|| format!("opening quantized file {}", path.display()))?;
+    let q =
+        QuantizedFile::open(path).with_context(|| format!("opening quantized file {}", path.display()))?;
     let rows = q
         .tensors()
         .iter()
@@ -162,7 +163,8 @@ fn parquet_rows(path: &Path) -> anyhow::Result<Listing> {
         })
         .collect();
     let config: Value = serde_json::from_str(q.config_json()).unwrap_or(Value::Null);
-    let meta = json!({ "tool_version": q.tool_version(), "config": config, "source_metadata": q.source_metadata() });
+    let meta =
+        json!({ "tool_version": q.tool_version(), "config": config, "source_metadata": q.source_metadata() });
     Ok(("arrowquant-parquet", rows, q.file_size(), meta))
 }
 

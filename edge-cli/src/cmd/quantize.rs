@@ -68,7 +68,9 @@ pub fn print_summaries(summaries: &[QuantizeSummary], global: &GlobalArgs) -> an
     if global.json {
         let value = match summaries {
             [one] => quantize_json(one),
-            many => serde_json::json!({ "command": "quantize", "models": many.iter().map(quantize_json).collect::<Vec<_>>() }),
+            many => {
+                serde_json::json!({ "command": "quantize", "models": many.iter().map(quantize_json).collect::<Vec<_>>() })
+            }
         };
         crate::out::print_json(&value)
     } else {
@@ -109,7 +111,20 @@ pub fn plan(
             crate::out::note(global, &format!("warning: {w}"));
         }
         let config = resolve_config(settings, file_layer.as_ref(), &env_layer, &detection)?;
-        let out = if to_dir { output.join(format!("{}.{ext}", output_stem(input))) } else { output.to_path_buf() };
+        // Report what was used: an explicit modality overrides the detected one.
+        let detection = if config.modality == detection.modality {
+            detection
+        } else {
+            let by = if settings.modality.is_some() { "--modality" } else { "the configuration" };
+            let detected = detection.modality.map_or("nothing", |m| m.name());
+            Detection {
+                modality: config.modality,
+                source: format!("set by {by}; detected: {detected}"),
+                ..detection
+            }
+        };
+        let out =
+            if to_dir { output.join(format!("{}.{ext}", output_stem(input))) } else { output.to_path_buf() };
         if !names.insert(out.clone()) {
             bail!("two models would both be written to {}: quantize them in separate runs", out.display());
         }
@@ -120,7 +135,8 @@ pub fn plan(
         jobs.push(Job { input: input.clone(), model, output: out, config, detection });
     }
     if to_dir {
-        std::fs::create_dir_all(output).with_context(|| format!("creating output directory {}", output.display()))?;
+        std::fs::create_dir_all(output)
+            .with_context(|| format!("creating output directory {}", output.display()))?;
     }
     Ok(jobs)
 }
@@ -171,13 +187,18 @@ pub fn resolve_config(
 fn output_stem(input: &Path) -> String {
     let file_name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
     let dir_name = |p: &Path| {
-        std::fs::canonicalize(p).ok().and_then(|c| file_name(&c)).or_else(|| file_name(p)).unwrap_or_else(|| "model".into())
+        std::fs::canonicalize(p)
+            .ok()
+            .and_then(|c| file_name(&c))
+            .or_else(|| file_name(p))
+            .unwrap_or_else(|| "model".into())
     };
     if input.is_dir() {
         return dir_name(input);
     }
     let name = file_name(input).unwrap_or_else(|| "model".into());
-    let stem = name.strip_suffix(".safetensors").or_else(|| name.strip_suffix(".index.json")).unwrap_or(&name);
+    let stem =
+        name.strip_suffix(".safetensors").or_else(|| name.strip_suffix(".index.json")).unwrap_or(&name);
     let stem = stem.strip_suffix(".safetensors").unwrap_or(stem);
     if stem == "model" || stem.starts_with("model-0") {
         dir_name(input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))

@@ -16,10 +16,12 @@ const DEFAULT_MIN_ACCURACY: f64 = 0.85;
 /// # Errors
 /// Input errors (exit 2).
 pub fn run(args: &ValidateArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
-    let model = Model::open(&args.original).with_context(|| format!("opening model {}", args.original.display()))?;
+    let model =
+        Model::open(&args.original).with_context(|| format!("opening model {}", args.original.display()))?;
     let q = QuantizedFile::open(&args.quantized)
         .with_context(|| format!("opening quantized file {}", args.quantized.display()))?;
-    let min = args.min_accuracy.or_else(|| q.config().map(|c| c.min_accuracy)).unwrap_or(DEFAULT_MIN_ACCURACY);
+    let min =
+        args.min_accuracy.or_else(|| q.config().map(|c| c.min_accuracy)).unwrap_or(DEFAULT_MIN_ACCURACY);
     let report = validate(&model, &q, min).context("validating")?;
     if global.json {
         crate::out::print_json(&validate_json(&report))?;
@@ -29,6 +31,10 @@ pub fn run(args: &ValidateArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> 
     Ok(if report.passed {
         Outcome::Success
     } else {
-        Outcome::QualityFailed(format!("{} tensor(s) below min accuracy {min}: {}", report.failed.len(), report.failed.join(", ")))
+        Outcome::QualityFailed(format!(
+            "{} tensor(s) below min accuracy {min}: {}",
+            report.failed.len(),
+            report.failed.join(", ")
+        ))
     })
 }

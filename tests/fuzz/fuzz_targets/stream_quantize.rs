@@ -13,7 +13,7 @@
 use arrowquant_core::{
     AnyCodec, BlockCodec, Input, StreamError, StreamQuantizer, StreamSummary, TwoLevelCodec, VecSink,
 };
-use arrowquant_fuzz::{Cursor, Elements, choose_codec, expected_rejection};
+use arrowquant_fuzz::{Cursor, Elements, allowed_rejection, choose_codec, expected_rejection};
 use libfuzzer_sys::fuzz_target;
 
 type Outcome = Result<(StreamSummary, VecSink), arrowquant_core::QuantError>;
@@ -56,16 +56,16 @@ fuzz_target!(|data: &[u8]| {
     let x = elements.to_f32();
 
     if per_row {
-        // Per-row two-level mode: row scales first (granule: one sub-group), then blocks.
+        // Per-row two-level mode: row scales first, then blocks. The row pass scans
+        // eight sub-groups at a time, so its error is checked without assuming a window.
         let AnyCodec::TwoLevel(t) = codec else { return };
-        let expect_row = expected_rejection(&x, t.format().sub_len(), 0);
         match t.row_scales(input) {
             Ok(row) => {
-                assert_eq!(expect_row, None, "row scales accepted a rejected value");
+                assert!(allowed_rejection(&x, None), "row scales accepted a rejected value");
                 codec = AnyCodec::TwoLevel(TwoLevelCodec::with_row(t.format(), t.search(), row));
             }
             Err(e) => {
-                assert_eq!(Some(e), expect_row, "row scales error");
+                assert!(allowed_rejection(&x, Some(e)), "row scales error {e:?}");
                 return;
             }
         }

@@ -116,6 +116,27 @@ pub fn expected_rejection(x: &[f32], granule: usize, first_element: u64) -> Opti
     None
 }
 
+/// Whether `e` is an error the policy allows for `x` when the scan window is not
+/// known (per-row scales scan eight sub-groups at a time): `NonFinite` must name a
+/// non-finite element with none before it (out-of-range ones may precede it in the
+/// same window); `OutOfRange` must name an out-of-range element with nothing bad before
+/// it. `None` is allowed exactly when every value is accepted.
+pub fn allowed_rejection(x: &[f32], e: Option<QuantError>) -> bool {
+    let bad = |v: &f32| !v.is_finite() || v.abs() > F16_MAX;
+    match e {
+        None => !x.iter().any(bad),
+        Some(QuantError::NonFinite { element }) => {
+            let i = element as usize;
+            i < x.len() && !x[i].is_finite() && x[..i].iter().all(|v| v.is_finite())
+        }
+        Some(QuantError::OutOfRange { element }) => {
+            let i = element as usize;
+            i < x.len() && x[i].is_finite() && x[i].abs() > F16_MAX && !x[..i].iter().any(bad)
+        }
+        Some(_) => false,
+    }
+}
+
 /// Owned input elements of one dtype, built from fuzzer bytes.
 #[derive(Debug, Clone)]
 pub enum Elements {
