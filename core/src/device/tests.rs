@@ -259,7 +259,7 @@ fn crc32_known_answer() {
 #[cfg(target_arch = "aarch64")]
 #[test]
 fn neon_is_the_selected_backend_on_aarch64() {
-    assert_eq!(Backend::detect(), Backend::Neon);
+    assert_eq!(crate::Backend::detect(), crate::Backend::Neon);
     let file = sample_file();
-    assert_eq!(find(&file, "blk.0.w").unwrap().backend(), Backend::Neon);
+    assert_eq!(find(&file, "blk.0.w").unwrap().backend(), crate::Backend::Neon);
 }
