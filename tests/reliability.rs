@@ -53,21 +53,23 @@ pub(crate) fn run(mut cmd: Command) -> Run {
     }
 }
 
-/// Checks the error contract of the CLI: exit code 2 and exactly one line on stderr,
-/// `error: ...`, holding every needle, with no panic message.
+/// Checks the error contract of the CLI: exit code 2 and exactly one `error: ...` line,
+/// the last on stderr (progress lines may precede it), holding every needle, with no
+/// panic message.
 pub(crate) fn check_input_error(r: &Run, needles: &[&str]) -> Result<(), String> {
     if r.code != Some(2) {
         return Err(format!("expected exit 2: {r:?}"));
     }
     let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    if lines.len() != 1 || !lines[0].starts_with("error: ") {
-        return Err(format!("expected one `error: ` line: {r:?}"));
-    }
+    let errors = lines.iter().filter(|l| l.starts_with("error")).count();
+    let Some(last) = lines.last().filter(|l| l.starts_with("error: ") && errors == 1) else {
+        return Err(format!("expected one `error: ` line, last: {r:?}"));
+    };
     if r.stderr.contains("panicked") || r.stderr.contains("RUST_BACKTRACE") {
         return Err(format!("panic: {r:?}"));
     }
     for n in needles {
-        if !lines[0].contains(n) {
+        if !last.contains(n) {
             return Err(format!("{n:?} not in the error line: {r:?}"));
         }
     }
@@ -76,8 +78,10 @@ pub(crate) fn check_input_error(r: &Run, needles: &[&str]) -> Result<(), String>
 
 /// File names in `dir`, sorted (temporaries included).
 pub(crate) fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }

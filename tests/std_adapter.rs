@@ -49,7 +49,7 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
             s ^= s << 17;
             let u = ((s >> 40) as f32 + 1.0) / (1u64 << 24) as f32;
             let x = -0.05 * u.ln() * if s & 1 == 0 { 1.0 } else { -1.0 };
-            if (s >> 8) % 997 == 0 { x * 8.0 } else { x }
+            if (s >> 8).is_multiple_of(997) { x * 8.0 } else { x }
         })
         .collect()
 }
@@ -206,7 +206,8 @@ fn presets_round_trip_and_python_agrees() {
     for preset in ["fast", "int2", "int4"] {
         let sub = dir.path().join(preset);
         std::fs::create_dir(&sub).unwrap();
-        let layer = ConfigLayer { preset: Some(preset.into()), min_accuracy: Some(0.9), ..Default::default() };
+        let layer =
+            ConfigLayer { preset: Some(preset.into()), min_accuracy: Some(0.9), ..Default::default() };
         let config = Config::from_layers(&[layer]).unwrap();
         let (out, export) = round_trip(&src, &config, None, &sub);
         let q = QuantizedFile::open(&out).unwrap();
@@ -238,7 +239,7 @@ fn fallback_widens_and_fail_fast_stops() {
     let src = mixed_model(dir.path());
     let model = Model::open(&src).unwrap();
     let strict = ConfigLayer { bit_width: Some(2), min_accuracy: Some(0.999), ..Default::default() };
-    let config = Config::from_layers(&[strict.clone()]).unwrap();
+    let config = Config::from_layers(std::slice::from_ref(&strict)).unwrap();
     let out = dir.path().join("fb.parquet");
     let mut events = 0;
     let r = quantize_model(&model, &config, &out, &mut |p| {

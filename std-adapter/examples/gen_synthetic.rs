@@ -88,11 +88,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let r = rng.next_u64();
                 let sign = if r & 1 == 0 { 1.0 } else { -1.0 };
                 let mut x = -0.02 * u.ln() * sign;
-                if (r >> 1) % 1000 == 0 {
+                if (r >> 1).is_multiple_of(1000) {
                     x *= 10.0;
                 }
                 if norm {
-                    x = 1.0 + x;
+                    x += 1.0;
                 }
                 buf.extend_from_slice(&f16::from_f32(x).to_le_bytes());
             }

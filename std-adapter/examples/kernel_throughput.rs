@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let r = s.wrapping_mul(0x2545_f491_4f6c_dd1d);
             let u = ((r >> 40) as f32 + 1.0) / (1u64 << 24) as f32;
             let mut x = -0.02 * u.ln() * if r & 1 == 0 { 1.0 } else { -1.0 };
-            if (r >> 1) % 1000 == 0 {
+            if (r >> 1).is_multiple_of(1000) {
                 x *= 10.0;
             }
             f16::from_f32(x)

@@ -622,19 +622,15 @@ mod tests {
 
     #[test]
     fn validation_errors_name_allowed_values() {
-        let mut c = Config::default();
-        c.bit_width = 3;
+        let c = Config { bit_width: 3, ..Config::default() };
         let e = c.validate().unwrap_err();
         assert_eq!(e, ConfigError::InvalidBitWidth(3));
         assert!(e.to_string().contains("2, 4 or 8"));
-        let mut c = Config::default();
-        c.num_time_groups = 0;
+        let c = Config { num_time_groups: 0, ..Config::default() };
         assert_eq!(c.validate(), Err(ConfigError::InvalidTimeGroups(0)));
-        let mut c = Config::default();
-        c.group_size = 100;
+        let c = Config { group_size: 100, ..Config::default() };
         assert_eq!(c.validate(), Err(ConfigError::InvalidGroupSize(100)));
-        let mut c = Config::default();
-        c.min_accuracy = 1.5;
+        let mut c = Config { min_accuracy: 1.5, ..Config::default() };
         assert_eq!(c.validate(), Err(ConfigError::InvalidAccuracy(1.5)));
         c.min_accuracy = f64::NAN;
         assert!(c.validate().is_err());

@@ -237,12 +237,15 @@ def parquet_cases(arrowquant):
                        check=True)
         shutil.copy(tmp, base)
     table = pq.read_table(base)
-    meta = dict(table.schema.metadata)
+    # Our key-value metadata is file-level; pyarrow writes a table's schema metadata there.
+    meta = dict(pq.read_metadata(base).metadata)
     tensors = json.loads(meta[b"arrowquant.tensors"])
 
     def rewrite(name, tbl, metadata, expect, args=("dequantize", "{case}", "-o", "{out}")):
         tbl = tbl.replace_schema_metadata(metadata)
-        pq.write_table(tbl, os.path.join(OUT, name + ".parquet"))
+        # Keep the list item name `item` that our writer uses (pyarrow's default is `element`).
+        pq.write_table(tbl, os.path.join(OUT, name + ".parquet"), use_compliant_nested_type=False,
+                       compression="zstd")
         case(name, list(args), [name + ".parquet"] + expect, "parquet", path=name + ".parquet")
 
     def set_col(tbl, name, values):
@@ -261,17 +264,17 @@ def parquet_cases(arrowquant):
 
     m = {k: v for k, v in meta.items() if k != b"arrowquant.tensors"}
     rewrite("pq_missing_manifest", table, m, ["arrowquant.tensors"], ("inspect", "{case}"))
-    m = dict(meta, **{b"arrowquant.format_version": b"99"})
+    m = {**meta, b"arrowquant.format_version": b"99"}
     rewrite("pq_future_version", table, m, ["version 99"], ("inspect", "{case}"))
-    m = dict(meta, **{b"arrowquant.tensors": b"[{not json"})
+    m = {**meta, b"arrowquant.tensors": b"[{not json"}
     rewrite("pq_manifest_not_json", table, m, ["manifest"], ("inspect", "{case}"))
     rewrite("pq_missing_column", table.drop_columns(["params"]), meta, ["params"], ("inspect", "{case}"))
     i = table.schema.get_field_index("bits")
     wrong = table.set_column(i, pa.field("bits", pa.int32(), False), table.column("bits").cast(pa.int32()))
     rewrite("pq_wrong_column_type", wrong, meta, ["bits"], ("inspect", "{case}"))
     t2 = [dict(x) for x in tensors]
-    t2[0]["rows"] += 1
-    m = dict(meta, **{b"arrowquant.tensors": json.dumps(t2).encode()})
+    t2[-1]["rows"] += 1
+    m = {**meta, b"arrowquant.tensors": json.dumps(t2).encode()}
     rewrite("pq_manifest_row_count", table, m, ["rows"], ("inspect", "{case}"))
 
     # Row counts whose sum overflows u64 (and wraps to the true count).
@@ -279,18 +282,18 @@ def parquet_cases(arrowquant):
     t2[0]["rows"] = 2**64 - 1
     t2[1]["first_row"] = 2**64 - 1
     t2[1]["rows"] = tensors[0]["rows"] + tensors[1]["rows"] + 1
-    m = dict(meta, **{b"arrowquant.tensors": json.dumps(t2).encode()})
+    m = {**meta, b"arrowquant.tensors": json.dumps(t2).encode()}
     rewrite("pq_manifest_rows_overflow", table, m, [tensors[1]["name"], "too many"], ("inspect", "{case}"))
     t2 = [dict(x) for x in tensors]
     t2[0]["first_row"] = 2**64 - 1
-    m = dict(meta, **{b"arrowquant.tensors": json.dumps(t2).encode()})
+    m = {**meta, b"arrowquant.tensors": json.dumps(t2).encode()}
     rewrite("pq_manifest_first_row_overflow", table, m, [tensors[0]["name"], "starts at row"], ("inspect", "{case}"))
 
     first = tensors[0]["name"]
     codecs = table.column("codec").to_pylist()
     t = set_col(table, "codec", ["g3a64"] * len(codecs))
     t2 = [dict(x, codec="g3a64") for x in tensors]
-    m = dict(meta, **{b"arrowquant.tensors": json.dumps(t2).encode()})
+    m = {**meta, b"arrowquant.tensors": json.dumps(t2).encode()}
     rewrite("pq_bad_codec_id", t, m, [first])
     codes = table.column("codes").to_pylist()
     rewrite("pq_codes_length_mismatch", set_col(table, "codes", [c[:-1] for c in codes]), meta, [first])

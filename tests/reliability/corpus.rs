@@ -42,7 +42,8 @@ fn run_case(c: &Value) -> Result<(), String> {
     let envv: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let before = listing(&dir);
     let r = run(arrowquant(&argv, &envv));
-    let needles: Vec<&str> = c["expect"].as_array().ok_or("expect")?.iter().filter_map(Value::as_str).collect();
+    let needles: Vec<&str> =
+        c["expect"].as_array().ok_or("expect")?.iter().filter_map(Value::as_str).collect();
     check_input_error(&r, &needles)?;
     if !r.stdout.is_empty() {
         return Err(format!("stdout is not empty: {r:?}"));
@@ -75,5 +76,11 @@ fn every_malformed_input_exits_2_with_one_line_naming_it_and_writes_nothing() {
     for k in ["safetensors", "index.json", "parquet", "yaml", "env"] {
         assert!(kinds.get(k).copied().unwrap_or(0) >= 4, "too few {k} cases: {kinds:?}");
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
 }

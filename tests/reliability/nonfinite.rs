@@ -26,11 +26,15 @@ const N: usize = 1000;
 /// searched group codec, and every preset.
 fn codecs() -> Vec<(String, AnyCodec)> {
     let mut v = Vec::new();
-    for (bits, group, scheme) in [(4, 128, Scheme::Asymmetric), (2, 32, Scheme::Symmetric), (8, 256, Scheme::Asymmetric)]
+    for (bits, group, scheme) in
+        [(4, 128, Scheme::Asymmetric), (2, 32, Scheme::Symmetric), (8, 256, Scheme::Asymmetric)]
     {
         let f = GroupFormat::new(bits, group, scheme).unwrap();
         for b in Backend::available() {
-            v.push((format!("g{bits}/{group}/{scheme:?}/{b}"), GroupCodec::with_backend(f, b).unwrap().into()));
+            v.push((
+                format!("g{bits}/{group}/{scheme:?}/{b}"),
+                GroupCodec::with_backend(f, b).unwrap().into(),
+            ));
         }
         v.push((format!("searched g{bits}/{group}"), SearchedGroupCodec::new(f, SearchConfig::FINE).into()));
     }
@@ -94,7 +98,9 @@ fn check_all(what: &str, x: &[f32], expect: impl Fn(usize, Dt) -> Option<QuantEr
                     (Ok(y), None) => {
                         assert!(y.iter().all(|v| v.is_finite()), "{what}: {name} {dt:?}: non-finite output")
                     }
-                    _ => panic!("{what}: {name} {dt:?} chunks {chunks:?}: got {:?}, want {want:?}", got.err()),
+                    _ => {
+                        panic!("{what}: {name} {dt:?} chunks {chunks:?}: got {:?}, want {want:?}", got.err())
+                    }
                 }
             }
         }
@@ -108,7 +114,9 @@ fn a_single_nan_or_infinity_is_rejected_naming_its_element_on_every_path() {
         for at in [0, 255, 256, 517, N - 1] {
             let mut x = weights(N, at as u64);
             x[at] = bad;
-            check_all(&format!("{bad} at {at}"), &x, |_, _| Some(QuantError::NonFinite { element: at as u64 }));
+            check_all(&format!("{bad} at {at}"), &x, |_, _| {
+                Some(QuantError::NonFinite { element: at as u64 })
+            });
         }
     }
 }
@@ -239,7 +247,8 @@ fn the_std_adapter_rejects_naming_tensor_and_element_sequential_parallel_and_fal
                     };
                     let out = dir.path().join("q.parquet");
                     let r = quantize_model_with(&model, &c, tuning, &out, &mut |_| {});
-                    let what = format!("{bad} at {at}, threads {threads}, {preset:?}, min_accuracy {min_accuracy}");
+                    let what =
+                        format!("{bad} at {at}, threads {threads}, {preset:?}, min_accuracy {min_accuracy}");
                     match r {
                         Err(AdapterError::Quant { tensor, source, .. }) => {
                             assert_eq!((tensor.as_str(), source), ("b.weight", want), "{what}")

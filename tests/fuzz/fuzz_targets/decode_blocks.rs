@@ -60,7 +60,10 @@ fuzz_target!(|data: &[u8]| {
             let r = dequantize_with(Backend::Scalar, f, &codes, &params, &mut reference);
             check_lengths_error(r, exact);
             if r.is_ok() {
-                assert!(reference.iter().all(|v| v.is_finite()), "finite params decoded to a non-finite value");
+                assert!(
+                    reference.iter().all(|v| v.is_finite()),
+                    "finite params decoded to a non-finite value"
+                );
             }
             for b in Backend::available() {
                 let mut out = vec![0f32; out_len];

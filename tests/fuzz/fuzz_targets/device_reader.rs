@@ -50,7 +50,8 @@ fn exercise(t: &DeviceTensor<'_>, file: &[u8]) {
                 assert_eq!(real, t.group_len().min(t.len() - g * t.group_len()));
                 if r.is_ok() {
                     let at = g * t.group_len();
-                    let same = whole[at..at + real].iter().zip(&group).all(|(a, b)| a.to_bits() == b.to_bits());
+                    let same =
+                        whole[at..at + real].iter().zip(&group).all(|(a, b)| a.to_bits() == b.to_bits());
                     assert!(same, "group {g} decodes differently alone");
                 }
             }
@@ -60,7 +61,9 @@ fn exercise(t: &DeviceTensor<'_>, file: &[u8]) {
     }
     match r {
         Ok(()) => assert!(!any_corrupt, "whole tensor decoded but a group is corrupt"),
-        Err(DeviceError::Quant(QuantError::Corrupt)) => assert!(any_corrupt, "whole tensor corrupt, no group"),
+        Err(DeviceError::Quant(QuantError::Corrupt)) => {
+            assert!(any_corrupt, "whole tensor corrupt, no group")
+        }
         Err(e) => panic!("dequantize_into: {e:?}"),
     }
     let mut wrong = vec![0f32; t.group_len() + 1];
@@ -92,6 +95,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Some(first) = names.first() {
-        assert_eq!(device::find(&bytes, first).map(|t| t.name().to_owned()).ok().as_deref(), Some(&first[..]));
+        assert_eq!(
+            device::find(&bytes, first).map(|t| t.name().to_owned()).ok().as_deref(),
+            Some(&first[..])
+        );
     }
 });

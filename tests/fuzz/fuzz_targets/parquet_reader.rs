@@ -1,5 +1,5 @@
 //! Our Parquet reader on arbitrary bytes (seeded with real ArrowQuant files, see
-//! `seeds/README.md`): `QuantizedFile::open`, then every accessor, streaming every
+//! `seeds/gen_seeds.py`): `QuantizedFile::open`, then every accessor, streaming every
 //! chunk and dequantizing every tensor. Properties: no panic; every error is one line
 //! naming the file; a tensor that reads back has its manifest's element count.
 #![no_main]

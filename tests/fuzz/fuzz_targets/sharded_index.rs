@@ -20,7 +20,10 @@ fn st_file(tensors: &[(&str, &str, &[u64], u64)]) -> Vec<u8> {
         if i > 0 {
             header.push(',');
         }
-        header += &format!(r#""{name}":{{"dtype":"{dtype}","shape":{shape:?},"data_offsets":[{off},{}]}}"#, off + n);
+        header += &format!(
+            r#""{name}":{{"dtype":"{dtype}","shape":{shape:?},"data_offsets":[{off},{}]}}"#,
+            off + n
+        );
         off += n;
     }
     header.push('}');

@@ -3,8 +3,8 @@
 //! oracle of the NaN/infinity policy.
 
 use arrowquant_core::{
-    AnyCodec, Backend, BlockCodec, GroupCodec, GroupFormat, Input, Preset, QuantError, Scheme,
-    SearchConfig, SearchedGroupCodec, TwoLevelCodec, TwoLevelFormat,
+    AnyCodec, Backend, BlockCodec, GroupCodec, GroupFormat, Input, Preset, QuantError, Scheme, SearchConfig,
+    SearchedGroupCodec, TwoLevelCodec, TwoLevelFormat,
 };
 
 /// Largest finite magnitude the f16 group parameters can hold.
@@ -207,10 +207,11 @@ impl Elements {
 
 /// Checks the lengths the codec needs for `blocks` blocks.
 pub fn block_buffers(codec: &impl BlockCodec, blocks: usize) -> (Vec<u8>, Vec<u8>, Vec<f32>) {
-    (vec![0u8; blocks * codec.codes_len()], vec![0u8; blocks * codec.params_len()], vec![
-        0f32;
-        blocks * codec.block_len()
-    ])
+    (
+        vec![0u8; blocks * codec.codes_len()],
+        vec![0u8; blocks * codec.params_len()],
+        vec![0f32; blocks * codec.block_len()],
+    )
 }
 
 /// A scratch directory for targets that must go through the file system, created once
