@@ -1,6 +1,6 @@
 //! Workspace integration tests: public API, file formats and CLI behaviour.
 
-mod core_api;
 mod cli;
-mod std_adapter;
+mod core_api;
 mod reliability;
+mod std_adapter;
