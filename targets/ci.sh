@@ -32,13 +32,13 @@ if [ "${AQ_CI_QUICK:-0}" = 1 ]; then
   exit 0
 fi
 
-step "aarch64: clippy, the workspace tests under qemu-user, release CLI (gnu and static musl)"
+step "aarch64: clippy, the product crates' tests under qemu-user, release CLI"
 AQ_MUSL="${AQ_MUSL:-0}" bash targets/ci-aarch64.sh
 
 step "Cortex-M4F firmware under qemu-system-arm"
 bash targets/ci-embedded.sh
 
-step "reliability: every fuzz target for 30 s, core tests under Miri"
-bash targets/ci-reliability.sh 30
+# targets/ci-reliability.sh (fuzz every target 30 s, Miri on core) is not run here yet:
+# its timing on a fresh machine has not been measured (see tests/fuzz/README.md).
 
 step "done in $(( $(date +%s) - t0 ))s"

@@ -5,13 +5,15 @@
 //! - [`nonfinite`]: NaN, infinity, huge and subnormal weights through the streaming
 //!   quantizer (every backend, every preset, odd chunkings), the std adapter
 //!   (parallel and sequential) and the CLI;
-//! - [`crash`]: SIGKILL in the middle of writing, and the file size limit;
-//! - [`regressions`]: inputs that once crashed a fuzz target (see `tests/fuzz/README.md`).
+//! - [`crash`]: SIGKILL in the middle of writing, and the file size limit.
+//!
+//! Inputs that once crashed a fuzz target are replayed by `tests/fuzz/run.sh` from
+//! `tests/fuzz/regressions/<target>/`; reader bugs found while writing the corpus are
+//! corpus cases (`tests/fuzz/README.md` lists both).
 
 mod corpus;
 mod crash;
 mod nonfinite;
-mod regressions;
 
 use std::path::Path;
 use std::process::{Command, Output};

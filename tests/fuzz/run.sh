@@ -36,6 +36,13 @@ fi
 
 mkdir -p logs
 status=0
+# Every input that once crashed a target is replayed first (regressions/<target>/).
+for t in "${targets[@]}"; do
+    if [[ -d "regressions/$t" ]] && ! "$bin_dir/$t" regressions/"$t"/* >"logs/$t.regressions.log" 2>&1; then
+        echo "$t: a regression input fails, see logs/$t.regressions.log"
+        status=1
+    fi
+done
 printf '%-20s %8s %12s %s\n' target seconds execs result
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" "artifacts/$t"
