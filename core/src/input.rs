@@ -76,6 +76,18 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// The little-endian bytes of elements `start..start + n`.
+    ///
+    /// # Panics
+    /// If the range is out of bounds.
+    pub fn bytes(&self, start: usize, n: usize) -> &'a [u8] {
+        match *self {
+            Input::F32(x) => bytemuck::cast_slice(&x[start..start + n]),
+            Input::F16(x) => bytemuck::cast_slice(&x[start..start + n]),
+            Input::Bf16(x) => bytemuck::cast_slice(&x[start..start + n]),
+        }
+    }
+
     /// True when there are no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

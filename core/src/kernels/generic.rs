@@ -83,32 +83,6 @@ fn min_max<S: Simd>(s: S, x: &[f32]) -> (f32, f32, bool) {
     (s.reduce_min(mn), s.reduce_max(mx), !s.reduce_add(sum).is_finite())
 }
 
-/// Exact f16 to f32 widening, inlined: the same value as `half::f16::to_f32` for every
-/// finite input (checked exhaustively in the tests), without a runtime-detection call.
-#[inline(always)]
-pub(crate) fn f16_to_f32_exact(h: f16) -> f32 {
-    let b = h.to_bits();
-    let em = u32::from(b & 0x7fff);
-    let sign = u32::from(b & 0x8000) << 16;
-    if em >= 0x7c00 {
-        f32::from_bits(sign | 0x7f80_0000 | ((em & 0x3ff) << 13))
-    } else if em >= 0x400 {
-        f32::from_bits(sign | ((em << 13) + (112 << 23)))
-    } else {
-        // Subnormal or zero: m * 2^-24, exact.
-        let v = em as f32 * (1.0 / 16_777_216.0);
-        if sign != 0 { -v } else { v }
-    }
-}
-
-/// [`GroupParams::from_stored`] with the inlined widening: identical results (tested).
-#[inline(always)]
-pub(crate) fn params_of(d: f16, m: f16) -> GroupParams {
-    let scale = f16_to_f32_exact(d);
-    let inv_scale = if scale == 0.0 { 0.0 } else { 1.0 / scale };
-    GroupParams { scale, offset: f16_to_f32_exact(m), inv_scale }
-}
-
 /// [`super::scalar::read_params`] with the inlined widening: `None` unless both
 /// parameters are finite.
 #[inline(always)]
@@ -122,7 +96,7 @@ fn read_params_inline(format: GroupFormat, bytes: &[u8]) -> Option<GroupParams> 
     if d.to_bits() & 0x7c00 == 0x7c00 || m.to_bits() & 0x7c00 == 0x7c00 {
         return None;
     }
-    Some(params_of(d, m))
+    Some(GroupParams::from_stored(d, m))
 }
 
 /// Quantizes whole groups of `input` into packed `codes` and `params`, bit for bit
@@ -174,10 +148,17 @@ fn quantize_bits<S: Simd, const BITS: u32>(
     // (Computing the parameters of group `i + 1` before coding group `i`, to overlap
     // the scalar parameter chain with vector work, measured slower here.)
     let mut work = [0f32; GroupSize::MAX];
+    let groups_ahead = PREFETCH_VALUES.div_ceil(g);
     for i in 0..groups {
         let (Some(c), Some(p)) = (code_chunks.next(), param_chunks.next()) else {
             break;
         };
+        // The hardware prefetcher follows the stream, but stalls while the scalar
+        // parameter chain runs; asking for a group a few ahead keeps memory busy.
+        let ahead = (i + groups_ahead) * g;
+        if ahead + g <= input.len() {
+            s.prefetch(input.bytes(ahead, g));
+        }
         let x = group_f32(s, input, i * g, g, &mut work);
         let (d, m, gp) = prepare(s, format, x, i)?;
         // Symmetric: `offset` is +0 and `x - 0 == x` exactly, so one formula serves both.
@@ -196,6 +177,10 @@ fn quantize_bits<S: Simd, const BITS: u32>(
     Ok(())
 }
 
+/// How far ahead of the group being coded the quantizer prefetches, in values (4 KiB
+/// of f32): measured flat between 2 and 8 KiB on AVX2 and clearly better than 1 KiB.
+const PREFETCH_VALUES: usize = 1024;
+
 /// Range check and parameters of group `i` (values `x`): the stored f16 pair and its
 /// widened form.
 #[inline(always)]
@@ -212,7 +197,7 @@ fn prepare<S: Simd>(
     }
     check_range(min, max, nan).map_err(|fault| (i, fault))?;
     let (d, m) = params_from_range(format, min, max);
-    Ok((d, m, params_of(d, m)))
+    Ok((d, m, GroupParams::from_stored(d, m)))
 }
 
 /// Outputs at least this large (bytes) are written with streaming stores: they cannot
@@ -301,7 +286,7 @@ mod tests {
         let step = if cfg!(miri) { 251 } else { 1 };
         for bits in (0..=u16::MAX).step_by(step) {
             let h = f16::from_bits(bits);
-            let (a, b) = (f16_to_f32_exact(h), h.to_f32());
+            let (a, b) = (crate::params::f16_to_f32_exact(h), h.to_f32());
             if h.is_nan() {
                 assert!(a.is_nan(), "{bits:#06x}");
             } else {
@@ -326,9 +311,6 @@ mod tests {
                 let r = super::super::scalar::read_params(format, &p);
                 let s = read_params_inline(format, &p);
                 assert_eq!(r, s, "{bits:#06x} {format:?}");
-                if d.is_finite() && m.is_finite() {
-                    assert_eq!(params_of(d, m), GroupParams::from_stored(d, m));
-                }
             }
         }
     }

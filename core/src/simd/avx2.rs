@@ -27,6 +27,15 @@ impl Simd for Avx2 {
     const LANES: usize = 8;
 
     #[inline(always)]
+    fn prefetch(self, x: &[u8]) {
+        for line in x.chunks(64) {
+            // SAFETY: SSE is part of x86_64; a prefetch never faults and reads nothing
+            // the program can observe, and the address lies inside `x`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) }
+        }
+    }
+
+    #[inline(always)]
     fn splat(self, x: f32) -> __m256 {
         // SAFETY: the token proves AVX2.
         unsafe { _mm256_set1_ps(x) }

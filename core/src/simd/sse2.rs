@@ -165,6 +165,15 @@ impl Simd for Sse2 {
     const LANES: usize = 4;
 
     #[inline(always)]
+    fn prefetch(self, x: &[u8]) {
+        for line in x.chunks(64) {
+            // SAFETY: SSE is part of x86_64; a prefetch never faults and reads nothing
+            // the program can observe, and the address lies inside `x`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) }
+        }
+    }
+
+    #[inline(always)]
     fn splat(self, x: f32) -> __m128 {
         // SAFETY: SSE2 is part of the x86_64 baseline; the intrinsics here only touch registers
         // (memory goes through the checked `load*`/`store*` helpers).

@@ -30,6 +30,12 @@ pub(crate) trait Simd: Copy {
     fn store_stream(self, v: Self::V, out: &mut [f32]);
     /// Orders earlier streaming stores before any later store (x86 `sfence`).
     fn store_fence(self);
+    /// Hints that `x` will be read soon: one prefetch per 64-byte line. Only a hint
+    /// (no effect on results); the default does nothing.
+    #[inline(always)]
+    fn prefetch(self, x: &[u8]) {
+        let _ = x;
+    }
     /// Loads `LANES` f16 values (little-endian bit patterns) as f32, exactly.
     fn load_f16(self, x: &[u16]) -> Self::V;
     /// Loads `LANES` bf16 values (bit patterns) as f32, exactly.
