@@ -2,5 +2,6 @@
 
 mod cli;
 mod core_api;
+mod diffusion;
 mod reliability;
 mod std_adapter;

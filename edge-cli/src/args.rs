@@ -173,6 +173,14 @@ pub struct QuantSettings {
     /// Stop with exit code 1 at the first tensor below --min-accuracy instead of falling back.
     #[arg(long, help_heading = "Quantization")]
     pub fail_fast: bool,
+    /// Mixed precision: choose a codec per tensor so the quantized payload averages at most
+    /// this many bits per weight (e.g. 3.0); overrides --bits/--preset for quantized tensors.
+    #[arg(long, value_parser = parse_target_bpw, value_name = "BPW", help_heading = "Quantization")]
+    pub target_bpw: Option<f64>,
+    /// Calibration statistics file (docs/CALIBRATION.md): store time-aware activation
+    /// parameters per layer and time group in the output.
+    #[arg(long, value_name = "FILE.json", help_heading = "Diffusion")]
+    pub calibration: Option<PathBuf>,
     /// Model modality (default: detected from config.json, model_index.json and tensor names).
     #[arg(long, value_enum, help_heading = "Quantization")]
     pub modality: Option<ModalityArg>,
@@ -296,6 +304,13 @@ fn parse_accuracy(s: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_target_bpw(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(b) if b.is_finite() && (1.0..=32.0).contains(&b) => Ok(b),
+        _ => Err(format!("InvalidTargetBpw({s}): target bits per weight must be a number from 1.0 to 32.0")),
+    }
+}
+
 fn parse_memory(s: &str) -> Result<u64, String> {
     let b = arrowquant_std::parse_bytes(s).map_err(|e| e.to_string())?;
     if b < arrowquant_std::config::MIN_MAX_MEMORY {
@@ -322,6 +337,8 @@ mod tests {
             parse_accuracy("1.5").is_err() && parse_accuracy("NaN").is_err() && parse_accuracy("0.9").is_ok()
         );
         assert_eq!(parse_memory("512M"), Ok(512 << 20));
+        assert_eq!(parse_target_bpw("3.0"), Ok(3.0));
+        assert!(parse_target_bpw("0.5").is_err() && parse_target_bpw("inf").is_err());
         assert!(parse_memory("1M").is_err() && parse_memory("lots").is_err());
     }
 }

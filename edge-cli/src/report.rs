@@ -7,6 +7,8 @@
 
 use std::fmt::Write as _;
 
+use arrowquant_std::mixed::MixedPrecision;
+use arrowquant_std::time_aware::{MarkovSummary, TimeGroupTable};
 use arrowquant_std::{QuantizeReport, TensorReport, ValidationReport};
 use serde_json::{Value, json};
 
@@ -42,6 +44,7 @@ fn layer_json(t: &TensorReport) -> Value {
         "elements": t.elements,
         "quantized": t.quantized,
         "codec": t.codec,
+        "preset": t.preset,
         "bits": t.bits,
         "bits_requested": t.bits_requested,
         "group_size": t.block_len,
@@ -112,8 +115,99 @@ pub fn quantize_json(s: &QuantizeSummary) -> Value {
         "fallbacks": fallbacks,
         "skipped_by_format": s.skipped,
         "layers": r.tensors.iter().map(layer_json).collect::<Vec<_>>(),
+        "time_aware": {
+            "stored": r.time_groups.is_some(),
+            "skipped_reason": r.time_aware_skipped,
+            "table": r.time_groups,
+        },
+        "mixed_precision": r.mixed_precision,
         "config": r.config,
     })
+}
+
+/// Lines about the time-aware activation parameters (stored or skipped, and why).
+pub fn time_aware_text(o: &mut String, table: Option<&TimeGroupTable>, skipped: Option<&str>) {
+    let Some(t) = table else {
+        let _ = writeln!(o, "  time-aware   skipped: {}", skipped.unwrap_or("not recorded"));
+        return;
+    };
+    let mut smoothing = Vec::new();
+    if t.boundary_smoothing {
+        smoothing.push("boundary smoothing");
+    }
+    if t.transition_optimization {
+        smoothing.push("transition optimization");
+    }
+    let _ = writeln!(
+        o,
+        "  time-aware   {} layers x {} timesteps from {}: {} groups (DP split), {}-bit activations, {}",
+        t.layers.len(),
+        t.timesteps,
+        t.calibration,
+        t.num_time_groups,
+        t.activation_bits,
+        if smoothing.is_empty() { "no smoothing".to_string() } else { smoothing.join(" + ") }
+    );
+    let markov = |m: Option<MarkovSummary>| {
+        m.map_or_else(|| "-".to_string(), |m| format!("{} (max {:.3})", m.violations, m.max_ratio))
+    };
+    let _ = writeln!(
+        o,
+        "    {:<32} {:>6} {:>10} {:>10} {:>10}  Markov violations at {} before -> after",
+        "layer", "groups", "uniform", "dp", "stored", t.smoothness_threshold
+    );
+    for l in &t.layers {
+        let _ = writeln!(
+            o,
+            "    {:<32} {:>6} {:>10.3e} {:>10.3e} {:>10.3e}  {} -> {}",
+            l.layer,
+            l.groups.len(),
+            l.uniform_mse,
+            l.dp_mse,
+            l.stored_mse,
+            markov(l.markov_before),
+            markov(l.markov_after)
+        );
+    }
+}
+
+/// Lines about a mixed-precision plan: budget, what it achieved, the choice per tensor.
+pub fn mixed_text(o: &mut String, m: &MixedPrecision, file_bpw: Option<f64>) {
+    let achieved = m.achieved_payload_bpw.map_or_else(|| "-".into(), |b| format!("{b:.4}"));
+    let _ = writeln!(
+        o,
+        "  mixed        target {} bits/weight over the quantized payload: planned {:.4}, written {achieved}{}",
+        m.target_bpw,
+        m.planned_bpw,
+        file_bpw.map_or_else(String::new, |f| format!(
+            "; whole file {f:.4} (raw tensors, Parquet metadata and zstd are outside the budget)"
+        ))
+    );
+    let best = m.best_uniform_within_budget().map_or_else(
+        || "none".into(),
+        |u| format!("{} {:.2} dB at {:.4} bpw", u.candidate, u.mean_sqnr_db, u.bpw),
+    );
+    let _ = writeln!(
+        o,
+        "               mean SQNR {} dB written ({:.2} planned); best uniform codec within budget: {best}",
+        opt(m.achieved_mean_sqnr_db, 2),
+        m.planned_mean_sqnr_db
+    );
+    if !m.fallback_tensors.is_empty() {
+        let _ = writeln!(
+            o,
+            "               quality fallback widened {} (the budget may be exceeded)",
+            m.fallback_tensors.join(", ")
+        );
+    }
+    let _ = writeln!(o, "    {:<56} {:>18} {:>5} {:>8} {:>9}", "tensor", "codec", "bits", "bpw", "sqnr_db");
+    for t in &m.tensors {
+        let _ = writeln!(
+            o,
+            "    {:<56} {:>18} {:>5} {:>8.3} {:>9.2}",
+            t.name, t.choice, t.bits, t.planned_bpw, t.planned_sqnr_db
+        );
+    }
 }
 
 fn opt(x: Option<f64>, digits: usize) -> String {
@@ -148,10 +242,14 @@ pub fn quantize_text(s: &QuantizeSummary, verbose: bool) -> String {
         r.quantized_tensors, r.raw_tensors, r.fallback_tensors
     );
     let bpw = if r.total_elements > 0 { s.output_bytes as f64 * 8.0 / r.total_elements as f64 } else { 0.0 };
+    let requested = match &r.mixed_precision {
+        Some(m) => format!("mixed precision (target {} per quantized weight)", m.target_bpw),
+        None => format!("{} requested", r.bit_width),
+    };
     let _ = writeln!(
         o,
-        "  bits         {} requested; {:.3} bits/weight in the file, {:.3} in quantized payloads",
-        r.bit_width, bpw, r.payload_bits_per_weight
+        "  bits         {requested}; {:.3} bits/weight in the file, {:.3} in quantized payloads",
+        bpw, r.payload_bits_per_weight
     );
     let ratio = if s.output_bytes > 0 { r.input_bytes as f64 / s.output_bytes as f64 } else { 0.0 };
     let _ = writeln!(
@@ -189,6 +287,10 @@ pub fn quantize_text(s: &QuantizeSummary, verbose: bool) -> String {
                 t.fallback_reason.as_deref().unwrap_or("")
             );
         }
+    }
+    time_aware_text(&mut o, r.time_groups.as_ref(), r.time_aware_skipped.as_deref());
+    if let Some(m) = &r.mixed_precision {
+        mixed_text(&mut o, m, Some(bpw));
     }
     if !s.skipped.is_empty() {
         let _ = writeln!(o, "not in the {} file (stored unquantized): {}", s.format, s.skipped.join(", "));

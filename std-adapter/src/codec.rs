@@ -53,6 +53,11 @@ impl CodecChoice {
         Ok(CodecChoice { codec: p.codec(), preset: Some(p) })
     }
 
+    /// The plain (min-max) group codec of a format.
+    pub fn from_format(format: GroupFormat) -> Self {
+        CodecChoice { codec: AnyCodec::Group(GroupCodec::new(format)), preset: None }
+    }
+
     /// Rebuilds a decoder from a stored layout id.
     ///
     /// # Errors

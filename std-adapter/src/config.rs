@@ -30,21 +30,53 @@
 //!
 //! Every profile streams in bounded memory (`max_memory`, default 256 MiB):
 //! `enable_streaming` is recorded for compatibility with the configuration guide but
-//! the adapter never loads a whole model. `num_time_groups`, `enable_time_aware`,
-//! `enable_spatial` and `calibration_samples` are validated and recorded in the
-//! output file; the group codecs of this version do not use them.
+//! the adapter never loads a whole model. `enable_spatial` and `calibration_samples`
+//! are validated and recorded in the output file; the group codecs of this version do
+//! not use them.
+//!
+//! # Diffusion features (docs/DIFFUSION.md)
+//!
+//! | field | default | what it does |
+//! |---|---|---|
+//! | `calibration` | none | calibration statistics file (docs/CALIBRATION.md); without it no time-aware parameters are computed, and the report says so |
+//! | `enable_time_aware` | true | with `calibration`: per calibration layer, split the timesteps into `num_time_groups` groups (DP) and store activation scale / zero point per group |
+//! | `activation_bits` | 8 | activation code width of those parameters (2-16) |
+//! | `thermodynamic` | see below | nested section: `validation`, `boundary_smoothing`, `transition_optimization` ([`ThermodynamicConfig`], defaults of the API reference) applied to the time-group parameters |
+//! | `target_bpw` | none | mixed precision: choose a codec per tensor so the quantized payload averages at most this many bits per weight |
+//!
+//! ```yaml
+//! calibration: cal.json
+//! num_time_groups: 10
+//! thermodynamic:
+//!   validation: { enabled: true, smoothness_threshold: 0.25, log_violations: true }
+//!   boundary_smoothing: { enabled: true, window_size: 5, interpolation: cubic }   # linear | cubic | sigmoid
+//!   transition_optimization:
+//!     enabled: false
+//!     markov_weight: 0.1
+//!     entropy_weight: 0.05
+//!     learning_rate: 0.01
+//!     max_iterations: 50
+//!     convergence_threshold: 0.0001
+//!     beta_schedule: linear                                                      # linear | cosine
+//! target_bpw: 3.0
+//! ```
+//!
+//! Unknown keys inside `thermodynamic` are errors, like everywhere else in the file.
 //!
 //! # Environment variables
 //!
 //! `ARROW_QUANT_DEPLOYMENT_PROFILE`, `ARROW_QUANT_BIT_WIDTH`, `ARROW_QUANT_NUM_TIME_GROUPS`,
 //! `ARROW_QUANT_GROUP_SIZE`, `ARROW_QUANT_MIN_ACCURACY`, `ARROW_QUANT_CALIBRATION_SAMPLES`,
 //! `ARROW_QUANT_FAIL_FAST`, `ARROW_QUANT_NUM_THREADS`, `ARROW_QUANT_ENABLE_STREAMING`,
-//! plus `ARROW_QUANT_PRESET` and `ARROW_QUANT_MAX_MEMORY` (bytes or `512M`, `2G`).
+//! plus `ARROW_QUANT_PRESET`, `ARROW_QUANT_MAX_MEMORY` (bytes or `512M`, `2G`),
+//! `ARROW_QUANT_ENABLE_TIME_AWARE`, `ARROW_QUANT_ACTIVATION_BITS`, `ARROW_QUANT_CALIBRATION`
+//! (a path) and `ARROW_QUANT_TARGET_BPW`.
 //! Booleans accept `true/false/1/0/yes/no/on/off`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use arrowquant_core::diffusion::ThermodynamicConfig;
 use serde::{Deserialize, Serialize};
 
 /// A deployment profile of the configuration guide.
@@ -181,9 +213,9 @@ pub struct Config {
     pub scheme: SchemeName,
     /// A named preset of the core (overrides `bit_width`/`group_size`/`scheme` when set).
     pub preset: Option<String>,
-    /// Time groups (1-100); recorded, not used by the group codecs.
+    /// Time groups (1-100) of the time-aware activation parameters.
     pub num_time_groups: u32,
-    /// Recorded, not used by the group codecs.
+    /// Compute time-aware activation parameters when a calibration file is given.
     pub enable_time_aware: bool,
     /// Recorded, not used by the group codecs.
     pub enable_spatial: bool,
@@ -209,7 +241,31 @@ pub struct Config {
     pub quantize_1d: bool,
     /// The model's modality, if known.
     pub modality: Option<Modality>,
+    /// Calibration statistics file (docs/CALIBRATION.md) for time-aware parameters.
+    #[serde(default)]
+    pub calibration: Option<PathBuf>,
+    /// Activation code width of the time-aware parameters (2-16, default 8).
+    #[serde(default = "default_activation_bits")]
+    pub activation_bits: u8,
+    /// Thermodynamic smoothing of the time-aware parameters.
+    #[serde(default)]
+    pub thermodynamic: ThermodynamicConfig,
+    /// Mixed precision: average bits per weight of the quantized payload (codes and
+    /// block parameters) that the per-tensor codec choice must not exceed.
+    #[serde(default)]
+    pub target_bpw: Option<f64>,
 }
+
+/// Default activation width of time-aware parameters.
+pub const DEFAULT_ACTIVATION_BITS: u8 = 8;
+
+fn default_activation_bits() -> u8 {
+    DEFAULT_ACTIVATION_BITS
+}
+
+/// Largest boundary-smoothing window the adapter supports (the streaming smoother
+/// holds `2 * window + 1 <= 64` values).
+pub const MAX_SMOOTHING_WINDOW: usize = 31;
 
 impl Default for Config {
     fn default() -> Self {
@@ -244,6 +300,10 @@ impl Config {
             exclude: Vec::new(),
             quantize_1d: false,
             modality: None,
+            calibration: None,
+            activation_bits: DEFAULT_ACTIVATION_BITS,
+            thermodynamic: ThermodynamicConfig::default(),
+            target_bpw: None,
         }
     }
 
@@ -304,6 +364,26 @@ impl Config {
                 return Err(ConfigError::InvalidPattern(p.clone()));
             }
         }
+        if !(2..=16).contains(&self.activation_bits) {
+            return Err(ConfigError::InvalidActivationBits(self.activation_bits));
+        }
+        self.thermodynamic.validate().map_err(|e| {
+            ConfigError::InvalidThermodynamic(match e {
+                arrowquant_core::diffusion::DiffusionError::InvalidConfig(field) => field.to_string(),
+                other => other.to_string(),
+            })
+        })?;
+        if self.thermodynamic.boundary_smoothing.window_size > MAX_SMOOTHING_WINDOW {
+            return Err(ConfigError::InvalidThermodynamic(format!(
+                "boundary_smoothing.window_size {} is above the supported maximum {MAX_SMOOTHING_WINDOW}",
+                self.thermodynamic.boundary_smoothing.window_size
+            )));
+        }
+        if let Some(b) = self.target_bpw
+            && !(b.is_finite() && (1.0..=32.0).contains(&b))
+        {
+            return Err(ConfigError::InvalidTargetBpw(b));
+        }
         Ok(())
     }
 
@@ -339,6 +419,11 @@ pub struct ConfigLayer {
     pub exclude: Option<Vec<String>>,
     pub quantize_1d: Option<bool>,
     pub modality: Option<Modality>,
+    pub calibration: Option<PathBuf>,
+    pub activation_bits: Option<u8>,
+    /// The whole `thermodynamic:` section (missing keys take their defaults).
+    pub thermodynamic: Option<ThermodynamicConfig>,
+    pub target_bpw: Option<f64>,
 }
 
 impl ConfigLayer {
@@ -425,6 +510,18 @@ impl ConfigLayer {
                 "MAX_MEMORY" => {
                     l.max_memory = Some(parse_bytes(v).map_err(|_| bad("bytes, e.g. 268435456, 512M or 2G"))?)
                 }
+                "ENABLE_TIME_AWARE" => {
+                    l.enable_time_aware = Some(parse_bool(v).ok_or_else(|| bad("true or false"))?)
+                }
+                "ACTIVATION_BITS" => {
+                    l.activation_bits = Some(u8::try_from(int("2 to 16")?).map_err(|_| bad("2 to 16"))?)
+                }
+                "CALIBRATION" => l.calibration = Some(PathBuf::from(v.trim())),
+                "TARGET_BPW" => {
+                    l.target_bpw = Some(
+                        v.trim().parse::<f64>().map_err(|_| bad("bits per weight, a number such as 3.0"))?,
+                    )
+                }
                 _ => {}
             }
         }
@@ -451,8 +548,16 @@ impl ConfigLayer {
             max_memory,
             include,
             exclude,
-            quantize_1d
+            quantize_1d,
+            activation_bits,
+            thermodynamic
         );
+        if let Some(p) = &self.calibration {
+            c.calibration = Some(p.clone());
+        }
+        if let Some(b) = self.target_bpw {
+            c.target_bpw = Some(b);
+        }
         if let Some(p) = &self.preset {
             c.preset = Some(p.clone());
         }
@@ -544,6 +649,15 @@ pub enum ConfigError {
     /// An empty include/exclude pattern.
     #[error("InvalidPattern({0:?}): patterns must not be empty")]
     InvalidPattern(String),
+    /// `activation_bits` is outside 2-16.
+    #[error("InvalidActivationBits({0}): activation_bits must be between 2 and 16")]
+    InvalidActivationBits(u8),
+    /// A `thermodynamic:` knob is out of range (the message names it).
+    #[error("InvalidThermodynamic: thermodynamic.{0}")]
+    InvalidThermodynamic(String),
+    /// `target_bpw` is not a finite number in 1-32.
+    #[error("InvalidTargetBpw({0}): target_bpw must be a number of bits per weight from 1.0 to 32.0")]
+    InvalidTargetBpw(f64),
     /// A byte count that cannot be parsed.
     #[error("InvalidBytes({0:?}): expected bytes such as 268435456, 512M or 2G")]
     InvalidBytes(String),

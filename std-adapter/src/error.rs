@@ -143,6 +143,18 @@ pub enum AdapterError {
     /// An invalid configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// An unreadable or unusable calibration file (the message names it and the layer).
+    #[error(transparent)]
+    Calibration(#[from] crate::calibration::CalibrationError),
+    /// Mixed precision cannot meet the request (for example a budget below the
+    /// cheapest assignment).
+    #[error("{}: mixed precision: {reason}", path.display())]
+    MixedPrecision {
+        /// The model.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// Quantizing or decoding a tensor failed (for example a NaN in the weights).
     #[error("{}: tensor `{tensor}`: {source}", path.display())]
     Quant {

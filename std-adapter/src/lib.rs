@@ -12,6 +12,8 @@
 //! | read a quantized file, dequantize, export safetensors | [`QuantizedFile`] |
 //! | compare original and quantized | [`validate`] -> [`ValidationReport`] |
 //! | quantize an Arrow record batch in memory | [`quantize_batch`] |
+//! | time-aware activation parameters from a calibration file | [`time_aware`], [`QuantizedFile::time_group_params`] |
+//! | mixed precision under a bits-per-weight budget | [`mixed`] (`target_bpw`) |
 //!
 //! # Example
 //!
@@ -57,10 +59,12 @@ pub mod calibration;
 pub mod codec;
 pub mod config;
 mod error;
+pub mod mixed;
 pub mod quantize;
 pub mod reader;
 pub mod safetensors;
 pub mod schema;
+pub mod time_aware;
 pub mod validate;
 pub mod window;
 pub mod writer;

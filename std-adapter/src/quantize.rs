@@ -14,6 +14,17 @@
 //!    [`AdapterError::BelowAccuracy`]. A tensor still below the threshold at 8 bits is
 //!    kept at 8 bits and flagged.
 //!
+//! # Diffusion features
+//!
+//! - With a calibration file and `enable_time_aware`, the time-aware activation
+//!   parameters ([`crate::time_aware`]) are computed before anything is written and
+//!   stored under [`crate::schema::KEY_TIME_GROUPS`]; without one the report says why
+//!   they were skipped ([`QuantizeReport::time_aware_skipped`]).
+//! - With `target_bpw`, every quantized tensor is measured with each candidate codec and
+//!   gets its own codec ([`crate::mixed`]); the plan and what it achieved are stored under
+//!   [`crate::schema::KEY_MIXED_PRECISION`] and reported. The codec of the configuration
+//!   (`bit_width`, `preset`) is then not used.
+//!
 //! # Memory
 //!
 //! One window of input is mapped at a time ([`Tuning::window_bytes`]); the encoded
@@ -34,7 +45,9 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{CodecChoice, RAW_CODEC_ID};
 use crate::config::{Config, glob_match};
 use crate::error::{AdapterError, Result};
+use crate::mixed::MixedPrecision;
 use crate::safetensors::{Model, TensorInfo};
+use crate::time_aware::{self, TimeAwareOutcome, TimeGroupTable};
 use crate::window::{AlignedScratch, WindowReader, with_input};
 use crate::writer::{ChunkRow, ParquetSink, RowMetrics, TensorRowInfo, WriterLimits};
 
@@ -223,6 +236,15 @@ pub struct QuantizeReport {
     pub config: Config,
     /// Per-tensor results, in file order.
     pub tensors: Vec<TensorReport>,
+    /// The time-aware activation parameters stored in the file (None if skipped).
+    #[serde(default)]
+    pub time_groups: Option<TimeGroupTable>,
+    /// Why time-aware activation parameters were not computed (None if they were).
+    #[serde(default)]
+    pub time_aware_skipped: Option<String>,
+    /// The mixed-precision plan and what it achieved (None without `target_bpw`).
+    #[serde(default)]
+    pub mixed_precision: Option<MixedPrecision>,
 }
 
 /// Quantizes `model` into the Parquet file `out` with the sizes of
@@ -255,7 +277,24 @@ pub fn quantize_model_with(
     config.validate()?;
     let start = Instant::now();
     let base = CodecChoice::from_config(config)?;
-    let engine = Engine::new(config, tuning, base)?;
+    let mut engine = Engine::new(config, tuning, base)?;
+    // Everything that reads other inputs runs before the output is created, so a bad
+    // calibration file or an impossible budget leaves nothing behind.
+    let (time_groups, time_aware_skipped) = match time_aware::compute_for_config(config)? {
+        TimeAwareOutcome::Stored(t) => (Some(t), None),
+        TimeAwareOutcome::Skipped(reason) => (None, Some(reason)),
+    };
+    let mut mixed = None;
+    if config.target_bpw.is_some() {
+        let quantized: Vec<usize> =
+            (0..model.tensors.len()).filter(|&i| engine.raw_reason(&model.tensors[i]).is_none()).collect();
+        let (plan, codecs) = crate::mixed::plan(model, config, &quantized, tuning.window_bytes)?;
+        engine.overrides = vec![None; model.tensors.len()];
+        for (&i, c) in quantized.iter().zip(codecs) {
+            engine.overrides[i] = Some(c);
+        }
+        mixed = Some(plan);
+    }
     let source_meta = serde_json::to_string(&model.metadata).unwrap_or_else(|_| "{}".into());
     let mut sink = ParquetSink::create(out, &config.to_json(), &source_meta, tuning.writer)?;
     // One open file at a time: tensors are visited file by file.
@@ -276,8 +315,17 @@ pub fn quantize_model_with(
         ctx.emit(&t.name, ProgressEvent::TensorFinished, 0);
         reports.push(r);
     }
+    if let Some(m) = mixed.as_mut() {
+        record_achieved(m, &reports);
+    }
+    if let Some(t) = &time_groups {
+        sink.add_key_value(crate::schema::KEY_TIME_GROUPS, to_json(t, out)?);
+    }
+    if let Some(m) = &mixed {
+        sink.add_key_value(crate::schema::KEY_MIXED_PRECISION, to_json(m, out)?);
+    }
     let output_bytes = sink.finish()?;
-    Ok(build_report(
+    let mut report = build_report(
         model,
         config,
         &base,
@@ -286,7 +334,39 @@ pub fn quantize_model_with(
         output_bytes,
         start.elapsed().as_secs_f64(),
         engine.threads(),
-    ))
+    );
+    if mixed.is_some() {
+        report.codec = "mixed".into();
+        report.preset = None;
+    }
+    report.time_groups = time_groups;
+    report.time_aware_skipped = time_aware_skipped;
+    report.mixed_precision = mixed;
+    Ok(report)
+}
+
+/// A stored JSON blob, with the output path in the error.
+fn to_json<T: Serialize>(v: &T, out: &Path) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| AdapterError::parquet(out, e))
+}
+
+/// Fills in what the mixed-precision plan achieved from the written tensors.
+fn record_achieved(m: &mut MixedPrecision, reports: &[TensorReport]) {
+    let (mut bits, mut elements, mut sqnr, mut n) = (0u64, 0u64, 0.0f64, 0usize);
+    for t in &m.tensors {
+        let Some(r) = reports.iter().find(|r| r.name == t.name) else { continue };
+        bits += r.stored_bytes * 8;
+        elements += r.elements;
+        // An exact reconstruction has no finite SQNR; count it at the 300 dB cap the
+        // measurement uses.
+        sqnr += r.sqnr_db.unwrap_or(300.0);
+        n += 1;
+        if !r.fallback.is_empty() {
+            m.fallback_tensors.push(r.name.clone());
+        }
+    }
+    m.achieved_payload_bpw = (elements > 0).then(|| bits as f64 / elements as f64);
+    m.achieved_mean_sqnr_db = (n > 0).then(|| sqnr / n as f64);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -335,6 +415,9 @@ fn build_report(
         backend: arrowquant_core::Backend::detect().name().to_string(),
         config: config.clone(),
         tensors,
+        time_groups: None,
+        time_aware_skipped: None,
+        mixed_precision: None,
     }
 }
 
@@ -479,6 +562,8 @@ struct Engine<'c> {
     config: &'c Config,
     tuning: Tuning,
     base: CodecChoice,
+    /// Per tensor index: the codec mixed precision chose (empty without `target_bpw`).
+    overrides: Vec<Option<CodecChoice>>,
     #[cfg(feature = "rayon")]
     pool: rayon::ThreadPool,
 }
@@ -489,6 +574,7 @@ impl<'c> Engine<'c> {
             config,
             tuning,
             base,
+            overrides: Vec::new(),
             #[cfg(feature = "rayon")]
             pool: rayon::ThreadPoolBuilder::new().num_threads(config.num_threads).build().map_err(|e| {
                 AdapterError::io(Path::new("<thread pool>"), std::io::Error::other(e.to_string()))
@@ -536,7 +622,10 @@ impl<'c> Engine<'c> {
     ) -> Result<TensorReport> {
         match self.raw_reason(t) {
             Some(reason) => self.raw_tensor(t, reader, sink, reason, ctx),
-            None => self.quantized_tensor(t, reader, sink, ctx),
+            None => {
+                let start = self.overrides.get(ctx.index).copied().flatten().unwrap_or(self.base);
+                self.quantized_tensor(t, reader, sink, start, ctx)
+            }
         }
     }
 
@@ -626,10 +715,11 @@ impl<'c> Engine<'c> {
         t: &TensorInfo,
         reader: &WindowReader,
         sink: &mut ParquetSink,
+        start: CodecChoice,
         ctx: &mut TensorCtx<'_, '_>,
     ) -> Result<TensorReport> {
         let min = self.config.min_accuracy;
-        let mut codec = self.base;
+        let mut codec = start;
         let mut fallback = Vec::new();
         let mut buffered = Vec::new();
         let mut first_pass = true;
@@ -695,7 +785,7 @@ impl<'c> Engine<'c> {
                 codec: codec.id(),
                 preset: codec.preset().map(|p| p.name().to_string()),
                 bits: codec.bits(),
-                bits_requested: self.base.bits(),
+                bits_requested: start.bits(),
                 block_len: codec.block_len() as u32,
                 scheme: codec.scheme_name().map(String::from),
                 block_codes_len: codec.codes_len() as u32,
@@ -729,7 +819,7 @@ impl<'c> Engine<'c> {
             codec: codec.id(),
             preset: codec.preset().map(|p| p.name().to_string()),
             bits: codec.bits(),
-            bits_requested: self.base.bits(),
+            bits_requested: start.bits(),
             block_len: codec.block_len() as u32,
             fallback,
             fallback_reason,

@@ -23,8 +23,10 @@ use crate::atomic::AtomicFile;
 use crate::codec::CodecChoice;
 use crate::config::Config;
 use crate::error::{AdapterError, Result};
+use crate::mixed::MixedPrecision;
 use crate::safetensors::StDtype;
 use crate::schema::{self, StoredTensor, col};
+use crate::time_aware::{TimeGroup, TimeGroupTable};
 
 /// Rows decoded per record batch while reading.
 pub const READ_BATCH_ROWS: usize = 4;
@@ -102,6 +104,8 @@ pub struct QuantizedFile {
     source_metadata: BTreeMap<String, String>,
     file_size: u64,
     row_group_rows: Vec<u64>,
+    time_groups: Option<TimeGroupTable>,
+    mixed_precision: Option<MixedPrecision>,
 }
 
 /// One row, borrowed from a record batch.
@@ -230,6 +234,24 @@ impl QuantizedFile {
 
     /// The configuration the file was written with, as JSON.
     pub fn config_json(&self) -> &str {
+        let time_groups = match kv.get(schema::KEY_TIME_GROUPS) {
+            None => None,
+            Some(s) => {
+                let t: TimeGroupTable = serde_json::from_str(s).map_err(|e| {
+                    AdapterError::bad_file(path, format!("`{}` is not valid: {e}", schema::KEY_TIME_GROUPS))
+                })?;
+                t.check().map_err(|e| {
+                    AdapterError::bad_file(path, format!("`{}`: {e}", schema::KEY_TIME_GROUPS))
+                })?;
+                Some(t)
+            }
+        };
+        let mixed_precision = match kv.get(schema::KEY_MIXED_PRECISION) {
+            None => None,
+            Some(s) => Some(serde_json::from_str(s).map_err(|e| {
+                AdapterError::bad_file(path, format!("`{}` is not valid: {e}", schema::KEY_MIXED_PRECISION))
+            })?),
+        };
         &self.config_json
     }
 
@@ -242,6 +264,8 @@ impl QuantizedFile {
     pub fn tool_version(&self) -> &str {
         &self.tool_version
     }
+            time_groups,
+            mixed_precision,
 
     /// The source model's safetensors `__metadata__`.
     pub fn source_metadata(&self) -> &BTreeMap<String, String> {
@@ -260,6 +284,25 @@ impl QuantizedFile {
 
     /// Whole-file bits per weight: file bytes x 8 / elements.
     pub fn bits_per_weight(&self) -> f64 {
+    /// The time-aware activation parameters, if the file was written with a
+    /// calibration file (checked on open: every layer's groups cover all timesteps).
+    pub fn time_groups(&self) -> Option<&TimeGroupTable> {
+        self.time_groups.as_ref()
+    }
+
+    /// The activation parameters a runtime uses for calibration layer `layer` at
+    /// diffusion timestep `t` (binary search over the layer's groups); None if the file
+    /// has no time-aware parameters, no such layer, or `t` is past the last timestep.
+    pub fn time_group_params(&self, layer: &str, t: u32) -> Option<&TimeGroup> {
+        self.time_groups.as_ref()?.params_for(layer, t)
+    }
+
+    /// The mixed-precision plan and what it achieved, if the file was written with
+    /// `target_bpw`.
+    pub fn mixed_precision(&self) -> Option<&MixedPrecision> {
+        self.mixed_precision.as_ref()
+    }
+
         let n = self.total_elements();
         if n == 0 { 0.0 } else { self.file_size as f64 * 8.0 / n as f64 }
     }

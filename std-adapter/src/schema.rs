@@ -22,6 +22,13 @@ pub const KEY_TENSORS: &str = "arrowquant.tensors";
 /// Key-value metadata: the source safetensors `__metadata__` as a JSON object.
 pub const KEY_SOURCE_METADATA: &str = "arrowquant.source_metadata";
 
+/// Key-value metadata (optional): time-aware activation parameters as JSON
+/// ([`crate::time_aware::TimeGroupTable`]); present only when a calibration file was used.
+pub const KEY_TIME_GROUPS: &str = "arrowquant.time_groups";
+/// Key-value metadata (optional): the mixed-precision plan and what it achieved as JSON
+/// ([`crate::mixed::MixedPrecision`]); present only when `target_bpw` was set.
+pub const KEY_MIXED_PRECISION: &str = "arrowquant.mixed_precision";
+
 /// Column names, in schema order.
 pub mod col {
     /// Tensor name (Utf8).

@@ -268,6 +268,7 @@ pub struct ParquetSink {
     rows: u64,
     manifest: Vec<StoredTensor>,
     current: Option<(TensorRowInfo, u32)>,
+    extra: Vec<KeyValue>,
 }
 
 impl std::fmt::Debug for ParquetSink {
@@ -334,6 +335,7 @@ impl ParquetSink {
             rows: 0,
             manifest: Vec::new(),
             current: None,
+            extra: Vec::new(),
         })
     }
 
@@ -407,6 +409,11 @@ impl ParquetSink {
         &self.manifest
     }
 
+    /// Adds a key-value metadata entry, written with the footer by [`finish`](Self::finish).
+    pub fn add_key_value(&mut self, key: &str, value: String) {
+        self.extra.push(KeyValue::new(key.to_string(), value));
+    }
+
     /// Writes the manifest and footer, syncs, and renames the file into place.
     /// Returns the file size.
     ///
@@ -419,6 +426,9 @@ impl ParquetSink {
         let manifest =
             serde_json::to_string(&self.manifest).map_err(|e| AdapterError::parquet(&self.path, e))?;
         w.append_key_value_metadata(KeyValue::new(schema::KEY_TENSORS.to_string(), manifest));
+        for kv in self.extra.drain(..) {
+            w.append_key_value_metadata(kv);
+        }
         let buf = w.into_inner().map_err(|e| AdapterError::parquet(&self.path, e))?;
         buf.into_inner().map_err(|e| AdapterError::io(&self.path, e.into_error()))?;
         let out = self.out.take().ok_or_else(|| AdapterError::parquet(&self.path, "file closed"))?;

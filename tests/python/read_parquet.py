@@ -3,13 +3,20 @@
 
 Usage:
     read_parquet.py QUANTIZED.parquet REFERENCE.safetensors
+    read_parquet.py --time-groups QUANTIZED.parquet
 
 Dequantizes every tensor of QUANTIZED.parquet following docs/FORMAT.md and compares the
 result bit for bit with REFERENCE.safetensors (the F32 export written by the Rust
 reader, `QuantizedFile::export_safetensors`). Tensors stored raw must match byte for
 byte in their original dtype. Exit status 0 if everything matches, 1 otherwise.
 Rows are read a few at a time, so memory stays bounded by one tensor's output.
+
+With --time-groups, reads the time-aware activation parameters (FORMAT.md, "Time-aware
+activation parameters"), checks that every layer's groups cover 0..timesteps in order,
+and prints one JSON object: {layer: [[scale, zero_point] for t in 0..timesteps]}, found
+by binary search on t_end as a runtime would. Exit status 1 if the table is malformed.
 """
+import bisect
 import json
 import re
 import struct
@@ -137,7 +144,40 @@ def main(parquet_path, reference_path):
     return 0 if bad == 0 else 1
 
 
+def time_groups(parquet_path):
+    meta = pq.ParquetFile(parquet_path).metadata.metadata
+    key = b"arrowquant.time_groups"
+    if key not in meta:
+        print("no time-aware parameters in this file")
+        return 1
+    table = json.loads(meta[key])
+    assert table["version"] == 1, table["version"]
+    qmax = 2 ** table["activation_bits"] - 1
+    out = {}
+    for layer in table["layers"]:
+        groups = layer["groups"]
+        start = 0
+        for g in groups:
+            if g["t_start"] != start or g["t_end"] <= g["t_start"] or not 0 <= g["zero_point"] <= qmax:
+                print(f"BAD GROUP in {layer['layer']}: {g}")
+                return 1
+            start = g["t_end"]
+        if start != table["timesteps"]:
+            print(f"BAD COVER in {layer['layer']}: ends at {start}")
+            return 1
+        ends = [g["t_end"] for g in groups]
+        picks = []
+        for t in range(table["timesteps"]):
+            g = groups[bisect.bisect_right(ends, t)]
+            picks.append([g["scale"], g["zero_point"]])
+        out[layer["layer"]] = picks
+    print(json.dumps(out))
+    return 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--time-groups":
+        sys.exit(time_groups(sys.argv[2]))
     if len(sys.argv) != 3:
         print(__doc__)
         sys.exit(2)

@@ -82,7 +82,7 @@ impl BetaSchedule {
 
 /// Phase 1: Markov validation.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ValidationConfig {
     /// Run the validation (reporting only; default true).
     pub enabled: bool,
@@ -100,7 +100,7 @@ impl Default for ValidationConfig {
 
 /// Phase 2: boundary smoothing.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct BoundarySmoothingConfig {
     /// Smooth (default false: no worthwhile gain measured, see docs/DIFFUSION.md).
     pub enabled: bool,
@@ -118,7 +118,7 @@ impl Default for BoundarySmoothingConfig {
 
 /// Phase 3: transition optimization.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TransitionOptimizationConfig {
     /// Optimise (default false: no measurable effect at these defaults, see docs/DIFFUSION.md).
     pub enabled: bool,
@@ -152,7 +152,7 @@ impl Default for TransitionOptimizationConfig {
 
 /// The three phases together.
 #[derive(Clone, Copy, Debug, PartialEq, Default, serde::Deserialize, serde::Serialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ThermodynamicConfig {
     /// Phase 1.
     pub validation: ValidationConfig,

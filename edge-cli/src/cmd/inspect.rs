@@ -8,12 +8,13 @@ use std::path::Path;
 
 use anyhow::{Context, anyhow};
 use arrowquant_core::device;
+use arrowquant_std::time_aware::TimeAwareOutcome;
 use arrowquant_std::{Model, QuantizedFile};
 use serde_json::{Value, json};
 
 use crate::args::{GlobalArgs, InspectArgs};
 use crate::exit::Outcome;
-use crate::report::mb;
+use crate::report::{mb, mixed_text, time_aware_text};
 
 /// One row of the listing.
 struct Row {
@@ -32,8 +33,15 @@ struct Row {
 /// Unreadable or malformed files (exit 2).
 pub fn run(args: &InspectArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     let path = &args.file;
+    let mut quantized = None;
     let (kind, rows, file_bytes, meta) = match sniff(path)? {
-        Kind::Parquet => parquet_rows(path)?,
+        Kind::Parquet => {
+            let q = QuantizedFile::open(path)
+                .with_context(|| format!("opening quantized file {}", path.display()))?;
+            let listing = parquet_rows(&q);
+            quantized = Some(q);
+            listing
+        }
         Kind::Device => device_rows(path)?,
         Kind::Safetensors => safetensors_rows(path)?,
     };
@@ -63,6 +71,12 @@ pub fn run(args: &InspectArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
             "bits_per_weight": bpw(file_bytes, elements),
             "metadata": meta,
             "tensors": tensors,
+            "time_aware": quantized.as_ref().map(|q| json!({
+                "stored": q.time_groups().is_some(),
+                "skipped_reason": skipped_reason(q),
+                "table": q.time_groups(),
+            })),
+            "mixed_precision": quantized.as_ref().and_then(|q| q.mixed_precision()),
         }))?;
         return Ok(Outcome::Success);
     }
@@ -76,6 +90,24 @@ pub fn run(args: &InspectArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     if let Some(m) = meta.as_object().filter(|m| !m.is_empty()) {
         for (k, v) in m {
             o.push_str(&format!("  {k}: {}\n", v.as_str().map_or_else(|| v.to_string(), str::to_string)));
+        }
+    }
+    if let Some(q) = &quantized {
+        time_aware_text(&mut o, q.time_groups(), skipped_reason(q).as_deref());
+        if let Some(t) = q.time_groups() {
+            for l in &t.layers {
+                o.push_str(&format!("    {}:", l.layer));
+                for g in &l.groups {
+                    o.push_str(&format!(
+                        " [{}, {}) s={:.6e} zp={};",
+                        g.t_start, g.t_end, g.scale, g.zero_point
+                    ));
+                }
+                o.push('\n');
+            }
+        }
+        if let Some(m) = q.mixed_precision() {
+            mixed_text(&mut o, m, Some(q.bits_per_weight()));
         }
     }
     o.push_str(&format!(
@@ -143,9 +175,20 @@ fn safetensors_rows(path: &Path) -> anyhow::Result<Listing> {
     Ok(("safetensors", rows, file_bytes, json!(m.metadata)))
 }
 
-fn parquet_rows(path: &Path) -> anyhow::Result<Listing> {
-    let q =
-        QuantizedFile::open(path).with_context(|| format!("opening quantized file {}", path.display()))?;
+/// Why a quantized file has no time-aware parameters (None if it has them). The file
+/// records its configuration, so the reason can be told after the fact.
+fn skipped_reason(q: &QuantizedFile) -> Option<String> {
+    if q.time_groups().is_some() {
+        return None;
+    }
+    Some(match q.config() {
+        Some(c) => TimeAwareOutcome::skip_reason(&c)
+            .unwrap_or_else(|| "the file records a calibration file but no parameters".into()),
+        None => "the file's configuration could not be read".into(),
+    })
+}
+
+fn parquet_rows(q: &QuantizedFile) -> Listing {
     let rows = q
         .tensors()
         .iter()
@@ -165,7 +208,7 @@ fn parquet_rows(path: &Path) -> anyhow::Result<Listing> {
     let config: Value = serde_json::from_str(q.config_json()).unwrap_or(Value::Null);
     let meta =
         json!({ "tool_version": q.tool_version(), "config": config, "source_metadata": q.source_metadata() });
-    Ok(("arrowquant-parquet", rows, q.file_size(), meta))
+    ("arrowquant-parquet", rows, q.file_size(), meta)
 }
 
 fn device_rows(path: &Path) -> anyhow::Result<Listing> {

@@ -169,6 +169,8 @@ pub fn resolve_config(
         exclude: (!s.exclude.is_empty()).then(|| s.exclude.clone()),
         quantize_1d: s.quantize_1d.then_some(true),
         modality: s.modality.map(|m| m.to_modality()),
+        calibration: s.calibration.clone(),
+        target_bpw: s.target_bpw,
         ..Default::default()
     };
     let chosen = flags.modality.or(env.modality).or(file.and_then(|f| f.modality)).or(detection.modality);
