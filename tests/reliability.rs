@@ -5,7 +5,9 @@
 //! - [`nonfinite`]: NaN, infinity, huge and subnormal weights through the streaming
 //!   quantizer (every backend, every preset, odd chunkings), the std adapter
 //!   (parallel and sequential) and the CLI;
-//! - [`crash`]: SIGKILL in the middle of writing, and the file size limit.
+//! - [`crash`]: SIGKILL in the middle of writing, and the file size limit;
+//! - [`row_groups`]: Parquet footers whose row counts disagree or overflow;
+//! - [`foreign_writer`]: our files rewritten by pyarrow.
 //!
 //! Inputs that once crashed a fuzz target are replayed by `tests/fuzz/run.sh` from
 //! `tests/fuzz/regressions/<target>/`; reader bugs found while writing the corpus are
@@ -13,7 +15,9 @@
 
 mod corpus;
 mod crash;
+mod foreign_writer;
 mod nonfinite;
+mod row_groups;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -34,7 +38,7 @@ impl std::fmt::Debug for Run {
 /// A command running the `arrowquant` binary with no `ARROW_QUANT_*` variable from the
 /// caller's environment (the environment is a configuration layer).
 pub(crate) fn arrowquant(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(crate::cli::bin());
+    let mut cmd = crate::cli::bin_command();
     cmd.args(args);
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("ARROW_QUANT_") {

@@ -74,6 +74,22 @@ fn eprint_line(s: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{s}");
 }
 
+/// Makes the file size limit (`ulimit -f`, RLIMIT_FSIZE) an ordinary write error.
+///
+/// By default the kernel kills a process that writes past the limit with SIGXFSZ, so
+/// the atomic writer never gets to remove its temporary file and the user sees only
+/// "File size limit exceeded" from the shell. Ignored, the write fails with EFBIG
+/// ("File too large"), which reaches [`report`] as an error naming the output file,
+/// and the temporary file is removed on the way out.
+pub fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any thread exists; SIG_IGN installs
+    // no handler code, so nothing runs in signal context.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 /// The last line of defence: a panic prints one line and exits with 2 instead of a
 /// backtrace (every known failure is an `Err`, so this means a bug).
 pub fn install_panic_hook() {

@@ -22,6 +22,7 @@ use crate::exit::Outcome;
 
 fn main() {
     exit::install_panic_hook();
+    exit::ignore_file_size_signal();
     // clap exits with 2 on usage errors and 0 for --help/--version, as we want.
     let cli = Cli::parse();
     let outcome = run(&cli);

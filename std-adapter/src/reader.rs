@@ -161,7 +161,7 @@ impl QuantizedFile {
         let expected = schema::schema();
         for f in expected.fields() {
             match b.schema().field_with_name(f.name()) {
-                Ok(g) if g.data_type() == f.data_type() => {}
+                Ok(g) if schema::same_column_type(g.data_type(), f.data_type()) => {}
                 Ok(g) => {
                     return Err(AdapterError::bad_file(
                         path,
@@ -176,8 +176,40 @@ impl QuantizedFile {
                 Err(_) => return Err(AdapterError::bad_file(path, format!("missing column `{}`", f.name()))),
             }
         }
-        let row_group_rows = b.metadata().row_groups().iter().map(|g| g.num_rows().max(0) as u64).collect();
+        // Which codecs this build decompresses is fixed by the `parquet` crate's
+        // features; say so up front instead of failing on the first page read with
+        // "Disabled feature at compile time". pyarrow writes SNAPPY by default.
+        for g in b.metadata().row_groups() {
+            for c in g.columns() {
+                if !readable_compression(c.compression()) {
+                    // `Display` adds the level (`GZIP(GzipLevel(6))`): the name is enough.
+                    let codec = c.compression().to_string();
+                    let codec = codec.split('(').next().unwrap_or_default();
+                    return Err(AdapterError::bad_file(
+                        path,
+                        format!(
+                            "column `{}` is compressed with {codec}, which this build cannot read \
+                             (it reads ZSTD and uncompressed pages); rewrite the file with zstd",
+                            c.column_path().string()
+                        ),
+                    ));
+                }
+            }
+        }
+        let row_group_rows: Vec<u64> =
+            b.metadata().row_groups().iter().map(|g| g.num_rows().max(0) as u64).collect();
         let total_rows: u64 = b.metadata().file_metadata().num_rows().max(0) as u64;
+        // The footer states the row count twice (per row group and for the file); both
+        // come from the file, so they are summed with a check and must agree before
+        // `dequantize_tensor` relies on the row-group counts to find a tensor's rows.
+        let group_rows = row_group_rows.iter().try_fold(0u64, |sum, &n| sum.checked_add(n));
+        if group_rows != Some(total_rows) {
+            let groups = group_rows.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
+            return Err(AdapterError::bad_file(
+                path,
+                format!("the row groups hold {groups} rows but the footer says {total_rows}"),
+            ));
+        }
         // Tensors own consecutive rows in manifest order; checked sums, since the
         // counts come from the file.
         let mut manifest_rows = 0u64;
@@ -202,38 +234,6 @@ impl QuantizedFile {
                 format!("manifest lists {manifest_rows} rows but the file has {total_rows}"),
             ));
         }
-        let source_metadata = kv
-            .get(schema::KEY_SOURCE_METADATA)
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or_default();
-        Ok(QuantizedFile {
-            path: path.to_path_buf(),
-            tensors,
-            config_json: kv.get(schema::KEY_CONFIG).cloned().unwrap_or_default(),
-            tool_version: kv.get(schema::KEY_TOOL_VERSION).cloned().unwrap_or_default(),
-            source_metadata,
-            file_size,
-            row_group_rows,
-        })
-    }
-
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The tensors, in file order.
-    pub fn tensors(&self) -> &[StoredTensor] {
-        &self.tensors
-    }
-
-    /// The tensor called `name`.
-    pub fn tensor(&self, name: &str) -> Option<&StoredTensor> {
-        self.tensors.iter().find(|t| t.name == name)
-    }
-
-    /// The configuration the file was written with, as JSON.
-    pub fn config_json(&self) -> &str {
         let time_groups = match kv.get(schema::KEY_TIME_GROUPS) {
             None => None,
             Some(s) => {
@@ -252,38 +252,38 @@ impl QuantizedFile {
                 AdapterError::bad_file(path, format!("`{}` is not valid: {e}", schema::KEY_MIXED_PRECISION))
             })?),
         };
-        &self.config_json
-    }
-
-    /// The configuration the file was written with, if it parses.
-    pub fn config(&self) -> Option<Config> {
-        serde_json::from_str(&self.config_json).ok()
-    }
-
-    /// The writing tool and version.
-    pub fn tool_version(&self) -> &str {
-        &self.tool_version
-    }
+        let source_metadata = kv
+            .get(schema::KEY_SOURCE_METADATA)
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default();
+        Ok(QuantizedFile {
+            path: path.to_path_buf(),
+            tensors,
+            config_json: kv.get(schema::KEY_CONFIG).cloned().unwrap_or_default(),
+            tool_version: kv.get(schema::KEY_TOOL_VERSION).cloned().unwrap_or_default(),
+            source_metadata,
+            file_size,
+            row_group_rows,
             time_groups,
             mixed_precision,
-
-    /// The source model's safetensors `__metadata__`.
-    pub fn source_metadata(&self) -> &BTreeMap<String, String> {
-        &self.source_metadata
+        })
     }
 
-    /// File size in bytes.
-    pub fn file_size(&self) -> u64 {
-        self.file_size
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
-    /// Elements over all tensors.
-    pub fn total_elements(&self) -> u64 {
-        self.tensors.iter().map(|t| t.elements).sum()
+    /// The tensors, in file order.
+    pub fn tensors(&self) -> &[StoredTensor] {
+        &self.tensors
     }
 
-    /// Whole-file bits per weight: file bytes x 8 / elements.
-    pub fn bits_per_weight(&self) -> f64 {
+    /// The tensor called `name`.
+    pub fn tensor(&self, name: &str) -> Option<&StoredTensor> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
     /// The time-aware activation parameters, if the file was written with a
     /// calibration file (checked on open: every layer's groups cover all timesteps).
     pub fn time_groups(&self) -> Option<&TimeGroupTable> {
@@ -303,6 +303,38 @@ impl QuantizedFile {
         self.mixed_precision.as_ref()
     }
 
+    /// The configuration the file was written with, as JSON.
+    pub fn config_json(&self) -> &str {
+        &self.config_json
+    }
+
+    /// The configuration the file was written with, if it parses.
+    pub fn config(&self) -> Option<Config> {
+        serde_json::from_str(&self.config_json).ok()
+    }
+
+    /// The writing tool and version.
+    pub fn tool_version(&self) -> &str {
+        &self.tool_version
+    }
+
+    /// The source model's safetensors `__metadata__`.
+    pub fn source_metadata(&self) -> &BTreeMap<String, String> {
+        &self.source_metadata
+    }
+
+    /// File size in bytes.
+    pub fn file_size(&self) -> u64 {
+        self.file_size
+    }
+
+    /// Elements over all tensors.
+    pub fn total_elements(&self) -> u64 {
+        self.tensors.iter().map(|t| t.elements).sum()
+    }
+
+    /// Whole-file bits per weight: file bytes x 8 / elements.
+    pub fn bits_per_weight(&self) -> f64 {
         let n = self.total_elements();
         if n == 0 { 0.0 } else { self.file_size as f64 * 8.0 / n as f64 }
     }
@@ -340,22 +372,15 @@ impl QuantizedFile {
             AdapterError::NoSuchTensor { path: self.path.clone(), tensor: name.to_string() }
         })?;
         let t = &self.tensors[ti];
+        let (groups, group_start) = self.row_groups_of(t)?;
         let (first, last) = (t.first_row, t.first_row + t.rows);
-        let mut groups = Vec::new();
-        let mut start = 0u64;
-        for (g, &n) in self.row_group_rows.iter().enumerate() {
-            if start < last && start + n > first {
-                groups.push(g);
-            }
-            start += n;
-        }
-        let group_start: u64 = self.row_group_rows[..groups.first().copied().unwrap_or(0)].iter().sum();
         let mut order = Order::starting_at(ti);
         let mut buf = Vec::new();
         let mut conv = Vec::new();
         let mut seen = 0u64;
         self.scan(Some(groups), |row_index, row| {
-            let abs = group_start + row_index;
+            let abs =
+                group_start.checked_add(row_index).ok_or_else(|| self.bad(&t.name, "row index overflows"))?;
             if abs < first || abs >= last {
                 return Ok(());
             }
@@ -473,6 +498,31 @@ impl QuantizedFile {
         Ok(ExportReport { path: out.display().to_string(), tensors: self.tensors.len(), bytes: size, dtype })
     }
 
+    /// The row groups holding tensor `t`'s rows and the index of the first of them
+    /// in the file. The counts come from the file: sums are checked, and rows the row
+    /// groups do not reach are an error naming the tensor (`open` checks both, this
+    /// does not rely on it).
+    fn row_groups_of(&self, t: &StoredTensor) -> Result<(Vec<usize>, u64)> {
+        let overflow = || self.bad(&t.name, "row counts overflow");
+        let (first, last) = (t.first_row, t.first_row.checked_add(t.rows).ok_or_else(overflow)?);
+        let mut groups = Vec::new();
+        let (mut start, mut group_start) = (0u64, 0u64);
+        for (g, &n) in self.row_group_rows.iter().enumerate() {
+            let end = start.checked_add(n).ok_or_else(overflow)?;
+            if start < last && end > first {
+                if groups.is_empty() {
+                    group_start = start;
+                }
+                groups.push(g);
+            }
+            start = end;
+        }
+        if last > start {
+            return Err(self.bad(&t.name, format!("rows {first}..{last} lie past the file's {start} rows")));
+        }
+        Ok((groups, group_start))
+    }
+
     fn bad(&self, t: &str, msg: impl std::fmt::Display) -> AdapterError {
         AdapterError::bad_file(&self.path, format!("tensor `{t}`: {msg}"))
     }
@@ -555,6 +605,13 @@ impl QuantizedFile {
     }
 }
 
+/// Whether this build decompresses Parquet pages compressed with `c`: the `parquet`
+/// dependency is built with only its `zstd` codec (see std-adapter/Cargo.toml).
+fn readable_compression(c: parquet::basic::Compression) -> bool {
+    use parquet::basic::Compression;
+    matches!(c, Compression::UNCOMPRESSED | Compression::ZSTD(_))
+}
+
 /// Checks that rows arrive in manifest order.
 struct Order {
     ti: isize,
@@ -588,9 +645,14 @@ impl Order {
                 ),
             ));
         }
+        // Counts from the file: checked, so a huge `element_count` is an error, not a
+        // wrap (or an overflow panic with debug assertions).
+        self.next_offset = self.next_offset.checked_add(row.element_count).ok_or_else(|| {
+            file.bad(&t.name, format!("row {row_index}: element count {} overflows", row.element_count))
+        })?;
+        self.next_chunk =
+            self.next_chunk.checked_add(1).ok_or_else(|| file.bad(&t.name, "too many chunks"))?;
         self.rows_seen += 1;
-        self.next_chunk += 1;
-        self.next_offset += row.element_count;
         Ok(self.ti as usize)
     }
 
@@ -692,5 +754,37 @@ impl<'a> Columns<'a> {
             codes: req!(self.codes, col::CODES),
             params: req!(self.params, col::PARAMS),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real file (the corpus' base file) whose first tensor's rows and row-group
+    /// counts are then replaced, as if `open` had not checked them, so that
+    /// `dequantize_tensor`'s own checks are what stands between them and a panic.
+    fn file_with(tensor_rows: (u64, u64), row_group_rows: Vec<u64>) -> QuantizedFile {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/malformed/pq_base.parquet");
+        let mut f = QuantizedFile::open(path).unwrap();
+        (f.tensors[0].first_row, f.tensors[0].rows) = tensor_rows;
+        f.row_group_rows = row_group_rows;
+        f
+    }
+
+    #[test]
+    fn out_of_range_rows_are_an_error_naming_the_tensor() {
+        let cases = [
+            ((0, 1), vec![u64::MAX, 1, 1], "row counts overflow"),
+            ((u64::MAX, 2), vec![3], "row counts overflow"),
+            ((2, 5), vec![3, 1], "rows 2..7 lie past the file's 4 rows"),
+        ];
+        for (rows, groups, expect) in cases {
+            let f = file_with(rows, groups.clone());
+            let name = f.tensors[0].name.clone();
+            let e = f.dequantize_tensor(&name, |_, _| Ok(())).unwrap_err().to_string();
+            let named = e.contains("pq_base.parquet") && e.contains(&format!("tensor `{name}`"));
+            assert!(named && e.contains(expect), "{groups:?}: {e}");
+        }
     }
 }

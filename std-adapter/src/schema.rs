@@ -81,6 +81,17 @@ pub mod col {
     pub const MAX_ABS_ERR: &str = "max_abs_err";
 }
 
+/// Whether a column read from a file has the type [`schema`] asks for. Lists match on
+/// their item type only: the item's name and nullability are a writer's convention
+/// (we write `item`; pyarrow and the Parquet spec's compliant layout use `element`),
+/// and the reader never needs them.
+pub(crate) fn same_column_type(found: &DataType, expected: &DataType) -> bool {
+    match (found, expected) {
+        (DataType::List(f), DataType::List(e)) => f.data_type() == e.data_type(),
+        _ => found == expected,
+    }
+}
+
 /// The Arrow schema of an ArrowQuant file.
 pub fn schema() -> SchemaRef {
     use DataType::*;

@@ -311,6 +311,16 @@ def parquet_cases(arrowquant):
     # Overwrite that last one with a cut copy: validate must name the Parquet file.
     write("pq_validate_truncated.parquet", raw[: len(raw) - 200])
 
+    # pyarrow's defaults: SNAPPY pages (this build reads ZSTD and uncompressed only) and
+    # the list item named `element`. The SNAPPY file must be refused up front, naming the
+    # codec; the same table with ZSTD pages is a good file
+    # (tests/data/pyarrow_default_zstd.parquet, read by tests/reliability/row_groups.rs).
+    snappy = table.replace_schema_metadata(meta)
+    pq.write_table(snappy, os.path.join(OUT, "pq_pyarrow_snappy.parquet"))
+    case("pq_pyarrow_snappy", ["inspect", "{case}"], ["pq_pyarrow_snappy.parquet", "SNAPPY", "zstd"], "parquet",
+         path="pq_pyarrow_snappy.parquet")
+    pq.write_table(snappy, os.path.join(os.path.dirname(OUT), "pyarrow_default_zstd.parquet"), compression="zstd")
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
