@@ -66,6 +66,27 @@ pub(crate) fn bin() -> &'static Path {
     })
 }
 
+/// A command that runs [`bin`]: directly, or through the emulator named by
+/// `ARROWQUANT_RUNNER` (e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu` when the suite
+/// itself runs under qemu-user, which cannot execute a foreign binary by itself).
+pub(crate) fn bin_command() -> Command {
+    match std::env::var("ARROWQUANT_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut words = runner.split_whitespace();
+            let mut cmd = Command::new(words.next().expect("a non-empty runner"));
+            cmd.args(words).arg(bin());
+            cmd
+        }
+        _ => Command::new(bin()),
+    }
+}
+
+/// [`bin_command`] as shell words, for tests that need a shell pipeline.
+fn bin_shell_words() -> String {
+    let runner = std::env::var("ARROWQUANT_RUNNER").unwrap_or_default();
+    format!("{runner} '{}'", bin().display())
+}
+
 /// What a run produced.
 struct Run {
     code: i32,
@@ -87,7 +108,7 @@ impl std::fmt::Debug for Run {
 }
 
 fn run_with(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(bin());
+    let mut cmd = bin_command();
     cmd.args(args);
     // The environment is a configuration layer: keep the tests independent of the caller's.
     for (k, _) in std::env::vars_os() {
@@ -788,8 +809,8 @@ fn a_closed_stdout_ends_quietly_with_0() {
         .collect();
     std::fs::write(&model, safetensors_bytes(&tensors)).unwrap();
     let script = format!(
-        "'{}' inspect '{}' | head -n 1 >/dev/null; echo \"$?:${{PIPESTATUS[0]}}\"",
-        bin().display(),
+        "{} inspect '{}' | head -n 1 >/dev/null; echo \"$?:${{PIPESTATUS[0]}}\"",
+        bin_shell_words(),
         s(&model)
     );
     let out = Command::new("bash").args(["-c", &script]).output().expect("bash");

@@ -143,14 +143,17 @@ impl<'a> Input<'a> {
         assert_eq!(out.len(), self.len(), "output length must equal input length");
         match *self {
             Input::F32(x) => out.copy_from_slice(x),
+            // Inlined exact widenings: `half`'s own conversion is an out-of-line call
+            // per element without `std`, and this runs for every element the
+            // streaming quantizer measures.
             Input::F16(x) => {
                 for (o, v) in out.iter_mut().zip(x) {
-                    *o = v.to_f32();
+                    *o = crate::params::f16_to_f32_exact(*v);
                 }
             }
             Input::Bf16(x) => {
                 for (o, v) in out.iter_mut().zip(x) {
-                    *o = v.to_f32();
+                    *o = f32::from_bits(u32::from(v.to_bits()) << 16);
                 }
             }
         }
