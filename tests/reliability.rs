@@ -7,7 +7,8 @@
 //!   (parallel and sequential) and the CLI;
 //! - [`crash`]: SIGKILL in the middle of writing, and the file size limit;
 //! - [`row_groups`]: Parquet footers whose row counts disagree or overflow;
-//! - [`foreign_writer`]: our files rewritten by pyarrow.
+//! - [`foreign_writer`]: our files rewritten by pyarrow;
+//! - [`fuzz_found`]: what the fuzz targets found, as normal tests.
 //!
 //! Inputs that once crashed a fuzz target are replayed by `tests/fuzz/run.sh` from
 //! `tests/fuzz/regressions/<target>/`; reader bugs found while writing the corpus are
@@ -16,6 +17,7 @@
 mod corpus;
 mod crash;
 mod foreign_writer;
+mod fuzz_found;
 mod nonfinite;
 mod row_groups;
 

@@ -1,7 +1,9 @@
 //! The adapter's error type: every failure names the file and, where there is one,
 //! the tensor it concerns.
 
-use std::path::PathBuf;
+use std::borrow::Cow;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use arrowquant_core::QuantError;
 
@@ -115,7 +117,7 @@ pub enum SafetensorsError {
 #[derive(Debug, thiserror::Error)]
 pub enum AdapterError {
     /// An I/O error on a file.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}", shown(path))]
     Io {
         /// The file.
         path: PathBuf,
@@ -124,7 +126,7 @@ pub enum AdapterError {
         source: std::io::Error,
     },
     /// A malformed safetensors file or index.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}", shown(path))]
     Safetensors {
         /// The file.
         path: PathBuf,
@@ -133,7 +135,7 @@ pub enum AdapterError {
         source: SafetensorsError,
     },
     /// The model path is neither a safetensors file nor a model directory.
-    #[error("{}: {reason}", path.display())]
+    #[error("{}: {reason}", shown(path))]
     NotAModel {
         /// The path given.
         path: PathBuf,
@@ -148,7 +150,7 @@ pub enum AdapterError {
     Calibration(#[from] crate::calibration::CalibrationError),
     /// Mixed precision cannot meet the request (for example a budget below the
     /// cheapest assignment).
-    #[error("{}: mixed precision: {reason}", path.display())]
+    #[error("{}: mixed precision: {reason}", shown(path))]
     MixedPrecision {
         /// The model.
         path: PathBuf,
@@ -156,7 +158,7 @@ pub enum AdapterError {
         reason: String,
     },
     /// Quantizing or decoding a tensor failed (for example a NaN in the weights).
-    #[error("{}: tensor `{tensor}`: {source}", path.display())]
+    #[error("{}: tensor `{tensor}`: {source}", shown(path))]
     Quant {
         /// The file the tensor comes from.
         path: PathBuf,
@@ -181,7 +183,7 @@ pub enum AdapterError {
         min_accuracy: f64,
     },
     /// A Parquet or Arrow error while writing or reading our file.
-    #[error("{}: parquet: {message}", path.display())]
+    #[error("{}: parquet: {message}", shown(path))]
     Parquet {
         /// The file.
         path: PathBuf,
@@ -189,7 +191,7 @@ pub enum AdapterError {
         message: String,
     },
     /// A Parquet file that is not a valid ArrowQuant file (missing columns, bad rows, ...).
-    #[error("{}: not a valid ArrowQuant file: {reason}", path.display())]
+    #[error("{}: not a valid ArrowQuant file: {reason}", shown(path))]
     BadQuantizedFile {
         /// The file.
         path: PathBuf,
@@ -197,7 +199,7 @@ pub enum AdapterError {
         reason: String,
     },
     /// A tensor name that is not in the file.
-    #[error("{}: no tensor named `{tensor}`", path.display())]
+    #[error("{}: no tensor named `{tensor}`", shown(path))]
     NoSuchTensor {
         /// The file.
         path: PathBuf,
@@ -213,7 +215,7 @@ pub enum AdapterError {
         problem: String,
     },
     /// Original and quantized files do not describe the same tensors (validation).
-    #[error("{}: tensor `{tensor}`: {problem}", path.display())]
+    #[error("{}: tensor `{tensor}`: {problem}", shown(path))]
     Mismatch {
         /// The quantized file.
         path: PathBuf,
@@ -240,4 +242,32 @@ impl AdapterError {
     pub(crate) fn bad_file(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         AdapterError::BadQuantizedFile { path: path.into(), reason: reason.into() }
     }
+}
+
+/// Text from a file (a shard name in an index.json, a path built from it) as it
+/// appears in an error: control characters are escaped (`\n`), so every error stays on
+/// one line whatever the input holds.
+pub(crate) fn escape_controls(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+            .collect(),
+    )
+}
+
+/// A path in an error message: [`Path::display`] with control characters escaped.
+pub(crate) struct Shown<'a>(&'a Path);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&escape_controls(&self.0.to_string_lossy()))
+    }
+}
+
+/// See [`Shown`].
+pub(crate) fn shown(path: &Path) -> Shown<'_> {
+    Shown(path)
 }

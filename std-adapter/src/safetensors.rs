@@ -345,7 +345,8 @@ impl Model {
     fn open_index(root: &Path, index: &Path) -> Result<Self> {
         let bad = |msg: String| AdapterError::Safetensors {
             path: index.to_path_buf(),
-            source: SafetensorsError::Index(msg),
+            // Shard and tensor names come from the index: keep the message on one line.
+            source: SafetensorsError::Index(crate::error::escape_controls(&msg).into_owned()),
         };
         let text = std::fs::read(index).map_err(|e| AdapterError::io(index, e))?;
         #[derive(Deserialize)]

@@ -4,6 +4,9 @@
 #   TARGETS="decode_blocks stream_quantize" tests/fuzz/run.sh 600   # a subset
 #   NO_STD_ADAPTER=1 tests/fuzz/run.sh 60   # only the core targets (no std-adapter feature)
 #   NO_BUILD=1 ...                          # run the binaries already built
+#   SANITIZER=none ...                      # cargo fuzz's --sanitizer (default: address)
+#   FUZZ_TARGET_DIR=/tmp/t ...              # where to build (default: target/std-adapter,
+#                                           # or target with NO_STD_ADAPTER)
 # The binaries are run directly (not through `cargo fuzz run`), so sources edited while
 # the targets run do not trigger rebuilds between them. Logs go to
 # tests/fuzz/logs/<target>.log; the corpus grows in tests/fuzz/corpus/<target> (seeded
@@ -20,18 +23,23 @@ std_targets=(safetensors_header sharded_index parquet_reader)
 # each other's build lock nor rebuild each other's artefacts.
 triple="$(rustc +nightly -vV | sed -n 's/^host: //p')"
 if [[ -n "${NO_STD_ADAPTER:-}" ]]; then
+    dir="${FUZZ_TARGET_DIR:-target}"
     build=()
-    bin_dir="target/$triple/release"
     all=("${core_targets[@]}")
 else
-    build=(--features std-adapter --target-dir target/std-adapter)
-    bin_dir="target/std-adapter/$triple/release"
+    dir="${FUZZ_TARGET_DIR:-target/std-adapter}"
+    build=(--features std-adapter)
     all=("${core_targets[@]}" "${std_targets[@]}")
 fi
+build+=(--target-dir "$dir" --sanitizer "${SANITIZER:-address}")
+bin_dir="$dir/$triple/release"
 read -r -a targets <<<"${TARGETS:-${all[*]}}"
 
 if [[ -z "${NO_BUILD:-}" ]]; then
+    # One build for every target (they share every dependency).
+    build_start=$(date +%s)
     nice -n 10 cargo +nightly fuzz build --fuzz-dir . "${build[@]}"
+    echo "fuzz build (${build[*]}): $(($(date +%s) - build_start)) s"
 fi
 
 mkdir -p logs
@@ -54,8 +62,10 @@ for t in "${targets[@]}"; do
         -timeout=30 -print_final_stats=1 "corpus/$t" "${seeds[@]}" >"$log" 2>&1
     rc=$?
     set -e
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-    ran=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o 'in [0-9]*' | grep -o '[0-9]*' | tail -1)
+    # `|| true`: after a crash there is no `Done` line, and a failed grep must not end
+    # the script (set -e, pipefail) before the other targets have run.
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+    ran=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o 'in [0-9]*' | grep -o '[0-9]*' | tail -1 || true)
     if [[ $rc -eq 0 ]]; then
         result=ok
     else
