@@ -1,12 +1,14 @@
 //! The diffusion features wired end to end: time-aware activation parameters from a
 //! calibration file stored in the Parquet output (and read back by Rust and by the
-//! independent Python reader), the `thermodynamic:` configuration section, and mixed
-//! precision under a bits-per-weight budget (on the real all-MiniLM-L6-v2 weights).
+//! independent Python reader), the `thermodynamic:` configuration section, mixed
+//! precision under a bits-per-weight budget (on the real all-MiniLM-L6-v2 weights), and
+//! channel equalization from per-channel activation absmax.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use arrowquant_std::calibration::{self, SyntheticSpec, synthesize};
+use arrowquant_std::core::diffusion::equalize::smoothquant_factors;
 use arrowquant_std::core::diffusion::time_groups::{dp_scratch_len, split_optimal};
 use arrowquant_std::core::diffusion::{BetaSchedule, InterpolationMethod, TimeGroupParams};
 use arrowquant_std::{Config, ConfigError, ConfigLayer, Model, QuantizedFile, quantize_model};
@@ -159,7 +161,8 @@ fn without_calibration_the_skip_is_reported_and_the_format_is_unchanged() {
     assert!(q.time_groups().is_none() && q.mixed_precision().is_none());
     assert!(q.time_group_params("blocks.0.attn.qkv_in", 0).is_none());
 
-    let off = config("enable_time_aware: false\ncalibration: /nonexistent.json\n");
+    // (Equalization off too: it would read the calibration file, which does not exist.)
+    let off = config("enable_time_aware: false\nenable_spatial: false\ncalibration: /nonexistent.json\n");
     let report = quantize_model(&model, &off, &out, &mut |_| {}).unwrap();
     assert!(report.time_aware_skipped.unwrap().contains("enable_time_aware is false"));
 
@@ -465,4 +468,273 @@ fn cli_calibration_and_target_bpw_flags_report_store_and_inspect() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("bit budget too small"));
     assert!(!never.exists());
+}
+
+/// The F32 tensor `name` of a safetensors file written by [`write_model`], and its shape.
+fn read_tensor(path: &Path, name: &str) -> (Vec<f32>, Vec<usize>) {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let t = &header[name];
+    let shape = t["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    let (b, e) =
+        (t["data_offsets"][0].as_u64().unwrap() as usize, t["data_offsets"][1].as_u64().unwrap() as usize);
+    let data = bytes[8 + n + b..8 + n + e]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    (data, shape)
+}
+
+/// A calibration file whose layers feed [`write_model`]'s tensors: per-channel absmax
+/// (128 channels, 4 outliers) for `blocks.0.attn.qkv` (matched as `...qkv.weight`) and
+/// `blocks.0.ff.up.weight` (exact name); and three layers that must be skipped, each for
+/// its own reason: no `channel_absmax`, a 1-D tensor, no such tensor.
+fn write_equalization_calibration(path: &Path) -> calibration::CalibrationFile {
+    let spec = SyntheticSpec { timesteps: 40, layers: 5, channels: 128, outlier_channels: 4, seed: 21 };
+    let mut f = synthesize(&spec);
+    let names = [
+        "blocks.0.attn.qkv",
+        "blocks.0.ff.up.weight",
+        "blocks.0.ff.down",
+        "blocks.0.ff.down.bias",
+        "blocks.7.gone",
+    ];
+    for (l, n) in f.layers.iter_mut().zip(names) {
+        l.name = n.into();
+    }
+    f.layers[2].channel_absmax = None;
+    calibration::write(path, &f).unwrap();
+    f
+}
+
+#[test]
+fn equalization_scales_weights_by_core_factors_and_stores_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model_path, cal) = (dir.path().join("m.safetensors"), dir.path().join("cal.json"));
+    write_model(&model_path);
+    let file = write_equalization_calibration(&cal);
+    let model = Model::open(&model_path).unwrap();
+    let out = dir.path().join("q.parquet");
+    let c = config(&format!("calibration: {}\nbit_width: 8\nmin_accuracy: 0.5\n", cal.display()));
+    assert!(c.enable_spatial, "the local profile enables it");
+    let report = quantize_model(&model, &c, &out, &mut |_| {}).unwrap();
+    assert_eq!(report.equalization_skipped, None);
+    let table = report.equalization.clone().expect("equalization ran");
+    let names: Vec<&str> = table.tensors.keys().map(String::as_str).collect();
+    assert_eq!(names, ["blocks.0.attn.qkv.weight", "blocks.0.ff.up.weight"]);
+    let reasons: Vec<(&str, &str)> =
+        table.skipped.iter().map(|s| (s.layer.as_str(), s.reason.as_str())).collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(reasons[0].0 == "blocks.0.ff.down" && reasons[0].1.contains("no channel_absmax"), "{reasons:?}");
+    assert!(reasons[1].1.contains("2-D"), "{reasons:?}");
+    assert!(reasons[2].1.contains("no tensor named `blocks.7.gone`"), "{reasons:?}");
+
+    let q = QuantizedFile::open(&out).unwrap();
+    assert_eq!(q.equalization(), Some(&table), "the file holds what the report says");
+    assert!(q.equalization_factors("blocks.0.ff.down.weight").is_none());
+    let validation = arrowquant_std::validate(&model, &q, 0.5).unwrap();
+    for (name, layer) in [("blocks.0.attn.qkv.weight", 0), ("blocks.0.ff.up.weight", 1)] {
+        let (w, shape) = read_tensor(&model_path, name);
+        let (rows, cols) = (shape[0], shape[1]);
+        // The stored factors are the core's, computed on the whole weight in memory.
+        let act = file.layers[layer].channel_absmax.as_ref().unwrap();
+        let mut want = vec![0f32; cols];
+        smoothquant_factors(act, &w, rows, cols, 0.5, &mut want).unwrap();
+        let s = q.equalization_factors(name).unwrap();
+        assert_eq!(s, want.as_slice(), "{name}");
+        let spread = s.iter().fold(0f32, |m, &v| m.max(v)) / s.iter().fold(f32::MAX, |m, &v| m.min(v));
+        assert!(spread > 4.0, "{name}: factors span only {spread}x, the test would not see the scaling");
+        // The stored codes decode to W * s within INT8 quantization error, not to W.
+        let deq = q.read_tensor_f32(name).unwrap();
+        let ws: Vec<f32> = w.iter().enumerate().map(|(i, &v)| v * s[i % cols]).collect();
+        let rel = |a: &[f32], b: &[f32]| {
+            let (mut e, mut n) = (0f64, 0f64);
+            for (&x, &y) in a.iter().zip(b) {
+                e += f64::from(x - y).powi(2);
+                n += f64::from(y).powi(2);
+            }
+            (e / n).sqrt()
+        };
+        let (to_ws, to_w) = (rel(&deq, &ws), rel(&deq, &w));
+        assert!(to_ws < 0.02, "{name}: relative RMS error to W*s {to_ws}");
+        assert!(to_w > 0.3, "{name}: relative RMS error to W {to_w}: the weights were not scaled");
+        // Report and validation both measure against W * s, and agree.
+        let r = report.tensors.iter().find(|t| t.name == name).unwrap();
+        let v = validation.tensors.iter().find(|t| t.name == name).unwrap();
+        let cos_ws = {
+            let (mut d, mut a, mut b) = (0f64, 0f64, 0f64);
+            for (&x, &y) in deq.iter().zip(&ws) {
+                d += f64::from(x) * f64::from(y);
+                a += f64::from(x).powi(2);
+                b += f64::from(y).powi(2);
+            }
+            d / (a * b).sqrt()
+        };
+        assert!(cos_ws > 0.999, "{name}: cosine to W*s {cos_ws}");
+        for (what, got) in [("report", r.cosine.unwrap()), ("validate", v.cosine.unwrap())] {
+            assert!((got - cos_ws).abs() < 1e-6, "{name}: {what} cosine {got} vs {cos_ws} against W*s");
+        }
+        assert!(v.pass);
+    }
+    assert!(validation.passed, "{:?}", validation.failed);
+
+    // The independent reader finds the same factors, and dividing the decoded columns by
+    // them gives the column maxima the Rust reader gives.
+    if let Some(text) = python(&[Path::new("--equalization"), &out]) {
+        let py: Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(py.as_object().unwrap().len(), 2);
+        for (name, e) in &table.tensors {
+            let p = &py[name];
+            assert_eq!(p["layer"], e.layer.as_str());
+            let pf: Vec<f32> =
+                p["factors"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            assert_eq!(pf, e.factors, "{name}");
+            let deq = q.read_tensor_f32(name).unwrap();
+            let cols = e.factors.len();
+            let mut colmax = vec![0f32; cols];
+            for (i, &v) in deq.iter().enumerate() {
+                colmax[i % cols] = colmax[i % cols].max((v / e.factors[i % cols]).abs());
+            }
+            for (j, got) in p["unscaled_absmax"].as_array().unwrap().iter().enumerate() {
+                let got = got.as_f64().unwrap() as f32;
+                assert!(
+                    (got - colmax[j]).abs() <= 1e-6 * colmax[j].max(1e-6),
+                    "{name} column {j}: {got} vs {}",
+                    colmax[j]
+                );
+            }
+        }
+        let reference = dir.path().join("ref.safetensors");
+        q.export_safetensors(&reference, Default::default()).unwrap();
+        let text = python(&[&out, &reference]).unwrap();
+        assert!(text.contains(" 0 mismatches"), "{text}");
+    }
+
+    // With mixed precision the plan measures the equalized weights too: the planned SQNR
+    // of each tensor is the SQNR written (both of W * s).
+    let c = config(&format!(
+        "calibration: {}
+target_bpw: 4.0
+min_accuracy: 0.5
+",
+        cal.display()
+    ));
+    let report = quantize_model(&model, &c, &out, &mut |_| {}).unwrap();
+    let m = report.mixed_precision.unwrap();
+    for name in table.tensors.keys() {
+        let planned = m.tensors.iter().find(|t| &t.name == name).unwrap().planned_sqnr_db;
+        let written = report.tensors.iter().find(|t| &t.name == name).unwrap().sqnr_db.unwrap();
+        assert!((planned - written).abs() < 1e-6, "{name}: planned {planned} dB, written {written} dB");
+    }
+}
+
+#[test]
+fn equalization_skips_are_reported_and_bad_dimensions_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = dir.path().join("m.safetensors");
+    write_model(&model_path);
+    let model = Model::open(&model_path).unwrap();
+    let out = dir.path().join("q.parquet");
+    // No calibration file, or enable_spatial off (YAML, the edge profile, the environment).
+    let report = quantize_model(&model, &Config::default(), &out, &mut |_| {}).unwrap();
+    assert!(report.equalization.is_none());
+    assert!(report.equalization_skipped.unwrap().contains("no calibration file"));
+    assert!(QuantizedFile::open(&out).unwrap().equalization().is_none());
+    let cal = dir.path().join("cal.json");
+    write_equalization_calibration(&cal);
+    for c in [
+        config(&format!("calibration: {}\nenable_spatial: false\n", cal.display())),
+        config(&format!("calibration: {}\ndeployment_profile: edge\nmin_accuracy: 0.1\n", cal.display())),
+        Config::from_layers(&[
+            ConfigLayer::from_yaml_str(&format!("calibration: {}\n", cal.display())).unwrap(),
+            ConfigLayer::from_vars([("ARROW_QUANT_ENABLE_SPATIAL", "off")]).unwrap(),
+        ])
+        .unwrap(),
+    ] {
+        let report = quantize_model(&model, &c, &out, &mut |_| {}).unwrap();
+        assert!(report.equalization.is_none());
+        assert!(report.equalization_skipped.unwrap().contains("enable_spatial is false"));
+    }
+    // Calibration without per-channel data: the step runs, equalizes nothing, and says
+    // why for every layer (in the report and in the file).
+    let plain = dir.path().join("plain.json");
+    write_calibration(&plain, 30, 2);
+    let report =
+        quantize_model(&model, &config(&format!("calibration: {}\n", plain.display())), &out, &mut |_| {})
+            .unwrap();
+    let t = report.equalization.unwrap();
+    assert!(t.tensors.is_empty());
+    assert_eq!(t.skipped.len(), 2);
+    assert!(t.skipped.iter().all(|s| s.reason.contains("no channel_absmax")), "{:?}", t.skipped);
+    assert_eq!(QuantizedFile::open(&out).unwrap().equalization(), Some(&t));
+
+    // alpha: from YAML and the environment, validated.
+    let l = ConfigLayer::from_vars([("ARROW_QUANT_EQUALIZATION_ALPHA", "0.8")]).unwrap();
+    assert_eq!(Config::from_layers(&[l]).unwrap().equalization_alpha, 0.8);
+    let l = ConfigLayer::from_yaml_str("equalization_alpha: 1.5\n").unwrap();
+    assert_eq!(Config::from_layers(&[l]), Err(ConfigError::InvalidEqualizationAlpha(1.5)));
+
+    // A layer whose channel count differs from the tensor's input columns: an error
+    // naming the file, the layer and the tensor, and nothing written.
+    let mut f =
+        synthesize(&SyntheticSpec { timesteps: 10, layers: 1, channels: 128, outlier_channels: 1, seed: 2 });
+    f.layers[0].name = "blocks.0.ff.down".into(); // blocks.0.ff.down.weight is [128, 256]
+    let bad = dir.path().join("mismatch.json");
+    calibration::write(&bad, &f).unwrap();
+    let never = dir.path().join("never.parquet");
+    let e =
+        quantize_model(&model, &config(&format!("calibration: {}\n", bad.display())), &never, &mut |_| {})
+            .unwrap_err()
+            .to_string();
+    assert!(
+        e.contains("mismatch.json")
+            && e.contains("blocks.0.ff.down.weight")
+            && e.contains("128 channels")
+            && e.contains("256"),
+        "{e}"
+    );
+    assert!(!never.exists());
+}
+
+/// `arrowquant quantize --calibration FILE` with per-channel absmax, and `inspect`: both
+/// list the equalized tensors, the layers skipped and why, and what a runtime must do.
+#[test]
+fn cli_reports_and_inspects_equalization() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model_path, cal) = (dir.path().join("m.safetensors"), dir.path().join("cal.json"));
+    write_model(&model_path);
+    write_equalization_calibration(&cal);
+    let run = |args: &[&str]| Command::new(crate::cli::bin()).args(args).output().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let out = dir.path().join("q.parquet");
+    let args =
+        ["quantize", &s(&model_path), "-o", &s(&out), "--calibration", &s(&cal), "--min-accuracy", "0.5"];
+    let o = run(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for o in [o, run(&["inspect", &s(&out)])] {
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains("equalize     2 tensors from"), "{text}");
+        assert!(text.contains("divides activation channel j by s_j"), "{text}");
+        assert!(text.contains("blocks.0.attn.qkv.weight <- blocks.0.attn.qkv: 128 factors"), "{text}");
+        assert!(
+            text.contains("skipped blocks.0.ff.down: the calibration file has no channel_absmax"),
+            "{text}"
+        );
+    }
+    let o = run(&["--json", "inspect", &s(&out)]);
+    let j: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["equalization"]["stored"], true);
+    assert_eq!(
+        j["equalization"]["table"]["tensors"]["blocks.0.ff.up.weight"]["factors"].as_array().unwrap().len(),
+        128
+    );
+
+    let plain = dir.path().join("plain.parquet");
+    let o = run(&["quantize", &s(&model_path), "-o", &s(&plain)]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("equalize     skipped: no calibration file"));
+    let o = run(&["--json", "inspect", &s(&plain)]);
+    let j: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["equalization"]["stored"], false);
+    assert!(j["equalization"]["skipped_reason"].as_str().unwrap().contains("no calibration file"));
 }

@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+use arrowquant_std::equalization::EqualizationTable;
 use arrowquant_std::mixed::MixedPrecision;
 use arrowquant_std::time_aware::{MarkovSummary, TimeGroupTable};
 use arrowquant_std::{QuantizeReport, TensorReport, ValidationReport};
@@ -121,6 +122,11 @@ pub fn quantize_json(s: &QuantizeSummary) -> Value {
             "table": r.time_groups,
         },
         "mixed_precision": r.mixed_precision,
+        "equalization": {
+            "stored": r.equalization.is_some(),
+            "skipped_reason": r.equalization_skipped,
+            "table": r.equalization,
+        },
         "config": r.config,
     })
 }
@@ -168,6 +174,36 @@ pub fn time_aware_text(o: &mut String, table: Option<&TimeGroupTable>, skipped: 
             markov(l.markov_before),
             markov(l.markov_after)
         );
+    }
+}
+
+/// Lines about channel equalization: the equalized tensors, the layers skipped and why,
+/// or why the step did not run.
+pub fn equalization_text(o: &mut String, table: Option<&EqualizationTable>, skipped: Option<&str>) {
+    let Some(t) = table else {
+        let _ = writeln!(o, "  equalize     skipped: {}", skipped.unwrap_or("not recorded"));
+        return;
+    };
+    let _ = writeln!(
+        o,
+        "  equalize     {} tensors from {} (alpha {}); stored weights are W*s: a runtime divides activation channel j by s_j",
+        t.tensors.len(),
+        t.calibration,
+        t.alpha
+    );
+    for (name, e) in &t.tensors {
+        let _ = writeln!(
+            o,
+            "    {name} <- {}: {} factors in [{:.4e}, {:.4e}], {} neutral",
+            e.layer,
+            e.factors.len(),
+            e.min_factor,
+            e.max_factor,
+            e.neutral
+        );
+    }
+    for s in &t.skipped {
+        let _ = writeln!(o, "    skipped {}: {}", s.layer, s.reason);
     }
 }
 
@@ -289,6 +325,7 @@ pub fn quantize_text(s: &QuantizeSummary, verbose: bool) -> String {
         }
     }
     time_aware_text(&mut o, r.time_groups.as_ref(), r.time_aware_skipped.as_deref());
+    equalization_text(&mut o, r.equalization.as_ref(), r.equalization_skipped.as_deref());
     if let Some(m) = &r.mixed_precision {
         mixed_text(&mut o, m, Some(bpw));
     }

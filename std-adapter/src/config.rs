@@ -30,9 +30,10 @@
 //!
 //! Every profile streams in bounded memory (`max_memory`, default 256 MiB):
 //! `enable_streaming` is recorded for compatibility with the configuration guide but
-//! the adapter never loads a whole model. `enable_spatial` and `calibration_samples`
-//! are validated and recorded in the output file; the group codecs of this version do
-//! not use them.
+//! the adapter never loads a whole model. `calibration_samples` is validated and
+//! recorded in the output file; the group codecs of this version do not use it.
+//! `enable_spatial` turns on channel equalization when the calibration file has
+//! per-channel absmax (below).
 //!
 //! # Diffusion features (docs/DIFFUSION.md)
 //!
@@ -42,6 +43,8 @@
 //! | `enable_time_aware` | true | with `calibration`: per calibration layer, split the timesteps into `num_time_groups` groups (DP) and store activation scale / zero point per group |
 //! | `activation_bits` | 8 | activation code width of those parameters (2-16) |
 //! | `thermodynamic` | see below | nested section: `validation`, `boundary_smoothing`, `transition_optimization` ([`ThermodynamicConfig`], defaults of the API reference) applied to the time-group parameters |
+//! | `enable_spatial` | profile (true for `local`, `cloud`) | with `calibration` holding `channel_absmax`: channel equalization (SmoothQuant) of the 2-D weight each calibration layer feeds (docs/DIFFUSION.md) |
+//! | `equalization_alpha` | 0.5 | migration strength of that equalization (0-1) |
 //! | `target_bpw` | none | mixed precision: choose a codec per tensor so the quantized payload averages at most this many bits per weight |
 //!
 //! ```yaml
@@ -70,7 +73,8 @@
 //! `ARROW_QUANT_FAIL_FAST`, `ARROW_QUANT_NUM_THREADS`, `ARROW_QUANT_ENABLE_STREAMING`,
 //! plus `ARROW_QUANT_PRESET`, `ARROW_QUANT_MAX_MEMORY` (bytes or `512M`, `2G`),
 //! `ARROW_QUANT_ENABLE_TIME_AWARE`, `ARROW_QUANT_ACTIVATION_BITS`, `ARROW_QUANT_CALIBRATION`
-//! (a path) and `ARROW_QUANT_TARGET_BPW`.
+//! (a path), `ARROW_QUANT_TARGET_BPW`, `ARROW_QUANT_ENABLE_SPATIAL` and
+//! `ARROW_QUANT_EQUALIZATION_ALPHA`.
 //! Booleans accept `true/false/1/0/yes/no/on/off`.
 
 use std::fmt;
@@ -217,7 +221,8 @@ pub struct Config {
     pub num_time_groups: u32,
     /// Compute time-aware activation parameters when a calibration file is given.
     pub enable_time_aware: bool,
-    /// Recorded, not used by the group codecs.
+    /// Channel equalization (SmoothQuant) when the calibration file has per-channel
+    /// activation absmax ([`crate::equalization`]).
     pub enable_spatial: bool,
     /// Minimum cosine similarity per tensor (0.0-1.0); below it the tensor falls back
     /// to the next wider bit width (2 -> 4 -> 8).
@@ -254,6 +259,16 @@ pub struct Config {
     /// block parameters) that the per-tensor codec choice must not exceed.
     #[serde(default)]
     pub target_bpw: Option<f64>,
+    /// Migration strength `alpha` of channel equalization (0-1, default 0.5).
+    #[serde(default = "default_equalization_alpha")]
+    pub equalization_alpha: f32,
+}
+
+/// Default migration strength of channel equalization (SmoothQuant's 0.5).
+pub const DEFAULT_EQUALIZATION_ALPHA: f32 = 0.5;
+
+fn default_equalization_alpha() -> f32 {
+    DEFAULT_EQUALIZATION_ALPHA
 }
 
 /// Default activation width of time-aware parameters.
@@ -304,6 +319,7 @@ impl Config {
             activation_bits: DEFAULT_ACTIVATION_BITS,
             thermodynamic: ThermodynamicConfig::default(),
             target_bpw: None,
+            equalization_alpha: DEFAULT_EQUALIZATION_ALPHA,
         }
     }
 
@@ -384,6 +400,9 @@ impl Config {
         {
             return Err(ConfigError::InvalidTargetBpw(b));
         }
+        if !(0.0..=1.0).contains(&self.equalization_alpha) {
+            return Err(ConfigError::InvalidEqualizationAlpha(self.equalization_alpha));
+        }
         Ok(())
     }
 
@@ -424,6 +443,7 @@ pub struct ConfigLayer {
     /// The whole `thermodynamic:` section (missing keys take their defaults).
     pub thermodynamic: Option<ThermodynamicConfig>,
     pub target_bpw: Option<f64>,
+    pub equalization_alpha: Option<f32>,
 }
 
 impl ConfigLayer {
@@ -517,6 +537,13 @@ impl ConfigLayer {
                     l.activation_bits = Some(u8::try_from(int("2 to 16")?).map_err(|_| bad("2 to 16"))?)
                 }
                 "CALIBRATION" => l.calibration = Some(PathBuf::from(v.trim())),
+                "ENABLE_SPATIAL" => {
+                    l.enable_spatial = Some(parse_bool(v).ok_or_else(|| bad("true or false"))?)
+                }
+                "EQUALIZATION_ALPHA" => {
+                    l.equalization_alpha =
+                        Some(v.trim().parse::<f32>().map_err(|_| bad("a number from 0.0 to 1.0"))?)
+                }
                 "TARGET_BPW" => {
                     l.target_bpw = Some(
                         v.trim().parse::<f64>().map_err(|_| bad("bits per weight, a number such as 3.0"))?,
@@ -550,7 +577,8 @@ impl ConfigLayer {
             exclude,
             quantize_1d,
             activation_bits,
-            thermodynamic
+            thermodynamic,
+            equalization_alpha
         );
         if let Some(p) = &self.calibration {
             c.calibration = Some(p.clone());
@@ -658,6 +686,9 @@ pub enum ConfigError {
     /// `target_bpw` is not a finite number in 1-32.
     #[error("InvalidTargetBpw({0}): target_bpw must be a number of bits per weight from 1.0 to 32.0")]
     InvalidTargetBpw(f64),
+    /// `equalization_alpha` is outside 0-1 (or NaN).
+    #[error("InvalidEqualizationAlpha({0}): equalization_alpha must be a number from 0.0 to 1.0")]
+    InvalidEqualizationAlpha(f32),
     /// A byte count that cannot be parsed.
     #[error("InvalidBytes({0:?}): expected bytes such as 268435456, 512M or 2G")]
     InvalidBytes(String),

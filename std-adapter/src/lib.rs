@@ -14,6 +14,7 @@
 //! | quantize an Arrow record batch in memory | [`quantize_batch`] |
 //! | time-aware activation parameters from a calibration file | [`time_aware`], [`QuantizedFile::time_group_params`] |
 //! | mixed precision under a bits-per-weight budget | [`mixed`] (`target_bpw`) |
+//! | channel equalization from per-channel activation absmax | [`equalization`], [`QuantizedFile::equalization_factors`] |
 //!
 //! # Example
 //!
@@ -58,6 +59,7 @@ pub mod batch;
 pub mod calibration;
 pub mod codec;
 pub mod config;
+pub mod equalization;
 mod error;
 pub mod mixed;
 pub mod quantize;

@@ -145,7 +145,9 @@ impl MixedPrecision {
     }
 }
 
-/// Measures `t` with every candidate, streaming it through mmap windows.
+/// Measures `t` with every candidate, streaming it through mmap windows. With
+/// `factors` (channel equalization, [`crate::equalization`]) the columns are scaled
+/// first, so the tensor is measured as it will be quantized (`W * s`).
 ///
 /// # Errors
 /// I/O, or a quantization error naming the tensor (NaN, infinity, ...).
@@ -154,6 +156,7 @@ pub fn measure_tensor(
     reader: &WindowReader,
     cands: &[Candidate],
     window_bytes: u64,
+    factors: Option<&[f32]>,
 ) -> Result<Vec<CandidateCost>> {
     let quant_err = |e: arrowquant_core::QuantError| AdapterError::Quant {
         path: reader.path().to_path_buf(),
@@ -165,12 +168,16 @@ pub fn measure_tensor(
     let mut costs = vec![CandidateCost::default(); cands.len()];
     let mut buf = vec![0f32; MEASURE_CHUNK];
     let mut scratch = AlignedScratch::default();
-    reader.for_each_window(t.offset, t.byte_len, window_bytes, chunk_bytes, |_, bytes| {
+    reader.for_each_window(t.offset, t.byte_len, window_bytes, chunk_bytes, |pos, bytes| {
+        let first = pos / dtype.size() as u64;
         with_input(dtype, bytes, &mut scratch, |input| -> Result<()> {
             for s in (0..input.len()).step_by(MEASURE_CHUNK) {
                 let e = (s + MEASURE_CHUNK).min(input.len());
                 let x = &mut buf[..e - s];
                 input.slice(s, e).to_f32(x);
+                if let Some(f) = factors {
+                    crate::equalization::scale_columns(x, first + s as u64, f);
+                }
                 for (c, acc) in cands.iter().zip(costs.iter_mut()) {
                     let m = measure(&c.codec, x).map_err(|e| match e {
                         arrowquant_core::diffusion::DiffusionError::Quant(q) => quant_err(q),
@@ -192,7 +199,8 @@ pub fn measure_tensor(
 }
 
 /// Plans the codec of every tensor in `quantized` (indices into `model.tensors`).
-/// Returns the plan and the codec per listed tensor.
+/// Returns the plan and the codec per listed tensor. `factors[i]` are the
+/// channel-equalization factors of tensor `i` (empty slice: none).
 ///
 /// # Errors
 /// I/O and quantization errors while measuring; [`AdapterError::MixedPrecision`] if no
@@ -202,6 +210,7 @@ pub fn plan(
     config: &Config,
     quantized: &[usize],
     window_bytes: u64,
+    factors: &[Option<Vec<f32>>],
 ) -> Result<(MixedPrecision, Vec<CodecChoice>)> {
     let target = config.target_bpw.unwrap_or(f64::INFINITY);
     let cands = candidates();
@@ -215,7 +224,8 @@ pub fn plan(
             reader = Some((t.file, WindowReader::open(&model.files[t.file])?));
         }
         let Some((_, r)) = reader.as_ref() else { continue };
-        table.extend(measure_tensor(t, r, &cands, window_bytes)?);
+        let f = factors.get(i).and_then(|f| f.as_deref());
+        table.extend(measure_tensor(t, r, &cands, window_bytes, f)?);
     }
     let measure_time_s = start.elapsed().as_secs_f64();
     let min_cos = config.min_accuracy;

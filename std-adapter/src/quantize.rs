@@ -24,6 +24,12 @@
 //!   gets its own codec ([`crate::mixed`]); the plan and what it achieved are stored under
 //!   [`crate::schema::KEY_MIXED_PRECISION`] and reported. The codec of the configuration
 //!   (`bit_width`, `preset`) is then not used.
+//! - With a calibration file holding `channel_absmax` and `enable_spatial`, the 2-D
+//!   weight each calibration layer feeds is equalized ([`crate::equalization`]): its
+//!   columns are scaled by the factors as each window passes, so the codes, the quality
+//!   figures and the fallback decisions are those of `W * s`, the weights actually
+//!   stored. The factors go under [`crate::schema::KEY_EQUALIZATION`]; without
+//!   per-channel data the report says why nothing was equalized.
 //!
 //! # Memory
 //!
@@ -44,6 +50,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{CodecChoice, RAW_CODEC_ID};
 use crate::config::{Config, glob_match};
+use crate::equalization::{self, EqualizationOutcome, EqualizationTable};
 use crate::error::{AdapterError, Result};
 use crate::mixed::MixedPrecision;
 use crate::safetensors::{Model, TensorInfo};
@@ -245,6 +252,14 @@ pub struct QuantizeReport {
     /// The mixed-precision plan and what it achieved (None without `target_bpw`).
     #[serde(default)]
     pub mixed_precision: Option<MixedPrecision>,
+    /// The channel-equalization factors stored in the file and the calibration layers
+    /// skipped, with reasons (None if equalization did not run). Quality figures of the
+    /// equalized tensors compare against `W * s`, the weights actually quantized.
+    #[serde(default)]
+    pub equalization: Option<EqualizationTable>,
+    /// Why channel equalization did not run at all (None if it ran).
+    #[serde(default)]
+    pub equalization_skipped: Option<String>,
 }
 
 /// Quantizes `model` into the Parquet file `out` with the sizes of
@@ -284,11 +299,22 @@ pub fn quantize_model_with(
         TimeAwareOutcome::Stored(t) => (Some(t), None),
         TimeAwareOutcome::Skipped(reason) => (None, Some(reason)),
     };
+    let (equalization, equalization_skipped) = {
+        let raw = |i: usize| engine.raw_reason(&model.tensors[i]);
+        match equalization::compute_for_config(model, config, tuning.window_bytes, &raw)? {
+            EqualizationOutcome::Stored(t) => (Some(t), None),
+            EqualizationOutcome::Skipped(reason) => (None, Some(reason)),
+        }
+    };
+    if let Some(eq) = &equalization {
+        engine.factors = model.tensors.iter().map(|t| eq.factors(&t.name).map(<[f32]>::to_vec)).collect();
+    }
     let mut mixed = None;
     if config.target_bpw.is_some() {
         let quantized: Vec<usize> =
             (0..model.tensors.len()).filter(|&i| engine.raw_reason(&model.tensors[i]).is_none()).collect();
-        let (plan, codecs) = crate::mixed::plan(model, config, &quantized, tuning.window_bytes)?;
+        let (plan, codecs) =
+            crate::mixed::plan(model, config, &quantized, tuning.window_bytes, &engine.factors)?;
         engine.overrides = vec![None; model.tensors.len()];
         for (&i, c) in quantized.iter().zip(codecs) {
             engine.overrides[i] = Some(c);
@@ -324,6 +350,9 @@ pub fn quantize_model_with(
     if let Some(m) = &mixed {
         sink.add_key_value(crate::schema::KEY_MIXED_PRECISION, to_json(m, out)?);
     }
+    if let Some(e) = &equalization {
+        sink.add_key_value(crate::schema::KEY_EQUALIZATION, to_json(e, out)?);
+    }
     let output_bytes = sink.finish()?;
     let mut report = build_report(
         model,
@@ -342,6 +371,8 @@ pub fn quantize_model_with(
     report.time_groups = time_groups;
     report.time_aware_skipped = time_aware_skipped;
     report.mixed_precision = mixed;
+    report.equalization = equalization;
+    report.equalization_skipped = equalization_skipped;
     Ok(report)
 }
 
@@ -418,6 +449,8 @@ fn build_report(
         time_groups: None,
         time_aware_skipped: None,
         mixed_precision: None,
+        equalization: None,
+        equalization_skipped: None,
     }
 }
 
@@ -564,6 +597,8 @@ struct Engine<'c> {
     base: CodecChoice,
     /// Per tensor index: the codec mixed precision chose (empty without `target_bpw`).
     overrides: Vec<Option<CodecChoice>>,
+    /// Per tensor index: channel-equalization factors (empty without equalization).
+    factors: Vec<Option<Vec<f32>>>,
     #[cfg(feature = "rayon")]
     pool: rayon::ThreadPool,
 }
@@ -575,6 +610,7 @@ impl<'c> Engine<'c> {
             tuning,
             base,
             overrides: Vec::new(),
+            factors: Vec::new(),
             #[cfg(feature = "rayon")]
             pool: rayon::ThreadPoolBuilder::new().num_threads(config.num_threads).build().map_err(|e| {
                 AdapterError::io(Path::new("<thread pool>"), std::io::Error::other(e.to_string()))
@@ -719,6 +755,7 @@ impl<'c> Engine<'c> {
         ctx: &mut TensorCtx<'_, '_>,
     ) -> Result<TensorReport> {
         let min = self.config.min_accuracy;
+        let factors = self.factors.get(ctx.index).and_then(|f| f.as_deref());
         let mut codec = start;
         let mut fallback = Vec::new();
         let mut buffered = Vec::new();
@@ -729,7 +766,7 @@ impl<'c> Engine<'c> {
             let buffer = est <= self.tuning.buffer_bytes;
             buffered.clear();
             let pass = if buffer { Pass::Buffer(&mut buffered) } else { Pass::Measure };
-            let q = self.pass(t, reader, &codec, pass, first_pass.then_some(&mut *ctx))?.finish();
+            let q = self.pass(t, reader, &codec, factors, pass, first_pass.then_some(&mut *ctx))?.finish();
             first_pass = false;
             if q.cosine >= min {
                 break (q, buffer, false);
@@ -804,7 +841,7 @@ impl<'c> Engine<'c> {
             }
             (buffered.len() as u64, stored)
         } else {
-            self.pass(t, reader, &codec, Pass::Write(sink), None)?;
+            self.pass(t, reader, &codec, factors, Pass::Write(sink), None)?;
             let m = sink.manifest().last().map_or((0, 0), |m| (m.rows, m.stored_bytes));
             (m.0, m.1)
         };
@@ -834,12 +871,14 @@ impl<'c> Engine<'c> {
         })
     }
 
-    /// One pass over a quantized tensor's data with `codec`.
+    /// One pass over a quantized tensor's data with `codec`; with `factors` each
+    /// window is converted to f32 and its columns scaled before it is encoded.
     fn pass(
         &self,
         t: &TensorInfo,
         reader: &WindowReader,
         codec: &CodecChoice,
+        factors: Option<&[f32]>,
         mut pass: Pass<'_>,
         mut ctx: Option<&mut TensorCtx<'_, '_>>,
     ) -> Result<QualityAccumulator> {
@@ -855,6 +894,7 @@ impl<'c> Engine<'c> {
         let mut acc = QualityAccumulator::new();
         let mut scratch = AlignedScratch::default();
         let mut spare = EncodedChunk::default();
+        let mut scaled: Vec<f32> = Vec::new();
         let quant_err = |e: QuantError| AdapterError::Quant {
             path: reader.path().to_path_buf(),
             tensor: t.name.clone(),
@@ -863,6 +903,15 @@ impl<'c> Engine<'c> {
         reader.for_each_window(t.offset, t.byte_len, window, chunk_bytes, |pos, bytes| {
             let first = pos / dtype.size() as u64;
             with_input(dtype, bytes, &mut scratch, |input| -> Result<()> {
+                let input = match factors {
+                    Some(s) => {
+                        scaled.resize(input.len(), 0.0);
+                        input.to_f32(&mut scaled);
+                        equalization::scale_columns(&mut scaled, first, s);
+                        Input::F32(&scaled)
+                    }
+                    None => input,
+                };
                 let pieces: Vec<(Input<'_>, u64)> = (0..input.len())
                     .step_by(chunk_elems)
                     .map(|s| (input.slice(s, (s + chunk_elems).min(input.len())), first + s as u64))

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::AtomicFile;
 use crate::codec::CodecChoice;
 use crate::config::Config;
+use crate::equalization::EqualizationTable;
 use crate::error::{AdapterError, Result};
 use crate::mixed::MixedPrecision;
 use crate::safetensors::StDtype;
@@ -106,6 +107,7 @@ pub struct QuantizedFile {
     row_group_rows: Vec<u64>,
     time_groups: Option<TimeGroupTable>,
     mixed_precision: Option<MixedPrecision>,
+    equalization: Option<EqualizationTable>,
 }
 
 /// One row, borrowed from a record batch.
@@ -252,6 +254,31 @@ impl QuantizedFile {
                 AdapterError::bad_file(path, format!("`{}` is not valid: {e}", schema::KEY_MIXED_PRECISION))
             })?),
         };
+        let equalization = match kv.get(schema::KEY_EQUALIZATION) {
+            None => None,
+            Some(s) => {
+                let key = schema::KEY_EQUALIZATION;
+                let t: EqualizationTable = serde_json::from_str(s)
+                    .map_err(|e| AdapterError::bad_file(path, format!("`{key}` is not valid: {e}")))?;
+                t.check().map_err(|e| AdapterError::bad_file(path, format!("`{key}`: {e}")))?;
+                for (name, e) in &t.tensors {
+                    let ok = tensors
+                        .iter()
+                        .find(|s| &s.name == name)
+                        .is_some_and(|s| s.shape.len() == 2 && s.shape[1] == e.factors.len() as u64);
+                    if !ok {
+                        return Err(AdapterError::bad_file(
+                            path,
+                            format!(
+                                "`{key}`: {} factors for tensor `{name}`, which is not a 2-D tensor with that many columns",
+                                e.factors.len()
+                            ),
+                        ));
+                    }
+                }
+                Some(t)
+            }
+        };
         let source_metadata = kv
             .get(schema::KEY_SOURCE_METADATA)
             .and_then(|s| serde_json::from_str(s).ok())
@@ -266,6 +293,7 @@ impl QuantizedFile {
             row_group_rows,
             time_groups,
             mixed_precision,
+            equalization,
         })
     }
 
@@ -295,6 +323,19 @@ impl QuantizedFile {
     /// has no time-aware parameters, no such layer, or `t` is past the last timestep.
     pub fn time_group_params(&self, layer: &str, t: u32) -> Option<&TimeGroup> {
         self.time_groups.as_ref()?.params_for(layer, t)
+    }
+
+    /// The channel-equalization table, if equalization ran (it also lists the
+    /// calibration layers that were skipped and why).
+    pub fn equalization(&self) -> Option<&EqualizationTable> {
+        self.equalization.as_ref()
+    }
+
+    /// The factors `s` of an equalized tensor (one per input column): its stored codes
+    /// decode to `W[o, j] * s[j]`, and a runtime divides activation channel `j` by
+    /// `s[j]`. None if the tensor was not equalized.
+    pub fn equalization_factors(&self, tensor: &str) -> Option<&[f32]> {
+        self.equalization.as_ref()?.factors(tensor)
     }
 
     /// The mixed-precision plan and what it achieved, if the file was written with

@@ -28,6 +28,10 @@ pub const KEY_TIME_GROUPS: &str = "arrowquant.time_groups";
 /// Key-value metadata (optional): the mixed-precision plan and what it achieved as JSON
 /// ([`crate::mixed::MixedPrecision`]); present only when `target_bpw` was set.
 pub const KEY_MIXED_PRECISION: &str = "arrowquant.mixed_precision";
+/// Key-value metadata (optional): channel-equalization factors per tensor as JSON
+/// ([`crate::equalization::EqualizationTable`]); present only when equalization ran.
+/// The stored codes of an equalized tensor decode to `W * s`, not `W`.
+pub const KEY_EQUALIZATION: &str = "arrowquant.equalization";
 
 /// Column names, in schema order.
 pub mod col {

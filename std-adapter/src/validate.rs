@@ -3,7 +3,8 @@
 //! For every row of the quantized file the matching range of the original tensor is
 //! read through a short-lived mapping and compared with the dequantized values, so
 //! validation needs one row chunk of each at a time. Tensors stored raw must match
-//! byte for byte.
+//! byte for byte. An equalized tensor ([`crate::equalization`]) is compared with
+//! `W * s`, the weights that were quantized, not with `W`.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -12,6 +13,7 @@ use arrowquant_core::QualityAccumulator;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
+use crate::equalization::scale_columns;
 use crate::error::{AdapterError, Result};
 use crate::reader::{ChunkData, QuantizedFile};
 use crate::safetensors::Model;
@@ -177,6 +179,10 @@ pub fn validate(original: &Model, quantized: &QuantizedFile, min_accuracy: f64) 
                 orig.clear();
                 orig.resize(v.len(), 0f32);
                 with_input(dt, &bytes, &mut scratch, |i| i.to_f32(&mut orig));
+                // An equalized tensor stores W * s: compare with what was quantized.
+                if let Some(s) = quantized.equalization_factors(&t.name) {
+                    scale_columns(&mut orig, element_offset, s);
+                }
                 c.acc.update(&orig, v);
             }
         }

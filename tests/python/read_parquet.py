@@ -4,6 +4,7 @@
 Usage:
     read_parquet.py QUANTIZED.parquet REFERENCE.safetensors
     read_parquet.py --time-groups QUANTIZED.parquet
+    read_parquet.py --equalization QUANTIZED.parquet
 
 Dequantizes every tensor of QUANTIZED.parquet following docs/FORMAT.md and compares the
 result bit for bit with REFERENCE.safetensors (the F32 export written by the Rust
@@ -15,6 +16,12 @@ With --time-groups, reads the time-aware activation parameters (FORMAT.md, "Time
 activation parameters"), checks that every layer's groups cover 0..timesteps in order,
 and prints one JSON object: {layer: [[scale, zero_point] for t in 0..timesteps]}, found
 by binary search on t_end as a runtime would. Exit status 1 if the table is malformed.
+
+With --equalization, reads the channel-equalization factors (FORMAT.md, "Channel
+equalization"), checks that each equalized tensor is 2-D with one positive factor per
+input column, dequantizes it (the stored codes decode to W * s) and divides column j by
+s_j, as a runtime folding the factors back would. Prints one JSON object:
+{tensor: {"layer", "alpha", "factors", "unscaled_absmax": [max_o |W'[o, j] / s_j| per j]}}.
 """
 import bisect
 import json
@@ -175,9 +182,44 @@ def time_groups(parquet_path):
     return 0
 
 
+def equalization(parquet_path):
+    pf = pq.ParquetFile(parquet_path)
+    meta = pf.metadata.metadata
+    key = b"arrowquant.equalization"
+    if key not in meta:
+        print("no channel-equalization factors in this file")
+        return 1
+    table = json.loads(meta[key])
+    assert table["version"] == 1, table["version"]
+    shapes = {t["name"]: t["shape"] for t in json.loads(meta[b"arrowquant.tensors"])}
+    out = {}
+    for name, entry in table["tensors"].items():
+        shape = shapes.get(name)
+        s = np.asarray(entry["factors"], dtype=np.float32)
+        if shape is None or len(shape) != 2 or shape[1] != len(s) or not np.all(s > 0):
+            print(f"BAD FACTORS for {name}: shape {shape}, {len(s)} factors")
+            return 1
+        out[name] = {"layer": entry["layer"], "alpha": entry["alpha"], "factors": s.tolist(),
+                     "unscaled_absmax": np.zeros(len(s), dtype=np.float32)}
+    parts = {name: [] for name in out}
+    for batch in pf.iter_batches(batch_size=8):
+        for row in batch.to_pylist():
+            if row["tensor"] in parts:
+                parts[row["tensor"]].append((row["element_offset"], dequantize(row)))
+    for name, rows in parts.items():
+        s = np.asarray(out[name]["factors"], dtype=np.float32)
+        flat = np.concatenate([v for _, v in sorted(rows, key=lambda r: r[0])])
+        w = flat.reshape(-1, len(s)) / s
+        out[name]["unscaled_absmax"] = np.abs(w).max(axis=0).tolist()
+    print(json.dumps(out))
+    return 0
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--time-groups":
         sys.exit(time_groups(sys.argv[2]))
+    if len(sys.argv) == 3 and sys.argv[1] == "--equalization":
+        sys.exit(equalization(sys.argv[2]))
     if len(sys.argv) != 3:
         print(__doc__)
         sys.exit(2)

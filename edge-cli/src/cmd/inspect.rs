@@ -8,13 +8,14 @@ use std::path::Path;
 
 use anyhow::{Context, anyhow};
 use arrowquant_core::device;
+use arrowquant_std::equalization::EqualizationOutcome;
 use arrowquant_std::time_aware::TimeAwareOutcome;
 use arrowquant_std::{Model, QuantizedFile};
 use serde_json::{Value, json};
 
 use crate::args::{GlobalArgs, InspectArgs};
 use crate::exit::Outcome;
-use crate::report::{mb, mixed_text, time_aware_text};
+use crate::report::{equalization_text, mb, mixed_text, time_aware_text};
 
 /// One row of the listing.
 struct Row {
@@ -77,6 +78,11 @@ pub fn run(args: &InspectArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
                 "table": q.time_groups(),
             })),
             "mixed_precision": quantized.as_ref().and_then(|q| q.mixed_precision()),
+            "equalization": quantized.as_ref().map(|q| json!({
+                "stored": q.equalization().is_some(),
+                "skipped_reason": equalization_skipped_reason(q),
+                "table": q.equalization(),
+            })),
         }))?;
         return Ok(Outcome::Success);
     }
@@ -106,6 +112,7 @@ pub fn run(args: &InspectArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
                 o.push('\n');
             }
         }
+        equalization_text(&mut o, q.equalization(), equalization_skipped_reason(q).as_deref());
         if let Some(m) = q.mixed_precision() {
             mixed_text(&mut o, m, Some(q.bits_per_weight()));
         }
@@ -184,6 +191,19 @@ fn skipped_reason(q: &QuantizedFile) -> Option<String> {
     Some(match q.config() {
         Some(c) => TimeAwareOutcome::skip_reason(&c)
             .unwrap_or_else(|| "the file records a calibration file but no parameters".into()),
+        None => "the file's configuration could not be read".into(),
+    })
+}
+
+/// Why a quantized file has no channel-equalization table (None if it has one), told
+/// from its recorded configuration.
+fn equalization_skipped_reason(q: &QuantizedFile) -> Option<String> {
+    if q.equalization().is_some() {
+        return None;
+    }
+    Some(match q.config() {
+        Some(c) => EqualizationOutcome::skip_reason(&c)
+            .unwrap_or_else(|| "the file records a calibration file but no equalization table".into()),
         None => "the file's configuration could not be read".into(),
     })
 }
