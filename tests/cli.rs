@@ -35,12 +35,13 @@ pub(crate) fn bin() -> &'static Path {
         let profile =
             profile_dir.file_name().and_then(|n| n.to_str()).expect("profile directory name").to_string();
         let above = profile_dir.parent().expect("target directory");
-        // The target root holds CACHEDIR.TAG; with --target the profile sits one level below it.
-        let (target_root, triple) = if above.join("CACHEDIR.TAG").exists() {
-            (above.to_path_buf(), None)
+        // With --target the profile sits in a folder named after the triple (cargo puts a
+        // CACHEDIR.TAG there too, so that file cannot tell the layouts apart).
+        let triple = env!("AQ_TARGET_TRIPLE");
+        let (target_root, triple) = if above.file_name().and_then(|n| n.to_str()) == Some(triple) {
+            (above.parent().expect("target root").to_path_buf(), Some(triple.to_string()))
         } else {
-            let triple = above.file_name().and_then(|n| n.to_str()).map(str::to_string);
-            (above.parent().expect("target root").to_path_buf(), triple)
+            (above.to_path_buf(), None)
         };
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
