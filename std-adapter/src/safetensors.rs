@@ -353,7 +353,11 @@ impl Model {
         struct Index {
             weight_map: BTreeMap<String, String>,
         }
-        let idx: Index = serde_json::from_slice(&text).map_err(|e| bad(format!("not a valid index: {e}")))?;
+        // JSON is UTF-8 (RFC 8259). serde_json checks only the strings it keeps, so a
+        // stray byte in an ignored field would otherwise pass: check the whole text.
+        let text = std::str::from_utf8(&text)
+            .map_err(|e| bad(format!("not valid UTF-8 (at byte {})", e.valid_up_to())))?;
+        let idx: Index = serde_json::from_str(text).map_err(|e| bad(format!("not a valid index: {e}")))?;
         let dir = index.parent().unwrap_or(Path::new("."));
         let mut shard_names: Vec<&String> = idx.weight_map.values().collect();
         shard_names.sort();

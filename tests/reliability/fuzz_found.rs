@@ -27,3 +27,29 @@ fn a_shard_name_with_a_newline_gives_a_one_line_error() {
     check_input_error(&r, &[r"c.safet\nsors"]).unwrap();
     assert!(!out.exists());
 }
+
+#[test]
+fn an_index_that_is_not_utf8_is_refused() {
+    // `sharded_index` crash-9569885c: a byte 0xC0 in a key of the ignored `metadata`
+    // object; serde_json skipped it unchecked and the index was accepted.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("a.safetensors"), safetensors_bytes(&[("x", "F32", &[2], f32_bytes(&[1.0, 2.0]))]))
+        .unwrap();
+    let index = d.join("model.safetensors.index.json");
+    let mut text = br#"{"metadata": {"to"#.to_vec();
+    text.push(0xC0);
+    text.extend_from_slice(br#"al_size": 8}, "weight_map": {"x": "a.safetensors"}}"#);
+    std::fs::write(&index, &text).unwrap();
+    for path in [d, index.as_path()] {
+        let e = Model::open(path).map(|_| ()).unwrap_err().to_string();
+        assert!(
+            e.contains("model.safetensors.index.json") && e.contains("not valid UTF-8 (at byte 17)"),
+            "{e}"
+        );
+    }
+    let out = d.join("out.parquet");
+    let r = run(arrowquant(&["quantize", index.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]));
+    check_input_error(&r, &["model.safetensors.index.json", "UTF-8"]).unwrap();
+    assert!(!out.exists());
+}
