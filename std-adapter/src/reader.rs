@@ -183,6 +183,21 @@ impl QuantizedFile {
         // "Disabled feature at compile time". pyarrow writes SNAPPY by default.
         for g in b.metadata().row_groups() {
             for c in g.columns() {
+                // The parquet crate asserts (panics) on a negative page offset or size
+                // when it reads the column (`ColumnChunkMetaData::byte_range`): check
+                // them here, and that the chunk lies inside the file.
+                let start = c.dictionary_page_offset().unwrap_or_else(|| c.data_page_offset());
+                let end = u64::try_from(start).ok().zip(u64::try_from(c.compressed_size()).ok());
+                if end.and_then(|(s, n)| s.checked_add(n)).is_none_or(|e| e > file_size) {
+                    return Err(AdapterError::bad_file(
+                        path,
+                        format!(
+                            "column `{}`: pages at offset {start}, {} bytes, lie outside the file ({file_size} bytes)",
+                            c.column_path().string(),
+                            c.compressed_size()
+                        ),
+                    ));
+                }
                 if !readable_compression(c.compression()) {
                     // `Display` adds the level (`GZIP(GzipLevel(6))`): the name is enough.
                     let codec = c.compression().to_string();

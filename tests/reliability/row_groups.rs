@@ -90,3 +90,32 @@ fn row_group_counts_that_disagree_or_overflow_are_an_error_naming_the_file() {
         }
     }
 }
+
+#[test]
+fn a_column_chunk_outside_the_file_is_an_error_not_a_panic() {
+    // `parquet_reader` crash-6fc8f888: a negative page offset made the parquet crate
+    // panic (`ColumnChunkMetaData::byte_range` asserts) while reading the column.
+    let dir = tempfile::tempdir().unwrap();
+    let good = quantized_file(dir.path(), "good.parquet");
+    let meta = footer(&good);
+    for (name, offset) in [("pq_negative_page_offset.parquet", -8i64), ("pq_page_past_end.parquet", 1 << 40)]
+    {
+        let g = meta.row_group(0).clone();
+        let mut columns = g.columns().to_vec();
+        columns[0] = columns[0]
+            .clone()
+            .into_builder()
+            .set_data_page_offset(offset)
+            .set_dictionary_page_offset(None)
+            .build()
+            .unwrap();
+        let g = g.into_builder().set_column_metadata(columns).build().unwrap();
+        let bad = meta.clone().into_builder().set_row_groups(vec![g]).build();
+        let path = dir.path().join(name);
+        std::fs::write(&path, with_footer(&good, &bad)).unwrap();
+        let e = QuantizedFile::open(&path).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains(name) && e.contains("lie outside the file"), "{name}: {e}");
+        let r = run(arrowquant(&["inspect", path.to_str().unwrap()], &[]));
+        check_input_error(&r, &[name, "outside the file"]).unwrap();
+    }
+}

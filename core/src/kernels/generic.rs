@@ -204,7 +204,12 @@ fn prepare<S: Simd>(
 /// stay in the caches anyway, and bypassing them saves the read-for-ownership traffic.
 /// Smaller outputs (a streamed block, a tensor that fits in L2) use plain stores so the
 /// caller finds them in cache.
+#[cfg(not(miri))]
 pub(crate) const STREAM_STORE_BYTES: usize = 16 << 20;
+/// Under Miri the threshold is small, so the streaming-store path (unsafe
+/// non-temporal stores and the fence) is reached by a test of interpretable size.
+#[cfg(miri)]
+pub(crate) const STREAM_STORE_BYTES: usize = 4 << 10;
 
 /// Dequantizes whole groups into `out`, bit for bit like
 /// [`super::scalar::dequantize_ref`]: `(c - h) * d + m`, multiply then add.

@@ -198,8 +198,18 @@ impl Simd for Sse2 {
     fn store_stream(self, v: __m128, out: &mut [f32]) {
         let out = &mut out[..4];
         if (out.as_ptr() as usize).is_multiple_of(16) {
+            // Miri cannot run `movntps` (inline assembly in core::arch): it checks the
+            // same obligation (4 floats, 16-byte aligned) on the aligned plain store.
+            #[cfg(miri)]
+            // SAFETY: `out` holds 4 floats and is 16-byte aligned, as `movaps` requires.
+            unsafe {
+                _mm_store_ps(out.as_mut_ptr(), v)
+            }
+            #[cfg(not(miri))]
             // SAFETY: `out` holds 4 floats and is 16-byte aligned, as `movntps` requires.
-            unsafe { _mm_stream_ps(out.as_mut_ptr(), v) }
+            unsafe {
+                _mm_stream_ps(out.as_mut_ptr(), v)
+            }
         } else {
             self.store(v, out)
         }
@@ -207,8 +217,15 @@ impl Simd for Sse2 {
 
     #[inline(always)]
     fn store_fence(self) {
+        // Miri cannot call `llvm.x86.sse.sfence`; a sequentially consistent fence
+        // orders the (plain, under Miri) stores before it at least as strongly.
+        #[cfg(miri)]
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        #[cfg(not(miri))]
         // SAFETY: SSE is part of the x86_64 baseline.
-        unsafe { _mm_sfence() }
+        unsafe {
+            _mm_sfence()
+        }
     }
 
     #[inline(always)]
