@@ -94,6 +94,10 @@ pub fn ignore_file_size_signal() {
 /// backtrace (every known failure is an `Err`, so this means a bug).
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
+        // Caught by the reader and returned as an error naming the file.
+        if arrowquant_std::decode_guard::in_guarded_decode() {
+            return;
+        }
         let msg = info
             .payload()
             .downcast_ref::<&str>()

@@ -59,6 +59,7 @@ pub mod batch;
 pub mod calibration;
 pub mod codec;
 pub mod config;
+pub mod decode_guard;
 pub mod equalization;
 mod error;
 pub mod mixed;

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::AtomicFile;
 use crate::codec::CodecChoice;
 use crate::config::Config;
+use crate::decode_guard::guarded;
 use crate::equalization::EqualizationTable;
 use crate::error::{AdapterError, Result};
 use crate::mixed::MixedPrecision;
@@ -136,7 +137,8 @@ impl QuantizedFile {
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| AdapterError::io(path, e))?;
         let file_size = file.metadata().map_err(|e| AdapterError::io(path, e))?.len();
-        let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| AdapterError::parquet(path, e))?;
+        let b = guarded(path, "reading the footer", || ParquetRecordBatchReaderBuilder::try_new(file))?
+            .map_err(|e| AdapterError::parquet(path, e))?;
         let kv: BTreeMap<String, String> = b
             .metadata()
             .file_metadata()
@@ -646,9 +648,11 @@ impl QuantizedFile {
         if let Some(g) = row_groups {
             b = b.with_row_groups(g);
         }
-        let reader = b.build().map_err(|e| AdapterError::parquet(&self.path, e))?;
+        let mut reader = b.build().map_err(|e| AdapterError::parquet(&self.path, e))?;
         let mut index = 0u64;
-        for batch in reader {
+        // Page decoding can panic inside the parquet crate on corrupt data (see
+        // `decode_guard`); each batch is read under the guard.
+        while let Some(batch) = guarded(&self.path, "decoding pages", || reader.next())? {
             let batch = batch.map_err(|e| AdapterError::parquet(&self.path, e))?;
             let cols = Columns::of(&batch).map_err(|m| AdapterError::bad_file(&self.path, m))?;
             for r in 0..batch.num_rows() {

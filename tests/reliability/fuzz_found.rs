@@ -53,3 +53,46 @@ fn an_index_that_is_not_utf8_is_refused() {
     check_input_error(&r, &["model.safetensors.index.json", "UTF-8"]).unwrap();
     assert!(!out.exists());
 }
+
+#[test]
+fn corrupt_pages_that_panic_inside_the_parquet_crate_are_errors_naming_the_file() {
+    // `parquet_reader` crash-3370d1f0 and crash-6fc8f888: page data on which parquet
+    // 60.1 panics ("Decoder for dict should have been set", a division by zero). The
+    // reader decodes under a guard that turns such a panic into an error.
+    let regressions = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions/parquet_reader");
+    for name in [
+        "page_dict_decoder_unset_a",
+        "page_dict_decoder_unset_b",
+        "page_dict_decoder_unset_c",
+        "page_divide_by_zero",
+        "page_decoder_panic_d",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.parquet");
+        std::fs::copy(format!("{regressions}/{name}"), &path).unwrap();
+        let mut errors = Vec::new();
+        match arrowquant_std::QuantizedFile::open(&path) {
+            Err(e) => errors.push(e.to_string()),
+            Ok(f) => {
+                if let Err(e) = f.for_each_chunk(|_, _, _| Ok(())) {
+                    errors.push(e.to_string());
+                }
+                for t in f.tensors() {
+                    if let Err(e) = f.read_tensor_f32(&t.name) {
+                        errors.push(e.to_string());
+                    }
+                }
+            }
+        }
+        assert!(!errors.is_empty(), "{name}: a corrupt file read back without an error");
+        for e in &errors {
+            assert!(e.contains("q.parquet") && !e.contains('\n'), "{name}: {e}");
+        }
+        // The CLI answers with one line naming the file, exit 2, and no internal-error line.
+        let out = dir.path().join("dq.safetensors");
+        let r = run(arrowquant(&["dequantize", path.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]));
+        check_input_error(&r, &["q.parquet"]).unwrap();
+        assert!(!r.stderr.contains("internal error"), "{name}: {}", r.stderr);
+        assert!(!out.exists());
+    }
+}
