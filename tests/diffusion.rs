@@ -413,7 +413,7 @@ fn cli_calibration_and_target_bpw_flags_report_store_and_inspect() {
     let (model_path, cal) = (dir.path().join("m.safetensors"), dir.path().join("cal.json"));
     write_model(&model_path);
     write_calibration(&cal, 200, 2);
-    let run = |args: &[&str]| Command::new(crate::cli::bin()).args(args).output().unwrap();
+    let run = |args: &[&str]| crate::cli::bin_command().args(args).output().unwrap();
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let out = dir.path().join("q.parquet");
     let o = run(&[
@@ -705,7 +705,7 @@ fn cli_reports_and_inspects_equalization() {
     let (model_path, cal) = (dir.path().join("m.safetensors"), dir.path().join("cal.json"));
     write_model(&model_path);
     write_equalization_calibration(&cal);
-    let run = |args: &[&str]| Command::new(crate::cli::bin()).args(args).output().unwrap();
+    let run = |args: &[&str]| crate::cli::bin_command().args(args).output().unwrap();
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let out = dir.path().join("q.parquet");
     let args =
