@@ -44,47 +44,9 @@ pub const TIME_GROUPS_VERSION: u32 = 1;
 /// A runtime quantizes an activation `x` as
 /// `q = clamp(round(x / scale) + zero_point, 0, 2^bits - 1)` and dequantizes as
 /// `x' = (q - zero_point) * scale`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TimeGroup {
-    /// First timestep of the group.
-    pub t_start: u32,
-    /// One past the last timestep.
-    pub t_end: u32,
-    /// Quantization step.
-    pub scale: f32,
-    /// Integer code of 0.0.
-    pub zero_point: u16,
-    /// Lower end of the range the group was fitted to (before rounding the zero point).
-    pub lo: f32,
-    /// Upper end of that range.
-    pub hi: f32,
-}
-
-impl From<TimeGroupParams> for TimeGroup {
-    fn from(g: TimeGroupParams) -> Self {
-        TimeGroup {
-            t_start: g.t_start,
-            t_end: g.t_end,
-            scale: g.scale,
-            zero_point: g.zero_point,
-            lo: g.lo,
-            hi: g.hi,
-        }
-    }
-}
-
-impl From<TimeGroup> for TimeGroupParams {
-    fn from(g: TimeGroup) -> Self {
-        TimeGroupParams {
-            t_start: g.t_start,
-            t_end: g.t_end,
-            scale: g.scale,
-            zero_point: g.zero_point,
-            lo: g.lo,
-            hi: g.hi,
-        }
-    }
-}
+/// (Core's [`TimeGroupParams`], which also serialises; fields `t_start`, `t_end`,
+/// `scale`, `zero_point`, `lo`, `hi`.)
+pub type TimeGroup = TimeGroupParams;
 
 /// Markov validation of one parameter sequence.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -361,7 +323,7 @@ fn layer(
     let stored_mse = evaluate_mse(stats, &stored, bits)?;
     Ok(LayerTimeGroups {
         layer: String::new(),
-        groups: stored.into_iter().map(TimeGroup::from).collect(),
+        groups: stored,
         uniform_mse,
         dp_mse,
         stored_mse,

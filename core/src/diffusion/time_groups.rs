@@ -56,7 +56,7 @@ impl TimestepStats {
 }
 
 /// Activation quantization parameters shared by the timesteps `t_start..t_end`.
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Default, serde::Deserialize, serde::Serialize)]
 pub struct TimeGroupParams {
     /// First timestep of the group.
     pub t_start: u32,
