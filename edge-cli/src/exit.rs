@@ -98,12 +98,7 @@ pub fn install_panic_hook() {
         if arrowquant_std::decode_guard::in_guarded_decode() {
             return;
         }
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
+        let msg = arrowquant_std::decode_guard::panic_message(info.payload());
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprint_line(&format!("error: internal error (a bug, please report it): {msg}{at}"));
         std::process::exit(EXIT_ERROR);

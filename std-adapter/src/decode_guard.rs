@@ -33,13 +33,18 @@ pub(crate) fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Resu
     let r = catch_unwind(AssertUnwindSafe(f));
     GUARDED.with(|g| g.set(outer));
     r.map_err(|payload| {
-        let msg = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown failure".into());
+        let msg = panic_message(payload.as_ref());
         AdapterError::bad_file(path, format!("corrupt Parquet data while {what}: the decoder failed ({msg})"))
     })
+}
+
+/// The text of a panic payload (`panic!` with a literal or a formatted message).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 #[cfg(test)]
