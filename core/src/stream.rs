@@ -288,20 +288,12 @@ impl<C: BlockCodec, const N: usize> StreamQuantizer<C, N> {
         self.codec.encode(body, self.elements, codes, params)?;
         if let Some(q) = self.quality.as_mut() {
             let mut decoded = [0f32; N];
-            let mut widened = [0f32; N];
             let (cl, pl) = (self.codec.codes_len(), self.codec.params_len());
             for i in 0..n {
                 let out = &mut decoded[..b];
                 self.codec.decode(&codes[i * cl..(i + 1) * cl], &params[i * pl..(i + 1) * pl], out)?;
-                // f32 input is compared in place; 16-bit input is widened per block.
-                let original = match body {
-                    Input::F32(x) => &x[i * b..(i + 1) * b],
-                    _ => {
-                        body.slice(i * b, (i + 1) * b).to_f32(&mut widened[..b]);
-                        &widened[..b]
-                    }
-                };
-                q.update(original, out);
+                // The original is read in place, 16-bit input widened in registers.
+                q.update_input(body.slice(i * b, (i + 1) * b), out);
             }
         }
         self.elements += body.len() as u64;

@@ -566,7 +566,6 @@ pub(crate) fn measure<C: BlockCodec>(
     let (bl, cl, pl) = (codec.block_len(), codec.codes_len(), codec.params_len());
     let blocks = input.len().div_ceil(bl);
     let mut dec = vec![0f32; STEP * bl];
-    let mut orig = vec![0f32; STEP * bl];
     let mut acc = QualityAccumulator::new();
     let mut b0 = 0;
     while b0 < blocks {
@@ -574,8 +573,7 @@ pub(crate) fn measure<C: BlockCodec>(
         let d = &mut dec[..(b1 - b0) * bl];
         codec.decode(&codes[b0 * cl..b1 * cl], &params[b0 * pl..b1 * pl], d)?;
         let (s, e) = (b0 * bl, (b1 * bl).min(input.len()));
-        input.slice(s, e).to_f32(&mut orig[..e - s]);
-        acc.update(&orig[..e - s], &d[..e - s]);
+        acc.update_input(input.slice(s, e), &d[..e - s]);
         b0 = b1;
     }
     Ok(acc)

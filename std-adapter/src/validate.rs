@@ -176,14 +176,17 @@ pub fn validate(original: &Model, quantized: &QuantizedFile, min_accuracy: f64) 
                     .dtype
                     .quantizable()
                     .ok_or_else(|| mismatch(&t.name, "quantized but not a float dtype".into()))?;
-                orig.clear();
-                orig.resize(v.len(), 0f32);
-                with_input(dt, &bytes, &mut scratch, |i| i.to_f32(&mut orig));
-                // An equalized tensor stores W * s: compare with what was quantized.
-                if let Some(s) = quantized.equalization_factors(&t.name) {
-                    scale_columns(&mut orig, element_offset, s);
+                match quantized.equalization_factors(&t.name) {
+                    // An equalized tensor stores W * s: compare with what was quantized.
+                    Some(s) => {
+                        orig.clear();
+                        orig.resize(v.len(), 0f32);
+                        with_input(dt, &bytes, &mut scratch, |i| i.to_f32(&mut orig));
+                        scale_columns(&mut orig, element_offset, s);
+                        c.acc.update(&orig, v);
+                    }
+                    None => with_input(dt, &bytes, &mut scratch, |i| c.acc.update_input(i, v)),
                 }
-                c.acc.update(&orig, v);
             }
         }
         Ok(())

@@ -207,4 +207,51 @@ impl Simd for Avx2 {
     fn unpack_i2(self, packed: &[u8], codes: &mut [u8]) {
         sse2::unpack_i2_128(packed, codes)
     }
+
+    type D = __m256d;
+
+    #[inline(always)]
+    fn dzero(self) -> __m256d {
+        // SAFETY: the token proves AVX2.
+        unsafe { _mm256_setzero_pd() }
+    }
+
+    #[inline(always)]
+    fn widen_f64(self, v: __m256) -> [__m256d; 2] {
+        // SAFETY: the token proves AVX2; register-only conversions.
+        unsafe {
+            [_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v))]
+        }
+    }
+
+    #[inline(always)]
+    fn dadd(self, a: __m256d, b: __m256d) -> __m256d {
+        // SAFETY: the token proves AVX2.
+        unsafe { _mm256_add_pd(a, b) }
+    }
+
+    #[inline(always)]
+    fn dsub(self, a: __m256d, b: __m256d) -> __m256d {
+        // SAFETY: the token proves AVX2.
+        unsafe { _mm256_sub_pd(a, b) }
+    }
+
+    #[inline(always)]
+    fn dmul(self, a: __m256d, b: __m256d) -> __m256d {
+        // SAFETY: the token proves AVX2.
+        unsafe { _mm256_mul_pd(a, b) }
+    }
+
+    #[inline(always)]
+    fn dmax_abs(self, acc: __m256d, e: __m256d) -> __m256d {
+        // SAFETY: the token proves AVX2; clearing the sign bit is |e|.
+        unsafe { _mm256_max_pd(acc, _mm256_andnot_pd(_mm256_set1_pd(-0.0), e)) }
+    }
+
+    #[inline(always)]
+    fn dstore(self, v: __m256d, out: &mut [f64]) {
+        let out = &mut out[..4];
+        // SAFETY: the token proves AVX2; `out` holds 4 doubles and `storeu` needs no alignment.
+        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), v) }
+    }
 }

@@ -226,4 +226,49 @@ impl Simd for Neon {
             }
         }
     }
+
+    type D = float64x2_t;
+
+    #[inline(always)]
+    fn dzero(self) -> float64x2_t {
+        // SAFETY: NEON is part of the aarch64 baseline (enabled at compile time).
+        unsafe { vdupq_n_f64(0.0) }
+    }
+
+    #[inline(always)]
+    fn widen_f64(self, v: float32x4_t) -> [float64x2_t; 2] {
+        // SAFETY: NEON is part of the aarch64 baseline; register-only conversions.
+        unsafe { [vcvt_f64_f32(vget_low_f32(v)), vcvt_high_f64_f32(v)] }
+    }
+
+    #[inline(always)]
+    fn dadd(self, a: float64x2_t, b: float64x2_t) -> float64x2_t {
+        // SAFETY: NEON is part of the aarch64 baseline.
+        unsafe { vaddq_f64(a, b) }
+    }
+
+    #[inline(always)]
+    fn dsub(self, a: float64x2_t, b: float64x2_t) -> float64x2_t {
+        // SAFETY: NEON is part of the aarch64 baseline.
+        unsafe { vsubq_f64(a, b) }
+    }
+
+    #[inline(always)]
+    fn dmul(self, a: float64x2_t, b: float64x2_t) -> float64x2_t {
+        // SAFETY: NEON is part of the aarch64 baseline.
+        unsafe { vmulq_f64(a, b) }
+    }
+
+    #[inline(always)]
+    fn dmax_abs(self, acc: float64x2_t, e: float64x2_t) -> float64x2_t {
+        // SAFETY: NEON is part of the aarch64 baseline.
+        unsafe { vmaxq_f64(acc, vabsq_f64(e)) }
+    }
+
+    #[inline(always)]
+    fn dstore(self, v: float64x2_t, out: &mut [f64]) {
+        let out = &mut out[..2];
+        // SAFETY: `out` holds 2 doubles; `vst1q` needs element alignment only, which a `&mut [f64]` has.
+        unsafe { vst1q_f64(out.as_mut_ptr(), v) }
+    }
 }

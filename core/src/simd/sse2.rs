@@ -357,4 +357,49 @@ impl Simd for Sse2 {
     fn unpack_i2(self, packed: &[u8], codes: &mut [u8]) {
         unpack_i2_128(packed, codes)
     }
+
+    type D = __m128d;
+
+    #[inline(always)]
+    fn dzero(self) -> __m128d {
+        // SAFETY: SSE2 is part of the x86_64 baseline; register-only.
+        unsafe { _mm_setzero_pd() }
+    }
+
+    #[inline(always)]
+    fn widen_f64(self, v: __m128) -> [__m128d; 2] {
+        // SAFETY: SSE2 is part of the x86_64 baseline; register-only conversions.
+        unsafe { [_mm_cvtps_pd(v), _mm_cvtps_pd(_mm_movehl_ps(v, v))] }
+    }
+
+    #[inline(always)]
+    fn dadd(self, a: __m128d, b: __m128d) -> __m128d {
+        // SAFETY: SSE2 is part of the x86_64 baseline.
+        unsafe { _mm_add_pd(a, b) }
+    }
+
+    #[inline(always)]
+    fn dsub(self, a: __m128d, b: __m128d) -> __m128d {
+        // SAFETY: SSE2 is part of the x86_64 baseline.
+        unsafe { _mm_sub_pd(a, b) }
+    }
+
+    #[inline(always)]
+    fn dmul(self, a: __m128d, b: __m128d) -> __m128d {
+        // SAFETY: SSE2 is part of the x86_64 baseline.
+        unsafe { _mm_mul_pd(a, b) }
+    }
+
+    #[inline(always)]
+    fn dmax_abs(self, acc: __m128d, e: __m128d) -> __m128d {
+        // SAFETY: SSE2 is part of the x86_64 baseline; clearing the sign bit is |e|.
+        unsafe { _mm_max_pd(acc, _mm_andnot_pd(_mm_set1_pd(-0.0), e)) }
+    }
+
+    #[inline(always)]
+    fn dstore(self, v: __m128d, out: &mut [f64]) {
+        let out = &mut out[..2];
+        // SAFETY: `out` holds 2 doubles; `storeu` has no alignment requirement.
+        unsafe { _mm_storeu_pd(out.as_mut_ptr(), v) }
+    }
 }

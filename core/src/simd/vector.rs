@@ -70,4 +70,25 @@ pub(crate) trait Simd: Copy {
     fn unpack_i4(self, packed: &[u8], codes: &mut [u8]);
     /// Unpacks INT2 codes to one per byte: `codes.len() == 4 * packed.len()`, a multiple of 32.
     fn unpack_i2(self, packed: &[u8], codes: &mut [u8]);
+
+    // f64 lanes, for the quality sums (`metrics::compare`): f32 products are exact in
+    // f64, so the per-element terms equal the scalar reference's; only the order of the
+    // additions differs.
+
+    /// The f64 vector: `LANES / 2` lanes.
+    type D: Copy;
+    /// All f64 lanes zero.
+    fn dzero(self) -> Self::D;
+    /// The lanes of `v` widened exactly to f64: `[low half, high half]`.
+    fn widen_f64(self, v: Self::V) -> [Self::D; 2];
+    /// `a + b` in f64.
+    fn dadd(self, a: Self::D, b: Self::D) -> Self::D;
+    /// `a - b` in f64.
+    fn dsub(self, a: Self::D, b: Self::D) -> Self::D;
+    /// `a * b` in f64, rounded once (never fused with a following add).
+    fn dmul(self, a: Self::D, b: Self::D) -> Self::D;
+    /// `max(acc, |e|)` lane-wise, for lanes that are not NaN.
+    fn dmax_abs(self, acc: Self::D, e: Self::D) -> Self::D;
+    /// Stores the lanes into `out[..LANES / 2]`.
+    fn dstore(self, v: Self::D, out: &mut [f64]);
 }

@@ -236,3 +236,23 @@ pub fn assert_names_file(e: &arrowquant_std::AdapterError, path: &std::path::Pat
     let name = path.file_name().unwrap().to_string_lossy();
     assert!(msg.contains(&*name), "error does not name {name}: {msg}");
 }
+
+/// Lets the panics that `arrowquant_std::decode_guard` catches and turns into errors
+/// through, while every other panic still aborts as libFuzzer's hook makes it.
+///
+/// libfuzzer-sys installs a panic hook that aborts the process on any panic, even one
+/// that is caught later: without this, a panic inside the parquet crate that our
+/// reader answers with an error would be reported as a crash. Call it at the top of
+/// a target; only the first call installs the hook.
+#[cfg(feature = "std-adapter")]
+pub fn allow_guarded_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let fuzzer_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !arrowquant_std::decode_guard::in_guarded_decode() {
+                fuzzer_hook(info);
+            }
+        }));
+    });
+}

@@ -1,7 +1,13 @@
 //! Streaming quality metrics: cosine similarity, relative RMSE and SQNR.
 //!
 //! Sums are accumulated in f64 as chunks pass, so validating a tensor never needs the
-//! whole tensor in memory. Accumulators over disjoint parts can be merged.
+//! whole tensor in memory. Accumulators over disjoint parts can be merged. The sums
+//! over a chunk run on the SIMD paths of [`crate::simd`] (`compare`).
+
+mod compare;
+
+use crate::input::Input;
+use crate::simd::Backend;
 
 /// Running sums comparing a reference signal with its reconstruction.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -12,34 +18,6 @@ pub struct QualityAccumulator {
     err_sq: f64,
     max_abs_err: f64,
     count: u64,
-}
-
-/// Independent accumulation lanes of [`QualityAccumulator::update`].
-const LANES: usize = 4;
-
-/// Per-lane partial sums of one [`QualityAccumulator::update`] call.
-#[derive(Default)]
-struct Lanes {
-    dot: [f64; LANES],
-    ref_sq: [f64; LANES],
-    test_sq: [f64; LANES],
-    err_sq: [f64; LANES],
-    max_abs_err: [f64; LANES],
-}
-
-impl Lanes {
-    #[inline(always)]
-    fn push(&mut self, k: usize, x: f32, y: f32) {
-        let (x, y) = (f64::from(x), f64::from(y));
-        let e = x - y;
-        self.dot[k] += x * y;
-        self.ref_sq[k] += x * x;
-        self.test_sq[k] += y * y;
-        self.err_sq[k] += e * e;
-        let ae = if e < 0.0 { -e } else { e };
-        // Written as a select so that it vectorises; a NaN error never raises the max.
-        self.max_abs_err[k] = if ae > self.max_abs_err[k] { ae } else { self.max_abs_err[k] };
-    }
 }
 
 /// Metrics of a finished comparison.
@@ -63,39 +41,42 @@ impl QualityAccumulator {
         QualityAccumulator { dot: 0.0, ref_sq: 0.0, test_sq: 0.0, err_sq: 0.0, max_abs_err: 0.0, count: 0 }
     }
 
-    /// Adds one pair of equally long chunks.
+    /// Adds one pair of equally long chunks, with the fastest backend of this CPU.
     ///
-    /// The sums run in [`LANES`] independent f64 lanes that are folded into the totals
-    /// at the end of the call: one chain per sum would bound the quantizer's quality
-    /// tracking at about one element per add latency, while independent lanes let the
-    /// compiler use vector registers. The result can differ from element-by-element
-    /// [`push`](Self::push) in the last bits of the f64 sums only.
+    /// The result can differ from element-by-element [`push`](Self::push) in the last
+    /// bits of the f64 sums only (the order of the additions; see `compare`).
     ///
     /// # Panics
     /// If the lengths differ.
     pub fn update(&mut self, reference: &[f32], test: &[f32]) {
+        self.update_input(Input::F32(reference), test);
+    }
+
+    /// Adds an original chunk in any input type and its f32 reconstruction, read in
+    /// place (16-bit input is widened in registers), with the fastest backend.
+    ///
+    /// # Panics
+    /// If the lengths differ.
+    pub fn update_input(&mut self, reference: Input<'_>, test: &[f32]) {
+        self.update_input_with(Backend::detect(), reference, test);
+    }
+
+    /// [`update_input`](Self::update_input) with a chosen backend (the scalar reference
+    /// if this CPU cannot run it): for tests and benchmarks comparing the paths.
+    ///
+    /// # Panics
+    /// If the lengths differ.
+    pub fn update_input_with(&mut self, backend: Backend, reference: Input<'_>, test: &[f32]) {
         assert_eq!(reference.len(), test.len(), "chunks must have equal length");
-        let mut lanes = Lanes::default();
-        let (rc, tc) = (reference.chunks_exact(LANES), test.chunks_exact(LANES));
-        let (r_tail, t_tail) = (rc.remainder(), tc.remainder());
-        for (r, t) in rc.zip(tc) {
-            for k in 0..LANES {
-                lanes.push(k, r[k], t[k]);
-            }
+        let s = compare::sums(backend, reference, test);
+        self.dot += s.dot;
+        self.ref_sq += s.ref_sq;
+        self.test_sq += s.test_sq;
+        self.err_sq += s.err_sq;
+        if s.max_abs_err > self.max_abs_err {
+            self.max_abs_err = s.max_abs_err;
         }
-        for (k, (&x, &y)) in r_tail.iter().zip(t_tail).enumerate() {
-            lanes.push(k, x, y);
-        }
-        self.dot += lanes.dot.iter().sum::<f64>();
-        self.ref_sq += lanes.ref_sq.iter().sum::<f64>();
-        self.test_sq += lanes.test_sq.iter().sum::<f64>();
-        self.err_sq += lanes.err_sq.iter().sum::<f64>();
-        for &m in &lanes.max_abs_err {
-            if m > self.max_abs_err {
-                self.max_abs_err = m;
-            }
-        }
-        self.count += reference.len() as u64;
+        self.count += test.len() as u64;
     }
 
     /// Adds one pair of elements.
