@@ -464,3 +464,45 @@ fn source_metadata_survives_export() {
     assert!(matches!(e, AdapterError::Parquet { .. }), "{e}");
     let _ = SafetensorsError::TooShort { len: 0 };
 }
+
+#[test]
+fn one_and_two_threads_store_the_same_tensors() {
+    // Two threads encode the chunks of a window in parallel and hand the Parquet
+    // encoding and compression to a writer thread. With tiny batches and row groups
+    // every tensor crosses that thread many times; what is stored must not change.
+    let dir = tempfile::tempdir().unwrap();
+    let src = mixed_model(dir.path());
+    let mut exports = Vec::new();
+    let mut reports = Vec::new();
+    for threads in [1usize, 2] {
+        let config = Config::from_layers(&[ConfigLayer {
+            min_accuracy: Some(0.0),
+            num_threads: Some(threads),
+            ..Default::default()
+        }])
+        .unwrap();
+        let tuning = Tuning {
+            chunk_elements: 512,
+            window_bytes: 8192,
+            raw_chunk_bytes: 10,
+            writer: arrowquant_std::writer::WriterLimits { batch_bytes: 1024, row_group_bytes: 4096 },
+            ..Tuning::for_config(&config)
+        };
+        let sub = dir.path().join(format!("t{threads}"));
+        std::fs::create_dir(&sub).unwrap();
+        let (out, export) = round_trip(&src, &config, Some(tuning), &sub);
+        let model = Model::open(&src).unwrap();
+        let report =
+            quantize_model_with(&model, &config, tuning, &sub.join("again.parquet"), &mut |_| {}).unwrap();
+        assert_eq!(report.threads, threads);
+        let file = std::fs::File::open(&out).unwrap();
+        let groups = parquet::file::reader::FileReader::num_row_groups(
+            &parquet::file::reader::SerializedFileReader::new(file).unwrap(),
+        );
+        assert!(groups > 4, "{threads} threads: {groups} row groups");
+        exports.push(std::fs::read(&export).unwrap());
+        reports.push(report.tensors);
+    }
+    assert_eq!(exports[0], exports[1], "dequantized tensors differ between 1 and 2 threads");
+    assert_eq!(reports[0], reports[1], "per-tensor reports differ between 1 and 2 threads");
+}

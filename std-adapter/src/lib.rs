@@ -56,6 +56,7 @@
 
 pub mod atomic;
 pub mod batch;
+mod batch_writer;
 pub mod calibration;
 pub mod codec;
 pub mod config;

@@ -6,7 +6,9 @@
 //! to the Arrow writer, and the writer's in-progress row group is flushed to disk once
 //! it holds `row_group_bytes`. Peak memory is therefore about
 //! `batch_bytes + 2 * row_group_bytes` (the encoded row group plus the compressor's
-//! output), independent of the model size.
+//! output), independent of the model size. With a writer thread (runs with two or more
+//! threads, `batch_writer`) one more batch can wait for it: `2 * batch_bytes + 2 *
+//! row_group_bytes`.
 
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::atomic::AtomicFile;
+use crate::batch_writer::BatchWriter;
 use crate::error::{AdapterError, Result};
 use crate::schema::{self, StoredTensor, col};
 
@@ -261,7 +264,7 @@ impl WriterLimits {
 /// Writes an ArrowQuant Parquet file row by row.
 pub struct ParquetSink {
     out: Option<AtomicFile>,
-    writer: Option<ArrowWriter<BufWriter<std::fs::File>>>,
+    writer: Option<BatchWriter>,
     batch: BatchBuilder,
     limits: WriterLimits,
     path: PathBuf,
@@ -300,6 +303,8 @@ pub fn writer_properties(kv: Vec<KeyValue>) -> WriterProperties {
 
 impl ParquetSink {
     /// Starts a file at `path` (written under a temporary name until [`finish`](Self::finish)).
+    /// With `threaded`, Parquet encoding and compression run on a writer thread of
+    /// their own, overlapping with the caller's work (see `batch_writer`).
     ///
     /// # Errors
     /// [`AdapterError::Io`] or [`AdapterError::Parquet`].
@@ -308,6 +313,7 @@ impl ParquetSink {
         config_json: &str,
         source_metadata_json: &str,
         limits: WriterLimits,
+        threaded: bool,
     ) -> Result<Self> {
         let out = AtomicFile::create(path)?;
         let file = out.writer()?;
@@ -326,6 +332,7 @@ impl ParquetSink {
             Some(writer_properties(kv)),
         )
         .map_err(|e| AdapterError::parquet(path, e))?;
+        let writer = BatchWriter::new(writer, limits.row_group_bytes, path, threaded)?;
         Ok(ParquetSink {
             out: Some(out),
             writer: Some(writer),
@@ -392,16 +399,12 @@ impl ParquetSink {
         }
         let batch = self.batch.finish().map_err(|e| AdapterError::parquet(&self.path, e))?;
         let w = self.writer.as_mut().ok_or_else(|| AdapterError::parquet(&self.path, "writer closed"))?;
-        w.write(&batch).map_err(|e| AdapterError::parquet(&self.path, e))?;
-        if w.in_progress_size() >= self.limits.row_group_bytes {
-            w.flush().map_err(|e| AdapterError::parquet(&self.path, e))?;
-        }
-        Ok(())
+        w.write(batch)
     }
 
     /// Bytes written to disk so far (flushed row groups).
     pub fn bytes_written(&self) -> u64 {
-        self.writer.as_ref().map_or(0, |w| w.bytes_written() as u64)
+        self.writer.as_ref().map_or(0, BatchWriter::bytes_written)
     }
 
     /// The manifest so far.
@@ -422,7 +425,8 @@ impl ParquetSink {
     /// final name.
     pub fn finish(mut self) -> Result<u64> {
         self.flush_batch()?;
-        let mut w = self.writer.take().ok_or_else(|| AdapterError::parquet(&self.path, "writer closed"))?;
+        let w = self.writer.take().ok_or_else(|| AdapterError::parquet(&self.path, "writer closed"))?;
+        let mut w = w.finish()?;
         let manifest =
             serde_json::to_string(&self.manifest).map_err(|e| AdapterError::parquet(&self.path, e))?;
         w.append_key_value_metadata(KeyValue::new(schema::KEY_TENSORS.to_string(), manifest));

@@ -105,25 +105,32 @@ fn limit_file_size(cmd: &mut std::process::Command, bytes: u64, sigxfsz: libc::s
     }
 }
 
-fn small_model(dir: &Path) -> std::path::PathBuf {
-    let model = dir.join("m.safetensors");
-    // 2 MiB in, about 280 KiB out at 4 bits: well past the 64 KiB limit below.
-    write_big_model(&model, 2, 512, 512);
-    model
-}
-
 #[test]
 fn the_file_size_limit_gives_a_clear_error_and_no_output() {
     // With the default disposition the kernel would kill a writer at the limit with
     // SIGXFSZ (exit 153 in a shell, temporary file left behind); the CLI ignores the
     // signal itself, so the write fails with EFBIG and is reported and cleaned up. The
     // run where the parent already ignores it must behave the same.
-    for (sigxfsz, what) in [(libc::SIG_DFL, "SIG_DFL"), (libc::SIG_IGN, "SIG_IGN")] {
+    // With two threads the Parquet writing runs on a writer thread of its own, whose
+    // error must reach the user the same way: that case uses a model large enough (and
+    // a budget small enough) for row groups to be flushed by the writer thread itself,
+    // not only by the final close on the main thread.
+    let cases =
+        [(libc::SIG_DFL, "SIG_DFL", "1"), (libc::SIG_IGN, "SIG_IGN", "1"), (libc::SIG_DFL, "SIG_DFL", "2")];
+    for (sigxfsz, sig, threads) in cases {
+        let what = format!("{sig}, --threads {threads}");
         let dir = tempfile::tempdir().unwrap();
-        let model = small_model(dir.path());
+        let model = dir.path().join("m.safetensors");
+        if threads == "1" {
+            write_big_model(&model, 2, 512, 512);
+        } else {
+            // 32 MiB in, about 4.5 MB out: two row groups of 2 MiB before the close.
+            write_big_model(&model, 4, 2048, 1024);
+        }
         let out = dir.path().join("out.parquet");
+        let (m, o) = (model.to_str().unwrap(), out.to_str().unwrap());
         let mut cmd =
-            arrowquant(&["quantize", model.to_str().unwrap(), "-o", out.to_str().unwrap(), "-q"], &[]);
+            arrowquant(&["quantize", m, "-o", o, "-q", "--threads", threads, "--max-memory", "32M"], &[]);
         limit_file_size(&mut cmd, 64 << 10, sigxfsz);
         let r = run(cmd);
         eprintln!("SIGXFSZ {what} in the parent: {r:?}");
