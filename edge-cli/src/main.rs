@@ -10,7 +10,6 @@ mod cmd;
 mod exit;
 mod modality;
 mod out;
-mod parquet_blocks;
 mod progress;
 mod report;
 mod synth;

@@ -6,6 +6,12 @@
 //! rows. Every row is checked against the manifest (tensor order, chunk index,
 //! element offsets, block counts and byte lengths) before it is decoded; a file that
 //! fails a check gives [`AdapterError::BadQuantizedFile`] naming the tensor.
+//!
+//! Every accessor reads through one scan whose page decoding runs under
+//! [`decode_guard`](crate::decode_guard), so corrupt pages on which the parquet crate
+//! panics are errors naming the file, whichever accessor reached them. Callers that
+//! need the stored codes rather than values (the device format) use
+//! [`QuantizedFile::for_each_encoded_tensor`] instead of a Parquet scan of their own.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -81,6 +87,24 @@ pub enum ChunkData<'a> {
     F32(&'a [f32]),
     /// The original little-endian bytes of a tensor stored raw.
     Raw(&'a [u8]),
+}
+
+/// One quantized tensor's blocks exactly as stored (not dequantized), handed to the
+/// visitor of [`QuantizedFile::for_each_encoded_tensor`]: the blocks of all its chunks,
+/// in order, which concatenate because only the last chunk may be padded.
+#[derive(Clone, Copy, Debug)]
+pub struct EncodedTensor<'a> {
+    /// The manifest entry.
+    pub tensor: &'a StoredTensor,
+    /// The codec every chunk was written with (rebuilt from the stored layout id, which
+    /// each row repeats and which must equal the manifest's).
+    pub codec: CodecChoice,
+    /// Blocks over all chunks.
+    pub blocks: u64,
+    /// Codes of every block: `blocks * codec.codes_len()` bytes.
+    pub codes: &'a [u8],
+    /// Parameters of every block: `blocks * codec.params_len()` bytes.
+    pub params: &'a [u8],
 }
 
 /// What [`QuantizedFile::export_safetensors`] wrote.
@@ -419,6 +443,63 @@ impl QuantizedFile {
         order.finish(self)
     }
 
+    /// Visits every quantized tensor with a quantized row, in file order, with its codes and
+    /// parameters as stored (what the device format copies without re-quantizing).
+    /// Tensors stored raw are checked like every other row but not visited, nor are
+    /// tensors without rows (no elements).
+    ///
+    /// Every row is checked before its bytes are kept: tensor order, chunk numbers and
+    /// element offsets against the manifest, the codec against the manifest's, block
+    /// counts against byte lengths, and padding only in a tensor's last chunk (the
+    /// chunks' blocks are concatenated). A tensor is visited only once its rows cover
+    /// all its elements.
+    ///
+    /// Memory: one tensor's codes and parameters (the buffers are reused from tensor
+    /// to tensor), plus what every scan holds (one row group's compressed column chunks
+    /// and [`READ_BATCH_ROWS`] decoded rows).
+    ///
+    /// The callback's error type only needs to hold an [`AdapterError`], so callers can
+    /// return their own errors (for example `anyhow::Error`) through it.
+    ///
+    /// # Errors
+    /// Read errors, [`AdapterError::BadQuantizedFile`] naming the file (and the tensor
+    /// where there is one) for corrupt pages and for rows that fail a check, or the
+    /// callback's error. Tensors visited before the error stay visited.
+    pub fn for_each_encoded_tensor<E: From<AdapterError>>(
+        &self,
+        mut f: impl FnMut(EncodedTensor<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let mut order = Order::starting_at(0);
+        let mut pending = PendingBlocks::default();
+        self.scan(None, |row_index, row| -> std::result::Result<(), E> {
+            let ti = order.next(self, row_index, &row)?;
+            if pending.tensor != Some(ti) {
+                // `order.next` moved on only after checking that the previous
+                // tensor's rows cover all its elements.
+                pending.emit(self, &mut f)?;
+                pending.tensor = Some(ti);
+            }
+            let t = &self.tensors[ti];
+            let Some(codec) = self.check_row(t, &row)? else { return Ok(()) };
+            if pending.padded {
+                return Err(self.bad(&t.name, format!("chunk {} follows a padded chunk", row.chunk)).into());
+            }
+            pending.padded = row.padding > 0;
+            pending.codec = Some(codec);
+            // `check_row` tied `blocks` to the byte lengths, so the sum is bounded by
+            // the bytes read; checked all the same, as the counts come from the file.
+            pending.blocks = pending
+                .blocks
+                .checked_add(row.blocks)
+                .ok_or_else(|| self.bad(&t.name, format!("chunk {}: block count overflows", row.chunk)))?;
+            pending.codes.extend_from_slice(row.codes);
+            pending.params.extend_from_slice(row.params);
+            Ok(())
+        })?;
+        order.finish(self)?;
+        pending.emit(self, &mut f)
+    }
+
     /// Streams the dequantized values of one tensor, chunk by chunk: `f` gets the
     /// chunk's first element and its values. Tensors stored raw are converted to f32
     /// if they are F32/F16/BF16.
@@ -585,12 +666,11 @@ impl QuantizedFile {
         AdapterError::bad_file(&self.path, format!("tensor `{t}`: {msg}"))
     }
 
-    fn decode_row<'r>(
-        &self,
-        t: &StoredTensor,
-        row: &RowView<'r>,
-        buf: &'r mut Vec<f32>,
-    ) -> Result<ChunkData<'r>> {
+    /// Checks one row of tensor `t` before its bytes are used: a raw row's byte length
+    /// for its element count; a quantized row's codec (the manifest's, and consistent
+    /// with the row's bits and block length), block count, byte lengths and padding.
+    /// Returns the codec of a quantized row, None for a raw one.
+    fn check_row(&self, t: &StoredTensor, row: &RowView<'_>) -> Result<Option<CodecChoice>> {
         if !t.is_quantized() {
             let size = StDtype::parse(&t.dtype).map_or(0, StDtype::size);
             if size == 0 || row.element_count.checked_mul(size) != Some(row.codes.len() as u64) {
@@ -604,7 +684,7 @@ impl QuantizedFile {
                     ),
                 ));
             }
-            return Ok(ChunkData::Raw(row.codes));
+            return Ok(None);
         }
         if row.codec != t.codec || u32::from(row.bits) != t.bits || row.block_len != t.block_len {
             return Err(self.bad(&t.name, format!("chunk {} codec differs from the manifest", row.chunk)));
@@ -626,6 +706,17 @@ impl QuantizedFile {
             return Err(self
                 .bad(&t.name, format!("chunk {} has inconsistent block counts or byte lengths", row.chunk)));
         }
+        Ok(Some(codec))
+    }
+
+    fn decode_row<'r>(
+        &self,
+        t: &StoredTensor,
+        row: &RowView<'r>,
+        buf: &'r mut Vec<f32>,
+    ) -> Result<ChunkData<'r>> {
+        let Some(codec) = self.check_row(t, row)? else { return Ok(ChunkData::Raw(row.codes)) };
+        let bl = codec.block_len() as u64;
         buf.clear();
         buf.resize((row.blocks * bl) as usize, 0.0);
         codec
@@ -635,12 +726,13 @@ impl QuantizedFile {
     }
 
     /// Reads rows (optionally only some row groups) and calls `f` with each row's
-    /// index (counted from the first selected row group) and contents.
-    fn scan(
+    /// index (counted from the first selected row group) and contents. Every accessor
+    /// reads through here, so all of them decode pages under the guard.
+    fn scan<E: From<AdapterError>>(
         &self,
         row_groups: Option<Vec<usize>>,
-        mut f: impl FnMut(u64, RowView<'_>) -> Result<()>,
-    ) -> Result<()> {
+        mut f: impl FnMut(u64, RowView<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
         let file = File::open(&self.path).map_err(|e| AdapterError::io(&self.path, e))?;
         let mut b = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| AdapterError::parquet(&self.path, e))?
@@ -670,6 +762,46 @@ impl QuantizedFile {
 fn readable_compression(c: parquet::basic::Compression) -> bool {
     use parquet::basic::Compression;
     matches!(c, Compression::UNCOMPRESSED | Compression::ZSTD(_))
+}
+
+/// The blocks of the tensor [`QuantizedFile::for_each_encoded_tensor`] is collecting.
+#[derive(Default)]
+struct PendingBlocks {
+    /// Index of the tensor whose rows are being read.
+    tensor: Option<usize>,
+    /// Its codec, once a quantized row was read (None for raw tensors).
+    codec: Option<CodecChoice>,
+    /// Whether its last chunk so far was padded (then no further chunk may follow).
+    padded: bool,
+    blocks: u64,
+    codes: Vec<u8>,
+    params: Vec<u8>,
+}
+
+impl PendingBlocks {
+    /// Hands the collected tensor (if quantized) to `f` and empties the buffers,
+    /// keeping their capacity for the next tensor.
+    fn emit<E>(
+        &mut self,
+        file: &QuantizedFile,
+        f: &mut impl FnMut(EncodedTensor<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let (tensor, codec) = (self.tensor.take(), self.codec.take());
+        let r = match (tensor, codec) {
+            (Some(ti), Some(codec)) => f(EncodedTensor {
+                tensor: &file.tensors[ti],
+                codec,
+                blocks: self.blocks,
+                codes: &self.codes,
+                params: &self.params,
+            }),
+            _ => Ok(()),
+        };
+        (self.padded, self.blocks) = (false, 0);
+        self.codes.clear();
+        self.params.clear();
+        r
+    }
 }
 
 /// Checks that rows arrive in manifest order.
@@ -830,6 +962,49 @@ mod tests {
         (f.tensors[0].first_row, f.tensors[0].rows) = tensor_rows;
         f.row_group_rows = row_group_rows;
         f
+    }
+
+    #[test]
+    fn encoded_tensors_decode_to_the_dequantized_values_and_pass_the_callers_error() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/malformed/pq_base.parquet");
+        let f = QuantizedFile::open(path).unwrap();
+        let mut seen = Vec::new();
+        f.for_each_encoded_tensor(|e| -> Result<()> {
+            let t = e.tensor;
+            assert_eq!(e.codes.len() as u64, e.blocks * e.codec.codes_len() as u64, "{}", t.name);
+            assert_eq!(e.params.len() as u64, e.blocks * e.codec.params_len() as u64, "{}", t.name);
+            let mut values = vec![0f32; e.blocks as usize * e.codec.block_len()];
+            e.codec.decode(e.codes, e.params, &mut values).unwrap();
+            values.truncate(t.elements as usize);
+            let expected = f.read_tensor_f32(&t.name)?;
+            assert!(values.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits()), "{}", t.name);
+            assert_eq!(values.len(), expected.len(), "{}", t.name);
+            seen.push(t.name.clone());
+            Ok(())
+        })
+        .unwrap();
+        let quantized: Vec<String> =
+            f.tensors().iter().filter(|t| t.is_quantized() && t.rows > 0).map(|t| t.name.clone()).collect();
+        assert!(!quantized.is_empty());
+        assert_eq!(seen, quantized);
+
+        // A callback with its own error type: the first error ends the visit, unchanged.
+        #[derive(Debug, PartialEq)]
+        enum Mine {
+            Stop(String),
+            Adapter(String),
+        }
+        impl From<AdapterError> for Mine {
+            fn from(e: AdapterError) -> Self {
+                Mine::Adapter(e.to_string())
+            }
+        }
+        let mut calls = 0;
+        let r = f.for_each_encoded_tensor(|e| {
+            calls += 1;
+            Err(Mine::Stop(e.tensor.name.clone()))
+        });
+        assert_eq!((r, calls), (Err(Mine::Stop(quantized[0].clone())), 1));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use arrowquant_std::Model;
 
-use super::{arrowquant, check_input_error, f32_bytes, run, safetensors_bytes};
+use super::{arrowquant, check_input_error, f32_bytes, listing, run, safetensors_bytes};
 
 #[test]
 fn a_shard_name_with_a_newline_gives_a_one_line_error() {
@@ -95,4 +95,39 @@ fn corrupt_pages_that_panic_inside_the_parquet_crate_are_errors_naming_the_file(
         assert!(!r.stderr.contains("internal error"), "{name}: {}", r.stderr);
         assert!(!out.exists());
     }
+}
+
+#[test]
+fn postcard_export_of_corrupt_pages_is_an_error_naming_the_file() {
+    // `export --format postcard` copies the stored blocks; it used to read them with a
+    // Parquet scan of its own, outside the decode guard, so on these inputs the
+    // parquet crate's panic reached the CLI's hook ("internal error", and the
+    // temporary output file was left behind). It now reads through the reader.
+    let regressions =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/parquet_reader");
+    let mut names: Vec<String> = std::fs::read_dir(&regressions)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("page_"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5, "page_* regressions missing from {}: {names:?}", regressions.display());
+    // Inputs whose manifest opens, so the export reaches page decoding: without them
+    // this test would pass on open errors alone.
+    let mut scanned = 0;
+    for name in &names {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.parquet");
+        std::fs::copy(regressions.join(name), &path).unwrap();
+        scanned += usize::from(arrowquant_std::QuantizedFile::open(&path).is_ok());
+        let out = dir.path().join("q.aqdv");
+        let r = run(arrowquant(
+            &["export", path.to_str().unwrap(), "--format", "postcard", "-o", out.to_str().unwrap()],
+            &[],
+        ));
+        check_input_error(&r, &["q.parquet"]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!r.stderr.contains("internal error"), "{name}: {}", r.stderr);
+        assert_eq!(listing(dir.path()), ["q.parquet"], "{name}: no output or temporary file");
+    }
+    assert!(scanned > 0, "no page_* input opens: {names:?}");
 }

@@ -7,19 +7,23 @@
 //! tensors, excluded tensors) have no device encoding: they are listed as skipped.
 //! After writing, every record is read back with the core's device reader and
 //! compared, value for value, with the Parquet path's dequantization.
+//!
+//! The stored blocks come from [`QuantizedFile::for_each_encoded_tensor`], which checks
+//! every row against the manifest and decodes pages under the reader's panic guard;
+//! this module does no Parquet reading of its own.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use anyhow::{Context, anyhow, ensure};
+use anyhow::{Context, anyhow, bail, ensure};
 use arrowquant_core::device;
+use arrowquant_core::preset::LayoutKind;
 use arrowquant_std::QuantizedFile;
 use arrowquant_std::atomic::AtomicFile;
 use serde_json::json;
 
 use crate::args::{ExportArgs, ExportFormat, GlobalArgs};
 use crate::exit::Outcome;
-use crate::parquet_blocks::for_each_encoded;
 
 /// What [`write_postcard`] wrote.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,10 +86,22 @@ pub fn write_postcard(q: &QuantizedFile, out: &Path) -> anyhow::Result<PostcardE
     let mut w = BufWriter::with_capacity(1 << 20, file.writer()?);
     let mut records = 0usize;
     let mut record = Vec::new();
-    let skipped = for_each_encoded(q, |t| {
+    let skipped: Vec<String> =
+        q.tensors().iter().filter(|t| !t.is_quantized()).map(|t| t.name.clone()).collect();
+    q.for_each_encoded_tensor(|t| -> anyhow::Result<()> {
+        let name = &t.tensor.name;
+        // Searched group codecs store the same layout as plain ones; two-level
+        // layouts have no device encoding yet.
+        let LayoutKind::Group(format) = t.codec.codec().layout().kind else {
+            bail!(
+                "{}: tensor `{name}`: codec `{}` cannot be written to the device format",
+                q.path().display(),
+                t.tensor.codec
+            );
+        };
         record.clear();
-        device::append_tensor(&mut record, &t.tensor.name, &t.tensor.shape, t.format, &t.codes, &t.params)
-            .map_err(|e| anyhow!("{}: tensor `{}`: {e}", q.path().display(), t.tensor.name))?;
+        device::append_tensor(&mut record, name, &t.tensor.shape, format, t.codes, t.params)
+            .map_err(|e| anyhow!("{}: tensor `{name}`: {e}", q.path().display()))?;
         w.write_all(&record).with_context(|| format!("writing {}", out.display()))?;
         records += 1;
         Ok(())
