@@ -6,7 +6,8 @@
 # 1. clippy for aarch64-unknown-linux-gnu with -D warnings (lints the NEON cfgs);
 # 2. the whole workspace test suite under qemu-aarch64, with a closing
 #    `N passed, N failed` line, and a check that the NEON-selection test ran and passed;
-# 3. the release CLI for aarch64-unknown-linux-gnu, smoke-run under qemu;
+# 3. the CLI binary those tests built (dev profile, optimised: Cargo.toml), smoke-run
+#    under qemu: `--version` and the demo (AQ_A64_RELEASE=1 also builds the release CLI);
 # 4. the release CLI as a static aarch64-unknown-linux-musl binary (AQ_MUSL=0 skips it).
 #
 # Exits non-zero on any failure.
@@ -70,14 +71,29 @@ else
     status=1
 fi
 
-step "release CLI for $gnu"
-if cargo build --release --target "$gnu" -p arrowquant-cli; then
-    bin="target/$gnu/release/arrowquant"
-    ls -l "$bin"
-    qemu-aarch64 -L /usr/aarch64-linux-gnu "$bin" --version || status=1
-else
-    echo "aarch64: release build failed"
+step "the aarch64 CLI under qemu: --version and the demo"
+# The test step built it (the integration tests run it); building it again in the
+# release profile would cost CI minutes for the same optimised code.
+cargo build --target "$gnu" -p arrowquant-cli
+bin="target/$gnu/debug/arrowquant"
+ls -l "$bin"
+if ! qemu-aarch64 -L /usr/aarch64-linux-gnu "$bin" --version; then
+    echo "aarch64: the CLI does not start under qemu"
     status=1
+fi
+if ! qemu-aarch64 -L /usr/aarch64-linux-gnu "$bin" demo >/dev/null 2>"$log.demo"; then
+    cat "$log.demo"
+    echo "aarch64: the demo failed under qemu"
+    status=1
+fi
+if [ "${AQ_A64_RELEASE:-0}" = 1 ]; then
+    step "release CLI for $gnu"
+    if cargo build --release --target "$gnu" -p arrowquant-cli; then
+        qemu-aarch64 -L /usr/aarch64-linux-gnu "target/$gnu/release/arrowquant" --version || status=1
+    else
+        echo "aarch64: release build failed"
+        status=1
+    fi
 fi
 
 if [ "${AQ_MUSL:-1}" != 0 ]; then

@@ -11,6 +11,9 @@
 #                        sanitizer builds)
 #   SANITIZER=address    cargo fuzz's sanitizer for this run (default: none; the
 #                        10-minute runs in tests/fuzz/README.md use address)
+#   FUZZ_PROFILE=release build profile of the targets (default: dev, opt-level 1 with
+#                        debug assertions: half the build time, enough for 30 s runs)
+#   PARALLEL=N           targets fuzzed at a time (default 2, one per core here)
 #   MIRI_TESTS="a b"     test name filters for Miri (default: the tests that reach
 #                        unsafe code, see tests/fuzz/README.md; "all" runs every
 #                        arrowquant-core test, which takes far longer)
@@ -54,6 +57,8 @@ t_tools=$(($(now) - t0))
 t1=$(now)
 step "fuzz: build every target once, run each for ${secs} s"
 export SANITIZER="${SANITIZER:-none}"
+export FUZZ_PROFILE="${FUZZ_PROFILE:-dev}"
+export PARALLEL="${PARALLEL:-2}"
 export FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$PWD/target/fuzz-ci}"
 tests/fuzz/run.sh "$secs"
 t_fuzz=$(($(now) - t1))

@@ -7,6 +7,10 @@
 #   SANITIZER=none ...                      # cargo fuzz's --sanitizer (default: address)
 #   FUZZ_TARGET_DIR=/tmp/t ...              # where to build (default: target/std-adapter,
 #                                           # or target with NO_STD_ADAPTER)
+#   FUZZ_PROFILE=dev ...                    # cargo fuzz build --dev (the fuzz workspace's
+#                                           # dev profile, opt-level 1: builds in about half
+#                                           # the time; CI's 30-second smoke runs use it)
+#   PARALLEL=2 ...                          # run this many targets at a time
 # The binaries are run directly (not through `cargo fuzz run`), so sources edited while
 # the targets run do not trigger rebuilds between them. Logs go to
 # tests/fuzz/logs/<target>.log; the corpus grows in tests/fuzz/corpus/<target> (seeded
@@ -32,7 +36,12 @@ else
     all=("${core_targets[@]}" "${std_targets[@]}")
 fi
 build+=(--target-dir "$dir" --sanitizer "${SANITIZER:-address}")
-bin_dir="$dir/$triple/release"
+if [[ ${FUZZ_PROFILE:-release} == dev ]]; then
+    build+=(--dev)
+    bin_dir="$dir/$triple/debug"
+else
+    bin_dir="$dir/$triple/release"
+fi
 read -r -a targets <<<"${TARGETS:-${all[*]}}"
 
 if [[ -z "${NO_BUILD:-}" ]]; then
@@ -51,21 +60,37 @@ for t in "${targets[@]}"; do
         status=1
     fi
 done
-printf '%-20s %8s %12s %s\n' target seconds execs result
-for t in "${targets[@]}"; do
+# One target: libFuzzer for `secs` seconds; writes its exit status to logs/<target>.rc.
+fuzz_one() {
+    local t=$1 seeds=()
     mkdir -p "corpus/$t" "artifacts/$t"
-    seeds=()
     [[ -d "seeds/$t" ]] && seeds=("seeds/$t")
-    log="logs/$t.log"
     set +e
     nice -n 10 "$bin_dir/$t" -artifact_prefix="artifacts/$t/" -max_total_time="$secs" -rss_limit_mb=2048 \
-        -timeout=30 -print_final_stats=1 "corpus/$t" "${seeds[@]}" >"$log" 2>&1
-    rc=$?
+        -timeout=30 -print_final_stats=1 "corpus/$t" "${seeds[@]}" >"logs/$t.log" 2>&1
+    echo $? >"logs/$t.rc"
     set -e
+}
+# Targets run PARALLEL at a time; results are printed in order once all have run.
+parallel=${PARALLEL:-1}
+running=0
+for t in "${targets[@]}"; do
+    fuzz_one "$t" &
+    running=$((running + 1))
+    if ((running >= parallel)); then
+        wait -n || true
+        running=$((running - 1))
+    fi
+done
+wait
+printf '%-20s %8s %12s %s\n' target seconds execs result
+for t in "${targets[@]}"; do
+    log="logs/$t.log"
+    rc=$(cat "logs/$t.rc")
     # `|| true`: after a crash there is no `Done` line, and a failed grep must not end
-    # the script (set -e, pipefail) before the other targets have run.
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
-    ran=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o 'in [0-9]*' | grep -o '[0-9]*' | tail -1 || true)
+    # the script (set -e, pipefail) before the other targets are reported.
+    execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+    ran=$(grep -ao 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o 'in [0-9]*' | grep -o '[0-9]*' | tail -1 || true)
     if [[ $rc -eq 0 ]]; then
         result=ok
     else
