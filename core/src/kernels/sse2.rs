@@ -65,9 +65,6 @@ mod tests {
     }
 
     #[test]
-    // Interpreted, 1440 quantize calls take over 10 minutes; the special values take
-    // the same loads and stores as any other value (covered by the parity tests).
-    #[cfg_attr(miri, ignore = "too slow under Miri; same memory accesses as quantize_matches_reference")]
     fn quantize_special_values_match_reference() {
         testutil::quantize_special_values(Backend::Sse2);
     }
