@@ -25,6 +25,11 @@ pub(super) struct Sums {
     pub(super) max_abs_err: f64,
 }
 
+impl Sums {
+    /// Nothing summed yet.
+    pub(super) const ZERO: Sums = Sums { dot: 0.0, ref_sq: 0.0, test_sq: 0.0, err_sq: 0.0, max_abs_err: 0.0 };
+}
+
 /// Independent accumulation lanes of the scalar reference: one dependency chain per
 /// sum would bound it at one element per add latency.
 const SCALAR_LANES: usize = 4;
@@ -63,8 +68,9 @@ fn scalar(reference: Input<'_>, test: &[f32]) -> Sums {
     total
 }
 
+/// Adds one pair of elements (the scalar reference's per-element terms).
 #[inline(always)]
-fn push(s: &mut Sums, x: f32, y: f32) {
+pub(super) fn push(s: &mut Sums, x: f32, y: f32) {
     let (x, y) = (f64::from(x), f64::from(y));
     let e = x - y;
     s.dot += x * y;
@@ -76,7 +82,8 @@ fn push(s: &mut Sums, x: f32, y: f32) {
     s.max_abs_err = if ae > s.max_abs_err { ae } else { s.max_abs_err };
 }
 
-fn fold(total: &mut Sums, part: &Sums) {
+/// Adds the sums of another part; the maximum is the larger one.
+pub(super) fn fold(total: &mut Sums, part: &Sums) {
     total.dot += part.dot;
     total.ref_sq += part.ref_sq;
     total.test_sq += part.test_sq;

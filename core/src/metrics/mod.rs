@@ -12,11 +12,7 @@ use crate::simd::Backend;
 /// Running sums comparing a reference signal with its reconstruction.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct QualityAccumulator {
-    dot: f64,
-    ref_sq: f64,
-    test_sq: f64,
-    err_sq: f64,
-    max_abs_err: f64,
+    sums: compare::Sums,
     count: u64,
 }
 
@@ -38,7 +34,7 @@ pub struct Quality {
 impl QualityAccumulator {
     /// An empty accumulator.
     pub const fn new() -> Self {
-        QualityAccumulator { dot: 0.0, ref_sq: 0.0, test_sq: 0.0, err_sq: 0.0, max_abs_err: 0.0, count: 0 }
+        QualityAccumulator { sums: compare::Sums::ZERO, count: 0 }
     }
 
     /// Adds one pair of equally long chunks, with the fastest backend of this CPU.
@@ -68,42 +64,20 @@ impl QualityAccumulator {
     /// If the lengths differ.
     pub fn update_input_with(&mut self, backend: Backend, reference: Input<'_>, test: &[f32]) {
         assert_eq!(reference.len(), test.len(), "chunks must have equal length");
-        let s = compare::sums(backend, reference, test);
-        self.dot += s.dot;
-        self.ref_sq += s.ref_sq;
-        self.test_sq += s.test_sq;
-        self.err_sq += s.err_sq;
-        if s.max_abs_err > self.max_abs_err {
-            self.max_abs_err = s.max_abs_err;
-        }
+        compare::fold(&mut self.sums, &compare::sums(backend, reference, test));
         self.count += test.len() as u64;
     }
 
     /// Adds one pair of elements.
     #[inline]
     pub fn push(&mut self, x: f32, y: f32) {
-        let (x, y) = (f64::from(x), f64::from(y));
-        let e = x - y;
-        self.dot += x * y;
-        self.ref_sq += x * x;
-        self.test_sq += y * y;
-        self.err_sq += e * e;
-        let ae = if e < 0.0 { -e } else { e };
-        if ae > self.max_abs_err {
-            self.max_abs_err = ae;
-        }
+        compare::push(&mut self.sums, x, y);
         self.count += 1;
     }
 
     /// Combines with an accumulator over another part of the same tensor.
     pub fn merge(&mut self, other: &QualityAccumulator) {
-        self.dot += other.dot;
-        self.ref_sq += other.ref_sq;
-        self.test_sq += other.test_sq;
-        self.err_sq += other.err_sq;
-        if other.max_abs_err > self.max_abs_err {
-            self.max_abs_err = other.max_abs_err;
-        }
+        compare::fold(&mut self.sums, &other.sums);
         self.count += other.count;
     }
 
@@ -114,27 +88,28 @@ impl QualityAccumulator {
 
     /// The metrics so far.
     pub fn finish(&self) -> Quality {
-        let norm = libm::sqrt(self.ref_sq) * libm::sqrt(self.test_sq);
+        let compare::Sums { dot, ref_sq, test_sq, err_sq, max_abs_err } = self.sums;
+        let norm = libm::sqrt(ref_sq) * libm::sqrt(test_sq);
         let cosine = if norm > 0.0 {
-            self.dot / norm
-        } else if self.ref_sq == 0.0 && self.test_sq == 0.0 {
+            dot / norm
+        } else if ref_sq == 0.0 && test_sq == 0.0 {
             1.0
         } else {
             0.0
         };
-        let rel_rmse = if self.ref_sq > 0.0 {
-            libm::sqrt(self.err_sq / self.ref_sq)
-        } else if self.err_sq == 0.0 {
+        let rel_rmse = if ref_sq > 0.0 {
+            libm::sqrt(err_sq / ref_sq)
+        } else if err_sq == 0.0 {
             0.0
         } else {
             f64::INFINITY
         };
-        let sqnr_db = if self.err_sq > 0.0 {
-            if self.ref_sq > 0.0 { 10.0 * libm::log10(self.ref_sq / self.err_sq) } else { f64::NEG_INFINITY }
+        let sqnr_db = if err_sq > 0.0 {
+            if ref_sq > 0.0 { 10.0 * libm::log10(ref_sq / err_sq) } else { f64::NEG_INFINITY }
         } else {
             f64::INFINITY
         };
-        Quality { cosine, rel_rmse, sqnr_db, max_abs_err: self.max_abs_err, count: self.count }
+        Quality { cosine, rel_rmse, sqnr_db, max_abs_err, count: self.count }
     }
 }
 
