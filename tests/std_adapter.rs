@@ -467,42 +467,81 @@ fn source_metadata_survives_export() {
 
 #[test]
 fn one_and_two_threads_store_the_same_tensors() {
-    // Two threads encode the chunks of a window in parallel and hand the Parquet
-    // encoding and compression to a writer thread. With tiny batches and row groups
-    // every tensor crosses that thread many times; what is stored must not change.
+    // With two threads every row chunk is a task of the pool that maps its own bytes,
+    // results are taken in chunk order, and the Parquet encoding and compression run
+    // on a writer thread. With tiny chunks, batches and row groups every tensor
+    // crosses those threads many times; what is stored must not change, whether the
+    // tensor is buffered (one pass) or measured and then written (two passes).
     let dir = tempfile::tempdir().unwrap();
     let src = mixed_model(dir.path());
-    let mut exports = Vec::new();
-    let mut reports = Vec::new();
-    for threads in [1usize, 2] {
-        let config = Config::from_layers(&[ConfigLayer {
-            min_accuracy: Some(0.0),
-            num_threads: Some(threads),
-            ..Default::default()
-        }])
-        .unwrap();
-        let tuning = Tuning {
-            chunk_elements: 512,
-            window_bytes: 8192,
-            raw_chunk_bytes: 10,
-            writer: arrowquant_std::writer::WriterLimits { batch_bytes: 1024, row_group_bytes: 4096 },
-            ..Tuning::for_config(&config)
-        };
-        let sub = dir.path().join(format!("t{threads}"));
-        std::fs::create_dir(&sub).unwrap();
-        let (out, export) = round_trip(&src, &config, Some(tuning), &sub);
-        let model = Model::open(&src).unwrap();
-        let report =
-            quantize_model_with(&model, &config, tuning, &sub.join("again.parquet"), &mut |_| {}).unwrap();
-        assert_eq!(report.threads, threads);
-        let file = std::fs::File::open(&out).unwrap();
-        let groups = parquet::file::reader::FileReader::num_row_groups(
-            &parquet::file::reader::SerializedFileReader::new(file).unwrap(),
-        );
-        assert!(groups > 4, "{threads} threads: {groups} row groups");
-        exports.push(std::fs::read(&export).unwrap());
-        reports.push(report.tensors);
+    let model = Model::open(&src).unwrap();
+    for buffer_bytes in [None, Some(0)] {
+        let mut exports = Vec::new();
+        let mut reports = Vec::new();
+        for threads in [1usize, 2] {
+            let config = Config::from_layers(&[ConfigLayer {
+                min_accuracy: Some(0.0),
+                num_threads: Some(threads),
+                ..Default::default()
+            }])
+            .unwrap();
+            let defaults = Tuning::for_config(&config);
+            let tuning = Tuning {
+                chunk_elements: 512,
+                window_bytes: 8192,
+                raw_chunk_bytes: 10,
+                buffer_bytes: buffer_bytes.unwrap_or(defaults.buffer_bytes),
+                writer: arrowquant_std::writer::WriterLimits { batch_bytes: 1024, row_group_bytes: 4096 },
+            };
+            let case = format!("{threads} threads, buffer {buffer_bytes:?}");
+            let sub = dir.path().join(format!("t{threads}-{}", buffer_bytes.is_some()));
+            std::fs::create_dir(&sub).unwrap();
+            let (out, export) = round_trip(&src, &config, Some(tuning), &sub);
+            let mut progress: Vec<(usize, u64)> = Vec::new();
+            let report = quantize_model_with(&model, &config, tuning, &sub.join("again.parquet"), &mut |p| {
+                progress.push((p.tensor_index, p.bytes_done));
+            })
+            .unwrap();
+            assert_eq!(report.threads, threads);
+            // Progress never goes back and reaches the end of every tensor.
+            assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{case}: progress went back");
+            assert_eq!(progress.last().map(|p| p.1), Some(report.input_bytes), "{case}");
+            let file = std::fs::File::open(&out).unwrap();
+            let groups = parquet::file::reader::FileReader::num_row_groups(
+                &parquet::file::reader::SerializedFileReader::new(file).unwrap(),
+            );
+            assert!(groups > 4, "{case}: {groups} row groups");
+            exports.push(std::fs::read(&export).unwrap());
+            reports.push(report.tensors);
+        }
+        assert_eq!(exports[0], exports[1], "buffer {buffer_bytes:?}: dequantized tensors differ");
+        assert_eq!(reports[0], reports[1], "buffer {buffer_bytes:?}: per-tensor reports differ");
     }
-    assert_eq!(exports[0], exports[1], "dequantized tensors differ between 1 and 2 threads");
-    assert_eq!(reports[0], reports[1], "per-tensor reports differ between 1 and 2 threads");
+}
+
+#[test]
+fn two_threads_report_the_first_bad_element_like_one() {
+    // NaNs in two chunks far apart: with chunks encoded out of order by the pool, the
+    // error must still be the one the sequential pass meets first, and nothing is left.
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = values(64 * 256, 11);
+    v[9_000] = f32::NAN;
+    v[15_000] = f32::INFINITY;
+    let src = dir.path().join("bad.safetensors");
+    write_safetensors(&src, &[("w".into(), "F32", vec![64, 256], f32_bytes(&v))]);
+    let model = Model::open(&src).unwrap();
+    for threads in [1usize, 2] {
+        let config =
+            Config::from_layers(&[ConfigLayer { num_threads: Some(threads), ..Default::default() }]).unwrap();
+        // A window of the whole tensor: all 64 chunks are in flight at once.
+        let tuning = Tuning { chunk_elements: 256, window_bytes: 1 << 20, ..Tuning::for_config(&config) };
+        let out = dir.path().join(format!("bad{threads}.parquet"));
+        let e = quantize_model_with(&model, &config, tuning, &out, &mut |_| {}).unwrap_err().to_string();
+        assert!(
+            e.contains("bad.safetensors") && e.contains("`w`") && e.contains("element 9000"),
+            "{threads}: {e}"
+        );
+        assert!(!out.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "{threads}: a temporary file was left");
+    }
 }

@@ -4,8 +4,8 @@
 //! Encoding a batch into Parquet pages and compressing them with zstd is about a third
 //! of the work of a quantization run. On its own thread it overlaps with quantizing the
 //! next window instead of stalling it, which is what lets a run with `num_threads >= 2`
-//! scale on a 2-core board. The channel holds one batch, so at most two batches exist
-//! at a time (one being written, one waiting) and memory stays bounded.
+//! scale on a 2-core board. The channel holds [`QUEUED_BATCHES`], so at most one more
+//! batch than that exists at a time (one being written) and memory stays bounded.
 
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -19,8 +19,13 @@ use parquet::arrow::ArrowWriter;
 
 use crate::error::{AdapterError, Result};
 
+/// Batches waiting for the writer thread. More than one lets the quantizer hand over a
+/// whole buffered tensor and go on with the next instead of waiting for zstd with the
+/// encoding threads idle; each is at most `WriterLimits::batch_bytes` (budget / 32).
+const QUEUED_BATCHES: usize = 3;
+
 /// The Arrow writer of an ArrowQuant file.
-pub(crate) type FileWriter = ArrowWriter<BufWriter<std::fs::File>>;
+pub(crate) type FileWriter = ArrowWriter<BufWriter<crate::atomic::Writeback>>;
 
 /// Writes batches and flushes a row group once it holds `row_group_bytes`.
 pub(crate) enum BatchWriter {
@@ -90,7 +95,7 @@ impl BatchWriter {
         if !threaded {
             return Ok(BatchWriter::Inline { writer: Box::new(writer), row_group_bytes, path });
         }
-        let (tx, rx) = sync_channel::<RecordBatch>(1);
+        let (tx, rx) = sync_channel::<RecordBatch>(QUEUED_BATCHES);
         let written = Arc::new(AtomicU64::new(0));
         let (thread_written, thread_path) = (Arc::clone(&written), path.clone());
         let thread = std::thread::Builder::new()
