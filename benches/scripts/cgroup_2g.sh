@@ -4,12 +4,13 @@
 # that reading it is charged to the group. Needs root. Prints the group's peak usage,
 # its limit-hit count and the process's peak RSS; removes the group afterwards.
 # Usage: benches/scripts/cgroup_2g.sh MODEL.safetensors [driver options...]
+# Env: FEATURES=rayon to build with rayon (for --threads N).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 model=$1; shift
 limit=${LIMIT:-2147483648}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
-cargo build --release -q -p arrowquant-std --example quantize
+cargo build --release -q -p arrowquant-std --example quantize ${FEATURES:+--features $FEATURES}
 bin="$CARGO_TARGET_DIR/release/examples/quantize"
 out=${OUT:-${TMPDIR:-/tmp}/arrowquant-cgroup.parquet}
 cg=/sys/fs/cgroup/memory/arrowquant-2g-$$
@@ -20,6 +21,9 @@ mkdir "$cg"
 trap 'rmdir "$cg" 2>/dev/null || true' EXIT
 echo "$limit" > "$cg/memory.limit_in_bytes"
 python3 -c "import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)" "$model"
+# Start without an output of an earlier run: replacing a multi-GB file by rename
+# frees its blocks inside the timed run, which is not the cost of quantizing.
+rm -f "$out"
 status=0
 sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec /usr/bin/time -f "peak_rss_KiB=%M wall_s=%e" "$@"' _ "$cg" \
     "$bin" "$model" "$out" "$@" >/tmp/arrowquant-cgroup-report.json || status=$?

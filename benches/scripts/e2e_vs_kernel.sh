@@ -28,8 +28,12 @@ median_e2e() { # threads, preset args... -> median MB/s
     shift
     local v=()
     for _ in $(seq "$runs"); do
-        v+=("$(FEATURES=rayon "$root/benches/scripts/measure_memory.sh" "$model" --threads "$threads" "$@" |
-            tee /dev/stderr | sed -n 's/.*throughput_MB_s=\([0-9]*\).*/\1/p')")
+        # Each run's line goes to stderr as well (not with `tee /dev/stderr`, which
+        # would truncate a stderr redirected to a file).
+        local line
+        line=$(FEATURES=rayon "$root/benches/scripts/measure_memory.sh" "$model" --threads "$threads" "$@")
+        echo "$line" >&2
+        v+=("$(sed -n 's/.*throughput_MB_s=\([0-9]*\).*/\1/p' <<<"$line")")
     done
     printf '%s\n' "${v[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }

@@ -17,6 +17,9 @@ trap 'rm -rf "$tmp"' EXIT
 if [[ ${COLD:-0} == 1 ]]; then
     python3 -c "import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)" "$model"
 fi
+# Start without an output of an earlier run: replacing a multi-GB file by rename
+# frees its blocks inside the timed run, which is not the cost of quantizing.
+rm -f "$out"
 /usr/bin/time -v "$bin" "$model" "$out" "$@" >"$tmp/report.json" 2>"$tmp/time.txt" || { cat "$tmp/time.txt"; exit 1; }
 rss_kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tmp/time.txt")
 python3 - "$tmp/report.json" "$rss_kib" "$model" "$*" <<'PY'

@@ -21,7 +21,7 @@ pub fn print(text: &str) -> anyhow::Result<()> {
 /// Writes `value` as pretty JSON and a newline to stdout.
 ///
 /// # Errors
-/// As [`print`].
+/// As [`print()`].
 pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     let mut s = serde_json::to_string_pretty(value).context("serializing the JSON report")?;
     s.push('\n');

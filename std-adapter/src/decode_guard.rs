@@ -3,7 +3,7 @@
 //! Fuzzing found corrupt page data on which parquet 60.1 panics instead of returning an
 //! error ("Decoder for dict should have been set", a division by zero). Our reader
 //! checks everything it can before decoding, but the page contents are the parquet
-//! crate's to interpret, so each decoding step runs under [`guarded`]: a panic there
+//! crate's to interpret, so each decoding step runs under `guarded`: a panic there
 //! becomes an [`AdapterError::BadQuantizedFile`] naming the file.
 //!
 //! The process's panic hook still runs first. [`in_guarded_decode`] tells a hook that
@@ -20,7 +20,7 @@ thread_local! {
     static GUARDED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// True while this thread runs third-party decoding whose panics [`guarded`] catches.
+/// True while this thread runs third-party decoding whose panics `guarded` catches.
 pub fn in_guarded_decode() -> bool {
     GUARDED.with(Cell::get)
 }

@@ -10,7 +10,7 @@
 //! | resolve a configuration (profile < file < env < args) | [`Config::resolve`], [`ConfigLayer`] |
 //! | quantize a model to Parquet, with quality fallback | [`quantize_model`] -> [`QuantizeReport`] |
 //! | read a quantized file, dequantize, export safetensors | [`QuantizedFile`] |
-//! | compare original and quantized | [`validate`] -> [`ValidationReport`] |
+//! | compare original and quantized | [`validate()`] -> [`ValidationReport`] |
 //! | quantize an Arrow record batch in memory | [`quantize_batch`] |
 //! | time-aware activation parameters from a calibration file | [`time_aware`], [`QuantizedFile::time_group_params`] |
 //! | mixed precision under a bits-per-weight budget | [`mixed`] (`target_bpw`) |
@@ -38,7 +38,8 @@
 //!
 //! Model data is read through short-lived memory maps of one window each
 //! ([`window`]); the output of at most one tensor is buffered while its quality is
-//! checked; the Parquet writer flushes row groups by size. All three are derived
+//! checked; the Parquet writer flushes row groups by size, and the output's pages are
+//! sent to disk as they are written ([`atomic::Writeback`]). All three are derived
 //! from `max_memory` (default 256 MiB), so peak memory does not depend on the model
 //! size. `docs/MEMORY.md` has the measurements.
 //!
@@ -51,8 +52,9 @@
 //!
 //! # Crate features
 //!
-//! - `rayon`: encode the row chunks of each window on `num_threads` threads
-//!   (0 = all cores).
+//! - `rayon`: encode row chunks on `num_threads` threads (0 = all cores), each
+//!   chunk mapped by the task that encodes it, a window's worth in flight at most;
+//!   with two or more threads the Parquet encoding and zstd run on a writer thread.
 
 pub mod atomic;
 pub mod batch;

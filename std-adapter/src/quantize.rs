@@ -37,8 +37,10 @@
 //! output of at most one tensor is buffered ([`Tuning::buffer_bytes`]); the Parquet
 //! writer holds one batch and one row group ([`crate::writer::WriterLimits`]). All
 //! are derived from `max_memory`, so peak memory does not grow with model size.
-//! With the `rayon` feature the chunks of one window are encoded in parallel; the
-//! window bound still holds.
+//! With the `rayon` feature the row chunks are encoded by a thread pool, each task
+//! mapping its own chunk, with at most a window's worth of chunks in flight; the
+//! window bound still holds. The output's pages are sent to disk as they are written
+//! ([`crate::atomic::Writeback`]).
 
 use std::path::Path;
 use std::time::Instant;
@@ -948,8 +950,8 @@ impl<'c> Engine<'c> {
     ///
     /// Mapping inside the tasks spreads the page-table work over the threads, and no
     /// thread waits for a whole window to finish. At most
-    /// `max(window_bytes / chunk bytes, 2 * threads)` chunks are mapped or waiting at
-    /// any time, about the one window of the sequential pass.
+    /// `max(window_bytes / chunk bytes, 2)` chunks are mapped or waiting at any time:
+    /// the one window of the sequential pass.
     #[cfg(feature = "rayon")]
     fn pass_parallel(
         &self,
@@ -963,7 +965,9 @@ impl<'c> Engine<'c> {
 
         let chunk_bytes = job.chunk_bytes();
         let chunks = job.t.byte_len.div_ceil(chunk_bytes);
-        let in_flight = (self.tuning.window_bytes / chunk_bytes).max(2 * self.threads() as u64).min(chunks);
+        // The window's worth of chunks, so memory is that of the sequential pass; with
+        // more threads than that, raise `max_memory` to keep them all busy.
+        let in_flight = (self.tuning.window_bytes / chunk_bytes).max(2).min(chunks);
         // Spent chunk buffers, reused by later tasks instead of reallocated.
         let spare: Mutex<Vec<EncodedChunk>> = Mutex::new(Vec::new());
         let (tx, rx) = mpsc::channel::<(u64, Done)>();

@@ -43,7 +43,7 @@ pub mod col {
     pub const ELEMENT_OFFSET: &str = "element_offset";
     /// Real elements in the chunk (UInt64).
     pub const ELEMENT_COUNT: &str = "element_count";
-    /// Tensor shape (List<Int64>).
+    /// Tensor shape (`List<Int64>`).
     pub const SHAPE: &str = "shape";
     /// Original safetensors dtype (Utf8).
     pub const DTYPE: &str = "dtype";

@@ -5,7 +5,7 @@
 //! need not be tensor names), [`compute`]:
 //!
 //! 1. splits the `T` timesteps into `num_time_groups` contiguous groups with the exact
-//!    dynamic programme of [`time_groups::split_optimal`] and derives each group's
+//!    dynamic programme of [`arrowquant_core::diffusion::time_groups::split_optimal`] and derives each group's
 //!    `activation_bits` scale and integer zero point;
 //! 2. validates the group scales as a Markov chain (`thermodynamic.validation`);
 //! 3. if `thermodynamic.boundary_smoothing` or `thermodynamic.transition_optimization`

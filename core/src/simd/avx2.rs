@@ -1,4 +1,4 @@
-//! AVX2 + F16C: [`Simd`] for `__m256`.
+//! AVX2 + F16C: `Simd` for `__m256`.
 //!
 //! f16 input is widened with F16C (`vcvtph2ps`); INT2 packing and the unpackers reuse
 //! the SSE2 byte code, compiled with VEX encoding inside the AVX2 entry points.

@@ -13,9 +13,9 @@
 //!
 //! - `vector`: the `Simd` trait (load, splat, min, max, add, sub, mul, horizontal
 //!   reductions, round-to-code, f16/bf16 widening, byte packers), `#[inline(always)]`;
-//! - [`sse2`], [`avx2`], [`neon`]: its implementations for `__m128`, `__m256` and
-//!   `float32x4_t`, on *capability tokens* ([`sse2::Sse2`], [`avx2::Avx2`],
-//!   [`neon::Neon`]): a token value exists only if the CPU runs that ISA;
+//! - `sse2`, `avx2`, `neon`: its implementations for `__m128`, `__m256` and
+//!   `float32x4_t`, on *capability tokens* (`sse2::Sse2`, `avx2::Avx2`,
+//!   `neon::Neon`): a token value exists only if the CPU runs that ISA;
 //! - the algorithms themselves are written once, generic over the trait, in
 //!   `kernels::generic` and `stats::generic`; the per-ISA entry points next to them
 //!   are the only functions with `#[target_feature]`.

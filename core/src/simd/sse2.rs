@@ -1,4 +1,4 @@
-//! SSE2 (the x86_64 baseline): [`Simd`] for `__m128`, and the 128-bit byte packers
+//! SSE2 (the x86_64 baseline): `Simd` for `__m128`, and the 128-bit byte packers
 //! the AVX2 path reuses.
 //!
 //! SSE2 has no f16 conversion instruction: f16 is widened with integer bit tricks
