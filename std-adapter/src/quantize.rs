@@ -36,8 +36,8 @@
 //! One window of input is mapped at a time ([`Tuning::window_bytes`]); the encoded
 //! output of at most one tensor is buffered ([`Tuning::buffer_bytes`]); the Parquet
 //! writer holds the batch being built (with a writer thread, up to three more queued)
-//! and one row group ([`crate::writer::WriterLimits`]). All
-//! are derived from `max_memory`, so peak memory does not grow with model size.
+//! and one row group ([`crate::writer::WriterLimits`]). All are derived from
+//! `max_memory`, so peak memory does not grow with model size.
 //! With the `rayon` feature the row chunks are encoded by a thread pool, each task
 //! mapping its own chunk, with at most a window's worth of chunks in flight; the
 //! window bound still holds. The output's pages are sent to disk as they are written
