@@ -15,6 +15,12 @@
 //! for all of them at once; with it, the disk works alongside the quantizer, dirty
 //! page cache stays within two ranges (it counts against a cgroup's memory limit),
 //! and the commit's fsync finds little left to do.
+//!
+//! Each range that is on disk is then dropped from the page cache
+//! (`posix_fadvise(DONTNEED)`), so the output's cached pages stay within the same two
+//! ranges: a 3 GB output on a 2 GB board does not push everything else out of memory,
+//! and the next range is written into pages the kernel has just freed. Reading the
+//! output afterwards (`validate`, `inspect`) reads it from disk.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -150,12 +156,13 @@ impl Writeback {
     }
 
     /// Starts writeback of every whole range written since the last call, after
-    /// waiting for the range before them.
+    /// waiting for the range before them and dropping that one from the page cache.
     fn advance(&mut self) {
         while self.written - self.started >= WRITEBACK_BYTES {
             let range = self.started;
             if range >= WRITEBACK_BYTES {
                 sync_range(&self.file, range - WRITEBACK_BYTES, WRITEBACK_BYTES, true);
+                drop_cached(&self.file, range - WRITEBACK_BYTES, WRITEBACK_BYTES);
             }
             sync_range(&self.file, range, WRITEBACK_BYTES, false);
             self.started += WRITEBACK_BYTES;
@@ -197,6 +204,21 @@ fn sync_range(file: &File, offset: u64, len: u64, wait: bool) {
 #[cfg(not(target_os = "linux"))]
 fn sync_range(_file: &File, _offset: u64, _len: u64, _wait: bool) {}
 
+/// Drops `offset .. offset + len` of `file`, already on disk, from the page cache.
+#[cfg(target_os = "linux")]
+fn drop_cached(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return;
+    };
+    // SAFETY: `posix_fadvise` only reads its arguments; the descriptor belongs to
+    // `file`, which outlives the call. The result is advice and deliberately ignored.
+    let _ = unsafe { libc::posix_fadvise(file.as_raw_fd(), offset, len, libc::POSIX_FADV_DONTNEED) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn drop_cached(_file: &File, _offset: u64, _len: u64) {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +259,46 @@ mod tests {
         drop(w);
         a.commit().unwrap();
         assert!(std::fs::read(&dest).unwrap() == want);
+    }
+
+    /// Pages of `path` in `offset .. offset + len` that are in the page cache.
+    #[cfg(target_os = "linux")]
+    fn resident_pages(path: &Path, offset: u64, len: usize) -> usize {
+        let f = File::open(path).unwrap();
+        // SAFETY: read-only mapping of a file this test owns and no longer writes.
+        let map = unsafe { memmap2::MmapOptions::new().offset(offset).len(len).map(&f) }.unwrap();
+        let page = 4096;
+        let mut vec = vec![0u8; len.div_ceil(page)];
+        // SAFETY: `map` is a live mapping of `len` bytes at a page-aligned address and
+        // `vec` has one byte per 4 KiB page of it (pages are at least 4 KiB).
+        let r = unsafe { libc::mincore(map.as_ptr() as *mut libc::c_void, len, vec.as_mut_ptr()) };
+        assert_eq!(r, 0, "mincore: {}", io::Error::last_os_error());
+        vec.iter().filter(|&&b| b & 1 == 1).count()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn ranges_on_disk_leave_the_page_cache() {
+        // Written-back output is dropped from the page cache, so writing a file far
+        // larger than memory does not fill it (it counts against a cgroup's limit).
+        // In the source tree, not /tmp: a tmpfs keeps its pages whatever the advice.
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let dest = dir.path().join("big.bin");
+        let a = AtomicFile::create(&dest).unwrap();
+        let mut w = a.writer().unwrap();
+        let piece = vec![0x5au8; 1 << 20];
+        for _ in 0..4 * (WRITEBACK_BYTES >> 20) {
+            w.write_all(&piece).unwrap();
+        }
+        drop(w);
+        let tmp = a.tmp_path().to_path_buf();
+        let r = WRITEBACK_BYTES as usize;
+        // Ranges 0-2 were waited for (when ranges 1-3 were started) and dropped; the
+        // last range was only just written.
+        let (first, last) = (resident_pages(&tmp, 0, 3 * r), resident_pages(&tmp, 3 * WRITEBACK_BYTES, r));
+        assert_eq!(last, r / 4096, "the range just written is still cached");
+        assert!(first <= 3 * r / 4096 / 100, "{first} pages of the first three ranges still cached");
+        a.commit().unwrap();
+        assert_eq!(std::fs::metadata(&dest).unwrap().len(), 4 * WRITEBACK_BYTES);
     }
 }
