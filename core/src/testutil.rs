@@ -476,3 +476,65 @@ pub(crate) fn stats_parity(backend: Backend) {
     assert!(s[1].min.is_nan() && s[1].max.is_nan() && s[1].absmax.is_nan());
     assert!(s[1].sum.is_nan() && s[1].sum_sq.is_nan());
 }
+
+/// Whether the kernel tests of `backend` can run here. A backend of the target's
+/// baseline ISA (`baseline`) must be available; an optional one that the CPU lacks is
+/// reported as skipped on stderr, never passed silently.
+pub(crate) fn backend_runs(backend: Backend, baseline: bool) -> bool {
+    let ok = backend.is_available();
+    assert!(ok || !baseline, "{backend:?} is part of the baseline ISA but is not available");
+    if !ok {
+        std::eprintln!("SKIPPED: this CPU cannot run the {backend:?} kernels");
+    }
+    ok
+}
+
+/// The kernel parity tests of one backend, stamped into the backend's own test module
+/// so that each path is tested where it is defined. `$token` makes the backend's
+/// `Simd` token (`Option`); `$baseline`: see [`backend_runs`].
+macro_rules! kernel_parity_tests {
+    ($backend:expr, $token:expr, $baseline:expr) => {
+        #[test]
+        fn quantize_matches_reference() {
+            if $crate::testutil::backend_runs($backend, $baseline) {
+                $crate::testutil::quantize_parity($backend);
+            }
+        }
+
+        #[test]
+        fn quantize_special_values_match_reference() {
+            if $crate::testutil::backend_runs($backend, $baseline) {
+                $crate::testutil::quantize_special_values($backend);
+            }
+        }
+
+        #[test]
+        fn dequantize_matches_reference() {
+            if $crate::testutil::backend_runs($backend, $baseline) {
+                $crate::testutil::dequantize_parity($backend);
+            }
+        }
+
+        #[test]
+        fn dequantize_with_streaming_stores_matches_reference() {
+            if $crate::testutil::backend_runs($backend, $baseline) {
+                $crate::testutil::dequantize_streaming_parity($backend);
+            }
+        }
+
+        #[test]
+        fn round_trip_error_is_within_half_a_step() {
+            if $crate::testutil::backend_runs($backend, $baseline) {
+                $crate::testutil::round_trip_error($backend);
+            }
+        }
+
+        #[test]
+        fn packers_are_exhaustively_exact() {
+            if $crate::testutil::backend_runs($backend, $baseline) {
+                $crate::testutil::packers_exhaustive($token.expect("available backend has a token"));
+            }
+        }
+    };
+}
+pub(crate) use kernel_parity_tests;

@@ -55,60 +55,10 @@ fn dequantize_avx2(
     generic::dequantize(t, format, codes, params, out)
 }
 
+// AVX2 is optional on x86_64: on a CPU without it these tests say SKIPPED on stderr.
 #[cfg(all(test, not(miri)))]
 mod tests {
     use crate::simd::Backend;
-    use crate::testutil;
 
-    fn available() -> bool {
-        let ok = Backend::Avx2.is_available();
-        if !ok {
-            std::eprintln!("SKIPPED: this CPU has no AVX2+F16C, the AVX2 kernels cannot run here");
-        }
-        ok
-    }
-
-    #[test]
-    fn quantize_matches_reference() {
-        if available() {
-            testutil::quantize_parity(Backend::Avx2);
-        }
-    }
-
-    #[test]
-    fn quantize_special_values_match_reference() {
-        if available() {
-            testutil::quantize_special_values(Backend::Avx2);
-        }
-    }
-
-    #[test]
-    fn dequantize_matches_reference() {
-        if available() {
-            testutil::dequantize_parity(Backend::Avx2);
-        }
-    }
-
-    #[test]
-    fn dequantize_with_streaming_stores_matches_reference() {
-        if available() {
-            testutil::dequantize_streaming_parity(Backend::Avx2);
-        }
-    }
-
-    #[test]
-    fn round_trip_error_is_within_half_a_step() {
-        if available() {
-            testutil::round_trip_error(Backend::Avx2);
-        }
-    }
-
-    #[test]
-    fn packers_are_exhaustively_exact() {
-        if let Some(t) = crate::simd::avx2::Avx2::new() {
-            testutil::packers_exhaustive(t);
-        } else {
-            assert!(!available());
-        }
-    }
+    crate::testutil::kernel_parity_tests!(Backend::Avx2, crate::simd::avx2::Avx2::new(), false);
 }

@@ -16,7 +16,7 @@ impl Neon {
         codes: &mut [u8],
         params: &mut [u8],
     ) -> Result<(), (usize, GroupFault)> {
-        quantize_neon(self, format, input, codes, params)
+        generic::quantize(self, format, input, codes, params)
     }
 
     /// Dequantizes whole groups (lengths validated by the caller).
@@ -27,65 +27,14 @@ impl Neon {
         params: &[u8],
         out: &mut [f32],
     ) -> Result<(), usize> {
-        dequantize_neon(self, format, codes, params, out)
+        generic::dequantize(self, format, codes, params, out)
     }
 }
 
-fn quantize_neon(
-    t: Neon,
-    format: GroupFormat,
-    input: Input<'_>,
-    codes: &mut [u8],
-    params: &mut [u8],
-) -> Result<(), (usize, GroupFault)> {
-    generic::quantize(t, format, input, codes, params)
-}
-
-fn dequantize_neon(
-    t: Neon,
-    format: GroupFormat,
-    codes: &[u8],
-    params: &[u8],
-    out: &mut [f32],
-) -> Result<(), usize> {
-    generic::dequantize(t, format, codes, params, out)
-}
-
+// NEON is part of the aarch64 baseline: these tests always run on aarch64.
 #[cfg(all(test, not(miri)))]
 mod tests {
     use crate::simd::Backend;
-    use crate::testutil;
 
-    // NEON is part of the aarch64 baseline: these tests always run on aarch64.
-
-    #[test]
-    fn quantize_matches_reference() {
-        testutil::quantize_parity(Backend::Neon);
-    }
-
-    #[test]
-    fn quantize_special_values_match_reference() {
-        testutil::quantize_special_values(Backend::Neon);
-    }
-
-    #[test]
-    fn dequantize_matches_reference() {
-        testutil::dequantize_parity(Backend::Neon);
-    }
-
-    #[test]
-    fn dequantize_with_streaming_stores_matches_reference() {
-        testutil::dequantize_streaming_parity(Backend::Neon);
-    }
-
-    #[test]
-    fn round_trip_error_is_within_half_a_step() {
-        testutil::round_trip_error(Backend::Neon);
-    }
-
-    #[test]
-    fn packers_are_exhaustively_exact() {
-        let t = crate::simd::neon::Neon::new().expect("baseline ISA");
-        testutil::packers_exhaustive(t);
-    }
+    crate::testutil::kernel_parity_tests!(Backend::Neon, crate::simd::neon::Neon::new(), true);
 }
