@@ -42,13 +42,13 @@ pub enum SafetensorsError {
         valid_up_to: usize,
     },
     /// The header is not the JSON object safetensors expects.
-    #[error("header is not valid safetensors JSON: {0}")]
+    #[error("header is not valid safetensors JSON: {}", esc(.0))]
     Json(String),
     /// The same tensor name appears twice.
-    #[error("tensor `{0}` appears twice in the header")]
+    #[error("tensor `{}` appears twice in the header", esc(.0))]
     DuplicateTensor(String),
     /// A dtype this tool does not know.
-    #[error("tensor `{tensor}`: unknown dtype `{dtype}`")]
+    #[error("tensor `{}`: unknown dtype `{}`", esc(tensor), esc(dtype))]
     UnknownDtype {
         /// Tensor name.
         tensor: String,
@@ -56,7 +56,7 @@ pub enum SafetensorsError {
         dtype: String,
     },
     /// `data_offsets` are reversed.
-    #[error("tensor `{tensor}`: data_offsets [{begin}, {end}] are reversed")]
+    #[error("tensor `{}`: data_offsets [{begin}, {end}] are reversed", esc(tensor))]
     ReversedOffsets {
         /// Tensor name.
         tensor: String,
@@ -66,7 +66,10 @@ pub enum SafetensorsError {
         end: u64,
     },
     /// `data_offsets` run past the end of the data section (often a truncated file).
-    #[error("tensor `{tensor}`: data_offsets end {end} is past the end of the data ({data_len} bytes)")]
+    #[error(
+        "tensor `{}`: data_offsets end {end} is past the end of the data ({data_len} bytes)",
+        esc(tensor)
+    )]
     OffsetOutOfBounds {
         /// Tensor name.
         tensor: String,
@@ -76,7 +79,7 @@ pub enum SafetensorsError {
         data_len: u64,
     },
     /// Two tensors share bytes.
-    #[error("tensors `{first}` and `{second}` overlap in the data section")]
+    #[error("tensors `{}` and `{}` overlap in the data section", esc(first), esc(second))]
     Overlap {
         /// The tensor that starts first.
         first: String,
@@ -85,7 +88,9 @@ pub enum SafetensorsError {
     },
     /// dtype size x shape does not match the byte length of the offsets.
     #[error(
-        "tensor `{tensor}`: dtype {dtype} x shape {shape:?} needs {expected} bytes but data_offsets span {actual}"
+        "tensor `{}`: dtype {} x shape {shape:?} needs {expected} bytes but data_offsets span {actual}",
+        esc(tensor),
+        esc(dtype)
     )]
     ByteLength {
         /// Tensor name.
@@ -100,7 +105,7 @@ pub enum SafetensorsError {
         actual: u64,
     },
     /// The element count overflows 64 bits.
-    #[error("tensor `{tensor}`: shape {shape:?} is too large")]
+    #[error("tensor `{}`: shape {shape:?} is too large", esc(tensor))]
     ShapeOverflow {
         /// Tensor name.
         tensor: String,
@@ -108,7 +113,7 @@ pub enum SafetensorsError {
         shape: Vec<u64>,
     },
     /// A sharded model's index is malformed or refers to something missing.
-    #[error("index: {0}")]
+    #[error("index: {}", esc(.0))]
     Index(String),
 }
 
@@ -135,7 +140,7 @@ pub enum AdapterError {
         source: SafetensorsError,
     },
     /// The model path is neither a safetensors file nor a model directory.
-    #[error("{}: {reason}", shown(path))]
+    #[error("{}: {}", shown(path), esc(reason))]
     NotAModel {
         /// The path given.
         path: PathBuf,
@@ -150,7 +155,7 @@ pub enum AdapterError {
     Calibration(#[from] crate::calibration::CalibrationError),
     /// Mixed precision cannot meet the request (for example a budget below the
     /// cheapest assignment).
-    #[error("{}: mixed precision: {reason}", shown(path))]
+    #[error("{}: mixed precision: {}", shown(path), esc(reason))]
     MixedPrecision {
         /// The model.
         path: PathBuf,
@@ -158,7 +163,7 @@ pub enum AdapterError {
         reason: String,
     },
     /// Quantizing or decoding a tensor failed (for example a NaN in the weights).
-    #[error("{}: tensor `{tensor}`: {source}", shown(path))]
+    #[error("{}: tensor `{}`: {source}", shown(path), esc(tensor))]
     Quant {
         /// The file the tensor comes from.
         path: PathBuf,
@@ -170,7 +175,8 @@ pub enum AdapterError {
     },
     /// `fail_fast` is on and a tensor's cosine is below `min_accuracy`.
     #[error(
-        "tensor `{tensor}`: cosine {cosine:.6} at {bits} bits is below min_accuracy {min_accuracy} (fail_fast is on)"
+        "tensor `{}`: cosine {cosine:.6} at {bits} bits is below min_accuracy {min_accuracy} (fail_fast is on)",
+        esc(tensor)
     )]
     BelowAccuracy {
         /// The tensor.
@@ -183,7 +189,7 @@ pub enum AdapterError {
         min_accuracy: f64,
     },
     /// A Parquet or Arrow error while writing or reading our file.
-    #[error("{}: parquet: {message}", shown(path))]
+    #[error("{}: parquet: {}", shown(path), esc(message))]
     Parquet {
         /// The file.
         path: PathBuf,
@@ -191,7 +197,7 @@ pub enum AdapterError {
         message: String,
     },
     /// A Parquet file that is not a valid ArrowQuant file (missing columns, bad rows, ...).
-    #[error("{}: not a valid ArrowQuant file: {reason}", shown(path))]
+    #[error("{}: not a valid ArrowQuant file: {}", shown(path), esc(reason))]
     BadQuantizedFile {
         /// The file.
         path: PathBuf,
@@ -199,7 +205,7 @@ pub enum AdapterError {
         reason: String,
     },
     /// A tensor name that is not in the file.
-    #[error("{}: no tensor named `{tensor}`", shown(path))]
+    #[error("{}: no tensor named `{}`", shown(path), esc(tensor))]
     NoSuchTensor {
         /// The file.
         path: PathBuf,
@@ -207,7 +213,7 @@ pub enum AdapterError {
         tensor: String,
     },
     /// An Arrow record batch without the expected columns (batch API).
-    #[error("record batch column `{column}`: {problem}")]
+    #[error("record batch column `{}`: {}", esc(column), esc(problem))]
     BatchSchema {
         /// The offending column.
         column: String,
@@ -215,7 +221,7 @@ pub enum AdapterError {
         problem: String,
     },
     /// Original and quantized files do not describe the same tensors (validation).
-    #[error("{}: tensor `{tensor}`: {problem}", shown(path))]
+    #[error("{}: tensor `{}`: {}", shown(path), esc(tensor), esc(problem))]
     Mismatch {
         /// The quantized file.
         path: PathBuf,
@@ -267,7 +273,57 @@ impl fmt::Display for Shown<'_> {
     }
 }
 
+/// Free text in an error message (a tensor name, a dtype, a message of the parquet
+/// crate, which may quote a field name read from a corrupt file) with control
+/// characters escaped. Every text field is shown through it, so a message is one line
+/// whichever constructor built it.
+pub(crate) struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&escape_controls(self.0))
+    }
+}
+
+/// See [`Escaped`].
+pub(crate) fn esc(s: &str) -> Escaped<'_> {
+    Escaped(s)
+}
+
 /// See [`Shown`].
 pub(crate) fn shown(path: &Path) -> Shown<'_> {
     Shown(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_text_field_is_shown_on_one_line() {
+        let p = Path::new("/m/q\n.parquet");
+        let errors = [
+            AdapterError::parquet(p, "expected field named a\nb got c"),
+            AdapterError::bad_file(p, "row\r\n2"),
+            AdapterError::NoSuchTensor { path: p.into(), tensor: "t\n".into() },
+            AdapterError::Mismatch { path: p.into(), tensor: "t\u{7}".into(), problem: "x\ny".into() },
+            AdapterError::BatchSchema { column: "c\n".into(), problem: "p\n".into() },
+            AdapterError::Safetensors {
+                path: p.into(),
+                source: SafetensorsError::DuplicateTensor("a\nb".into()),
+            },
+            AdapterError::Safetensors {
+                path: p.into(),
+                source: SafetensorsError::UnknownDtype { tensor: "a\n".into(), dtype: "F\n".into() },
+            },
+        ];
+        for e in &errors {
+            let msg = e.to_string();
+            assert!(!msg.chars().any(char::is_control), "{msg:?}");
+        }
+        assert_eq!(errors[0].to_string(), "/m/q\\n.parquet: parquet: expected field named a\\nb got c");
+        // Escaping is idempotent: an already escaped index message is shown as is.
+        let once = escape_controls("a\nb").into_owned();
+        assert_eq!(esc(&once).to_string(), once);
+    }
 }

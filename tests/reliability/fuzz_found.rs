@@ -100,6 +100,29 @@ fn corrupt_pages_that_panic_inside_the_parquet_crate_are_errors_naming_the_file(
 }
 
 #[test]
+fn a_schema_field_name_with_a_newline_gives_a_one_line_error() {
+    // `parquet_reader` crash-71b6b494 and crash-f062b13a (CI, session 6): a corrupt
+    // embedded Arrow schema names a field `max_abs_er\n` (`b\nts_requested`); the
+    // parquet crate's error quotes it, and our message spanned two lines. Every text
+    // field of `AdapterError` is now shown with control characters escaped.
+    let regressions = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions/parquet_reader");
+    for (name, quoted) in [
+        ("schema_field_name_with_newline_a", r"max_abs_er\n"),
+        ("schema_field_name_with_newline_b", r"b\nts_requested"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.parquet");
+        std::fs::copy(format!("{regressions}/{name}"), &path).unwrap();
+        let e = arrowquant_std::QuantizedFile::open(&path).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("q.parquet") && e.contains(quoted) && !e.contains('\n'), "{name}: {e:?}");
+        let out = dir.path().join("dq.safetensors");
+        let r = run(arrowquant(&["dequantize", path.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]));
+        check_input_error(&r, &["q.parquet", quoted]).unwrap();
+        assert!(!out.exists());
+    }
+}
+
+#[test]
 fn postcard_export_of_corrupt_pages_is_an_error_naming_the_file() {
     // `export --format postcard` copies the stored blocks; it used to read them with a
     // Parquet scan of its own, outside the decode guard, so on these inputs the
