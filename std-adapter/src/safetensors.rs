@@ -345,8 +345,9 @@ impl Model {
     fn open_index(root: &Path, index: &Path) -> Result<Self> {
         let bad = |msg: String| AdapterError::Safetensors {
             path: index.to_path_buf(),
-            // Shard and tensor names come from the index: keep the message on one line.
-            source: SafetensorsError::Index(crate::error::escape_controls(&msg).into_owned()),
+            // Shard and tensor names come from the index; `Index` is displayed with
+            // control characters escaped (`error::esc`), so the message stays on one line.
+            source: SafetensorsError::Index(msg),
         };
         let text = std::fs::read(index).map_err(|e| AdapterError::io(index, e))?;
         #[derive(Deserialize)]
