@@ -18,6 +18,7 @@
 //!   with their measured quality against ggml's k-quants.
 //! - [`diffusion`]: time-aware activation parameters, thermodynamic smoothing, channel
 //!   equalization and sensitivity-driven mixed precision.
+//! - [`ggml`]: ggml's block formats (Q4_0 ... Q6_K, IQ4_NL, IQ4_XS) byte for byte, for GGUF.
 //! - [`device`]: the compact device format (postcard header + packed blocks) and its
 //!   zero-copy, group-at-a-time reader for firmware.
 //!
@@ -98,6 +99,7 @@ pub mod device;
 pub mod diffusion;
 mod error;
 pub mod format;
+pub mod ggml;
 pub mod input;
 pub mod kernels;
 pub mod kquant;
