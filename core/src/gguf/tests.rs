@@ -778,3 +778,51 @@ fn corrupted_files_never_panic() {
         let _ = parse(&f[..f.len() / 2], f.len() as u64);
     }
 }
+
+// ---------------------------------------------------------------- committed samples
+
+macro_rules! samples {
+    ($($name:literal => $expect:literal,)*) => {
+        [$(($name, &include_bytes!(concat!("../../../tests/data/malformed/gguf_", $name, ".gguf"))[..], $expect)),*]
+    };
+}
+
+/// `tests/data/malformed/gguf_*.gguf` (written by `tests/data/gen_gguf_malformed.py`):
+/// each is refused with a one-line message that says what and where.
+#[test]
+fn malformed_samples() {
+    let cases = samples![
+        "bad_magic" => "not a GGUF file: magic is GGML, expected GGUF",
+        "version_1" => "GGUF version 1 is not supported (this parser reads versions 2 and 3)",
+        "big_endian" => "GGUF version 50331648 is not supported (this parser reads versions 2 and 3); the file may be big-endian",
+        "truncated_kv" => "key-value 1 `general.name`: truncated: the header needs 96 bytes but the file has 94",
+        "kv_count_absurd" => "header: 1152921504606846976 key-value pairs cannot fit in the rest of the file",
+        "tensor_count_absurd" => "header: 1099511627776 tensor infos cannot fit in the rest of the file",
+        "string_len_absurd" => "key-value 0: 18446744073709551615 string bytes cannot fit in the rest of the file",
+        "array_len_absurd" => "key-value 0 `k`: 1125899906842624 array elements cannot fit in the rest of the file (at most",
+        "key_not_utf8" => "key-value 0: string at byte 32 is not valid UTF-8",
+        "key_empty" => "key-value 0: the key is empty",
+        "duplicate_key" => "key-value 2: duplicate key `general.quantization_version` (first at key-value 0)",
+        "unknown_value_type" => "key-value 0 `k`: unknown value type 13 (GGUF defines 0 to 12)",
+        "bad_bool" => "key-value 0 `k`: bool byte 2 is neither 0 nor 1",
+        "array_too_deep" => "key-value 0 `k`: arrays nested deeper than 8 levels",
+        "alignment_not_pow2" => "general.alignment 48 is not a power of two",
+        "alignment_wrong_type" => "general.alignment must be of type uint32 but is uint64",
+        "name_not_utf8" => "tensor 0: string at byte 32 is not valid UTF-8",
+        "duplicate_tensor" => "tensor 1: duplicate tensor name `w` (first at tensor 0)",
+        "unknown_tensor_type" => "tensor 0 `w`: tensor type 16 is not one this build knows (F32=0, F16=1,",
+        "ndims_zero" => "tensor 0 `w`: 0 dimensions, expected 1 to 4",
+        "ndims_five" => "tensor 0 `w`: 5 dimensions, expected 1 to 4",
+        "zero_dim" => "tensor 0 `w`: dimension ne1 is 0",
+        "dims_overflow" => "tensor 0 `w`: the element count overflows a signed 64-bit integer",
+        "row_not_block" => "tensor 0 `w`: row length ne0 = 16 is not a multiple of the Q4_0 block (32)",
+        "misaligned_offset" => "tensor 1 `b`: data offset 16 is not a multiple of the alignment 32",
+        "data_past_end" => "tensor 0 `w`: data ends at byte 320, past the end of the file (319 bytes)",
+        "overlap_out_of_order" => "tensor 2 `c`: data at offset 32 overlaps tensor 0, which ends at offset 64",
+        "name_with_newline" => "tensor 1: duplicate tensor name `evil\\nname` (first at tensor 0)",
+    ];
+    for (name, bytes, expect) in cases {
+        let msg = err(bytes).to_string();
+        assert!(msg.starts_with(expect), "{name}: {msg}");
+    }
+}
