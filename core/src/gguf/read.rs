@@ -312,8 +312,13 @@ impl<'a> Cursor<'a> {
     }
 
     fn header(&mut self) -> Result<GgufHeader, Stop> {
-        let head = &self.buf[..self.buf.len().min(4)];
-        if head != &MAGIC[..head.len()] {
+        // The magic is judged on four bytes (fewer only if the file is shorter), so a
+        // short window gives the same error as the whole file.
+        let magic_len = MAGIC.len().min(usize::try_from(self.file_len).unwrap_or(MAGIC.len()));
+        let Some(head) = self.buf.get(..magic_len) else {
+            return Err(Stop::More(magic_len as u64));
+        };
+        if head != &MAGIC[..magic_len] {
             let mut found = [0u8; 4];
             found[..head.len()].copy_from_slice(head);
             return Err(GgufError::BadMagic { found }.into());

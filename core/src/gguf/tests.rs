@@ -827,3 +827,20 @@ fn malformed_samples() {
         assert!(msg.starts_with(expect), "{name}: {msg}");
     }
 }
+
+/// Found by the fuzz target (`regressions/gguf_header/bad_magic_in_a_short_window`): a
+/// window of fewer than four bytes reported a magic padded with zeros where the whole
+/// file reports the real four bytes.
+#[test]
+fn a_short_window_never_judges_the_magic_on_fewer_than_four_bytes() {
+    let f = b"\x1e\x1e\x1e\x1e\x1e\x1e\x1e";
+    let whole = err(f);
+    assert_eq!(whole, GgufError::BadMagic { found: [0x1e; 4] });
+    for k in 0..4 {
+        assert!(matches!(parse(&f[..k], f.len() as u64), Ok(Parsed::NeedMore { needed: 4 })), "{k}");
+    }
+    assert_eq!(parse(&f[..4], f.len() as u64).unwrap_err(), whole);
+    // A file shorter than the magic is judged on what it has.
+    assert_eq!(err(b"GX"), GgufError::BadMagic { found: *b"GX\0\0" });
+    assert!(matches!(parse(b"G", 2), Ok(Parsed::NeedMore { needed: 2 })));
+}
