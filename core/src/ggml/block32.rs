@@ -93,6 +93,28 @@ pub(crate) fn sq_err(x: &[f32; QK], y: &[f32; QK]) -> f64 {
     (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
+/// Sums 8 lane accumulators in a fixed order.
+#[inline(always)]
+pub(crate) fn sum8(a: [f32; 8]) -> f32 {
+    ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
+}
+
+/// `(sum l x, sum l^2)` for the codes `l = round(clamp(x * iscale, lo, hi))`, in 8
+/// lanes (a fixed order, so the compiler can vectorise it).
+#[inline(always)]
+fn sym_trial(x: &[f32; QK], iscale: f32, lo: f32, hi: f32) -> (f32, f32) {
+    let mut slx = [0.0f32; 8];
+    let mut sl2 = [0.0f32; 8];
+    for c in x.chunks_exact(8) {
+        for k in 0..8 {
+            let l = round_even((c[k] * iscale).max(lo).min(hi));
+            slx[k] += l * c[k];
+            sl2[k] += l * l;
+        }
+    }
+    (sum8(slx), sum8(sl2))
+}
+
 /// ggml's `(first) element of largest magnitude`, with its sign: the loop of
 /// `quantize_row_q4_0_ref` (strict `<`, so the first one wins; `(0, 0)` for an all-zero
 /// block).
@@ -195,7 +217,7 @@ impl SymBlock {
             let lo = -off as f32;
             let hi = (off - 1) as f32;
             for (c, &v) in q.iter_mut().zip(x) {
-                let t = (v / df).clamp(lo, hi);
+                let t = (v / df).max(lo).min(hi);
                 *c = (round_even(t) as i32 + off) as u8;
             }
         }
@@ -241,13 +263,7 @@ pub(crate) fn sym_search(x: &[f32; QK], off: i32) -> SymBlock {
     for anchor in [-(off as f32), (off - 1) as f32] {
         for is in -8..=4 {
             let iscale = (anchor + 0.1 * is as f32 * anchor.signum()) / max;
-            let mut sumlx = 0.0f32;
-            let mut suml2 = 0.0f32;
-            for &v in x {
-                let l = round_even((v * iscale).clamp(lo, hi));
-                sumlx += l * v;
-                suml2 += l * l;
-            }
+            let (sumlx, suml2) = sym_trial(x, iscale, lo, hi);
             if suml2 > 0.0 {
                 let obj = sumlx * sumlx / suml2;
                 if obj > fit_obj {
@@ -322,7 +338,7 @@ impl AffBlock {
         if df != 0.0 {
             let hi = f32::from(qmax);
             for (c, &v) in q.iter_mut().zip(x) {
-                *c = round_even(((v - mf) / df).clamp(0.0, hi)) as u8;
+                *c = round_even(((v - mf) / df).max(0.0).min(hi)) as u8;
             }
         }
         AffBlock { d, m, q }
@@ -343,16 +359,27 @@ pub(crate) fn aff_ggml(x: &[f32; QK], qmax: u8) -> AffBlock {
     AffBlock { d: fp32_to_fp16(d), m: fp32_to_fp16(min), q }
 }
 
-/// Least-squares `(d, m)` for codes `q`: minimises `sum (q d + m - x)^2`.
-fn aff_fit(x: &[f32; QK], q: &[u8; QK]) -> Option<(f32, f32)> {
-    let (mut sl, mut sl2, mut sx, mut slx) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
-    for (&c, &v) in q.iter().zip(x) {
-        let l = f32::from(c);
-        sl += l;
-        sl2 += l * l;
-        sx += v;
-        slx += l * v;
+/// The sums of an affine fit, in 8 lanes: `(sum l, sum l^2, sum x, sum l x)`.
+#[inline(always)]
+fn aff_sums(x: &[f32; QK], q: &[f32; QK]) -> (f32, f32, f32, f32) {
+    let (mut sl, mut sl2, mut sx, mut slx) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
+    for (xc, qc) in x.chunks_exact(8).zip(q.chunks_exact(8)) {
+        for k in 0..8 {
+            let l = qc[k];
+            sl[k] += l;
+            sl2[k] += l * l;
+            sx[k] += xc[k];
+            slx[k] += l * xc[k];
+        }
     }
+    (sum8(sl), sum8(sl2), sum8(sx), sum8(slx))
+}
+
+/// Least-squares `(d, m)` for codes `q` (as f32): minimises `sum (q d + m - x)^2`;
+/// also returns the residual (by expansion; only used to rank candidates).
+#[inline(always)]
+fn aff_fit(x: &[f32; QK], q: &[f32; QK], sx2: f32) -> Option<(f32, f32, f32)> {
+    let (sl, sl2, sx, slx) = aff_sums(x, q);
     let n = QK as f32;
     let det = n * sl2 - sl * sl;
     if det <= 0.0 {
@@ -360,7 +387,16 @@ fn aff_fit(x: &[f32; QK], q: &[u8; QK]) -> Option<(f32, f32)> {
     }
     let d = (n * slx - sl * sx) / det;
     let m = (sl2 * sx - sl * slx) / det;
-    Some((d, m))
+    let r = sx2 - 2.0 * (d * slx + m * sx) + d * d * sl2 + 2.0 * d * m * sl + n * m * m;
+    Some((d, m, r))
+}
+
+fn codes_f32(q: &[u8; QK]) -> [f32; QK] {
+    let mut l = [0.0f32; QK];
+    for (o, &c) in l.iter_mut().zip(q) {
+        *o = f32::from(c);
+    }
+    l
 }
 
 /// Our affine search: ggml's choice, then code grids over the block's range with
@@ -383,25 +419,15 @@ pub(crate) fn aff_search(x: &[f32; QK], qmax: u8) -> AffBlock {
     let mut fit_res = f32::INFINITY;
     for is in -6..=6 {
         let iscale = (hi + 0.1 * is as f32) / (max - min);
-        let mut q = [0u8; QK];
-        for (c, &v) in q.iter_mut().zip(x) {
-            *c = round_even(((v - min) * iscale).clamp(0.0, hi)) as u8;
+        let mut l = [0.0f32; QK];
+        for (o, &v) in l.iter_mut().zip(x) {
+            *o = round_even(((v - min) * iscale).max(0.0).min(hi));
         }
-        if let Some((d, m)) = aff_fit(x, &q) {
-            // Residual of the fit, by expansion (only used to rank candidates).
-            let (mut r, mut sl, mut sl2, mut slx, mut sxs) = (0.0f32, 0.0f32, 0.0f32, 0.0f32, 0.0f32);
-            for (&c, &v) in q.iter().zip(x) {
-                let l = f32::from(c);
-                sl += l;
-                sl2 += l * l;
-                slx += l * v;
-                sxs += v;
-            }
-            r += sx2 - 2.0 * (d * slx + m * sxs) + d * d * sl2 + 2.0 * d * m * sl + QK as f32 * m * m;
-            if r < fit_res {
-                fit_res = r;
-                fit = Some((d, m));
-            }
+        if let Some((d, m, r)) = aff_fit(x, &l, sx2)
+            && r < fit_res
+        {
+            fit_res = r;
+            fit = Some((d, m));
         }
     }
     let Some((mut d, mut m)) = fit else { return best };
@@ -425,8 +451,8 @@ pub(crate) fn aff_search(x: &[f32; QK], qmax: u8) -> AffBlock {
             best_err = e;
             best = blk;
         }
-        match aff_fit(x, &blk.q) {
-            Some((nd, nm)) => (d, m) = (nd, nm),
+        match aff_fit(x, &codes_f32(&blk.q), sx2) {
+            Some((nd, nm, _)) => (d, m) = (nd, nm),
             None => break,
         }
     }

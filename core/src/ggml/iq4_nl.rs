@@ -22,7 +22,7 @@
 //! than ggml's.
 
 use super::block32::{
-    QK, f16_neighbours, fp16_to_fp32, fp32_to_fp16, load_block, pack_nibbles, signed_absmax, sq_err,
+    QK, f16_neighbours, fp16_to_fp32, fp32_to_fp16, load_block, pack_nibbles, signed_absmax, sq_err, sum8,
     unpack_nibbles,
 };
 use crate::QuantError;
@@ -81,7 +81,7 @@ impl BlockIq4Nl {
 fn decode_codes(d: u16, q: &[u8; QK], y: &mut [f32; QK]) {
     let d = fp16_to_fp32(d);
     for (o, &c) in y.iter_mut().zip(q) {
-        *o = d * f32::from(KVALUES[usize::from(c & 15)]);
+        *o = d * KVALUES_F[usize::from(c & 15)];
     }
 }
 
@@ -91,10 +91,40 @@ fn codes_err(x: &[f32; QK], d: u16, q: &[u8; QK]) -> f64 {
     sq_err(x, &y)
 }
 
-/// `best_index_int8`: the index of the grid value nearest to `x` (the lower one on a
-/// tie), by ggml's bisection.
-#[inline]
+/// The grid as f32.
+const KVALUES_F: [f32; 16] = {
+    let mut v = [0.0f32; 16];
+    let mut i = 0;
+    while i < 16 {
+        v[i] = KVALUES[i] as f32;
+        i += 1;
+    }
+    v
+};
+
+/// `best_index_int8`: the index of the grid value nearest to `x` (the upper one on a
+/// tie), with ggml's exact comparisons. ggml bisects to the largest `ml` with
+/// `KVALUES[ml] <= x`; counting the grid values `<= x` finds the same `ml` without
+/// unpredictable branches (checked against the bisection in the tests).
+#[inline(always)]
 fn best_index(x: f32) -> u8 {
+    let v = &KVALUES_F;
+    if x <= v[0] {
+        return 0;
+    }
+    if x >= v[15] {
+        return 15;
+    }
+    let mut ml = 0usize;
+    for &g in &v[1..15] {
+        ml += usize::from(x >= g);
+    }
+    if x - v[ml] < v[ml + 1] - x { ml as u8 } else { ml as u8 + 1 }
+}
+
+/// ggml's `best_index_int8` as written (bisection), the oracle of [`best_index`].
+#[cfg(test)]
+fn best_index_bisect(x: f32) -> u8 {
     let v = |i: usize| f32::from(KVALUES[i]);
     if x <= v(0) {
         return 0;
@@ -188,15 +218,18 @@ pub(crate) fn quantize_iq4_nl_ref(x: &[f32; QK]) -> BlockIq4Nl {
     // Unweighted scale trials, ranked by the least-squares objective.
     let mut fit_d = 0.0f32;
     let mut fit_obj = -1.0f32;
-    for anchor in [KVALUES[0], KVALUES[15]] {
-        for itry in -9..=9 {
-            let id = (f32::from(anchor) + itry as f32) / max;
-            let (mut sumqx, mut sumq2) = (0.0f32, 0.0f32);
-            for &xv in x {
-                let q = f32::from(KVALUES[usize::from(best_index(id * xv))]);
-                sumqx += q * xv;
-                sumq2 += q * q;
+    for anchor in [KVALUES_F[0], KVALUES_F[15]] {
+        for itry in -7..=7 {
+            let id = (anchor + itry as f32) / max;
+            let (mut sqx, mut sq2) = ([0.0f32; 8], [0.0f32; 8]);
+            for c in x.chunks_exact(8) {
+                for k in 0..8 {
+                    let q = KVALUES_F[usize::from(best_index(id * c[k]))];
+                    sqx[k] += q * c[k];
+                    sq2[k] += q * q;
+                }
             }
+            let (sumqx, sumq2) = (sum8(sqx), sum8(sq2));
             if sumq2 > 0.0 && sumqx * sumqx / sumq2 > fit_obj {
                 fit_obj = sumqx * sumqx / sumq2;
                 fit_d = sumqx / sumq2;
@@ -249,4 +282,26 @@ pub(crate) fn decode(blocks: &[u8], out: &mut [f32]) -> Result<(), QuantError> {
         BlockIq4Nl::read(b.try_into().expect("chunks_exact")).decode(y.try_into().expect("chunks_exact"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{KVALUES_F, best_index, best_index_bisect};
+
+    #[test]
+    fn ggml_iq4_nl_best_index_equals_ggml_bisection() {
+        let mut xs = std::vec::Vec::new();
+        for w in KVALUES_F.windows(2) {
+            let mid = (w[0] + w[1]) / 2.0;
+            for p in [w[0], w[1], mid] {
+                xs.extend([p, f32::from_bits(p.to_bits() + 1), f32::from_bits(p.to_bits() - 1), -p]);
+            }
+        }
+        let mut r = crate::testutil::Rng::new(9);
+        xs.extend((0..100_000).map(|_| r.unit() * 140.0));
+        xs.extend([0.0, -0.0, 1e30, -1e30, f32::MIN_POSITIVE]);
+        for x in xs {
+            assert_eq!(best_index(x), best_index_bisect(x), "{x}");
+        }
+    }
 }
