@@ -49,6 +49,7 @@ mod q5_1;
 mod q5_k;
 mod q6_k;
 mod q8_0;
+mod simd32;
 #[cfg(test)]
 mod tests32;
 

@@ -80,7 +80,8 @@ pub(crate) fn quantize_q8_0_ref(x: &[f32; QK]) -> BlockQ8_0 {
     for &v in x {
         amax = amax.max(v.abs());
     }
-    let h = fp32_to_fp16(amax / 127.0);
+    // `+ 0.0`: a `-0.0` maximum (which zero `max` returns is unspecified) becomes `+0.0`.
+    let h = fp32_to_fp16((amax + 0.0) / 127.0);
     let d = fp16_to_fp32(h);
     let mut qs = [0u8; 32];
     if d != 0.0 {
@@ -91,8 +92,13 @@ pub(crate) fn quantize_q8_0_ref(x: &[f32; QK]) -> BlockQ8_0 {
     BlockQ8_0 { d: h.to_le_bytes(), qs }
 }
 
-/// Encodes whole `Q8_0` blocks of `input` into `out`.
+/// Encodes whole `Q8_0` blocks of `input` into `out` with the fastest backend.
 pub(crate) fn encode(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
+    super::simd32::encode_q8_0_with(crate::simd::Backend::detect(), input, first_element, out)
+}
+
+/// [`encode`] with the scalar reference.
+pub(crate) fn encode_scalar(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
     let mut x = [0.0; QK];
     for (b, o) in out.chunks_exact_mut(BlockQ8_0::SIZE).enumerate() {
         load_block(input, b, first_element, &mut x)?;
