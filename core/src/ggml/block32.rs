@@ -80,17 +80,25 @@ pub(crate) fn load_block(
 }
 
 /// Squared error of a decoded block, summed in f64 (each difference of two f32 is
-/// exact in f64 unless their exponents are far apart).
+/// exact in f64 unless their exponents are far apart), in 8 lanes: lane `k` sums
+/// elements `k, k + 8, k + 16, k + 24` in that order, then [`sum8_f64`]. The SIMD paths
+/// (`simd32`) sum in exactly this order, so they pick the same candidates.
 #[inline]
 pub(crate) fn sq_err(x: &[f32; QK], y: &[f32; QK]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    for (xs, ys) in x.chunks_exact(4).zip(y.chunks_exact(4)) {
-        for k in 0..4 {
+    let mut acc = [0.0f64; 8];
+    for (xs, ys) in x.chunks_exact(8).zip(y.chunks_exact(8)) {
+        for k in 0..8 {
             let e = f64::from(xs[k]) - f64::from(ys[k]);
             acc[k] += e * e;
         }
     }
-    (acc[0] + acc[1]) + (acc[2] + acc[3])
+    sum8_f64(acc)
+}
+
+/// [`sum8`] in f64.
+#[inline(always)]
+pub(crate) fn sum8_f64(a: [f64; 8]) -> f64 {
+    ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
 }
 
 /// Sums 8 lane accumulators in a fixed order.
@@ -102,7 +110,7 @@ pub(crate) fn sum8(a: [f32; 8]) -> f32 {
 /// `(sum l x, sum l^2)` for the codes `l = round(clamp(x * iscale, lo, hi))`, in 8
 /// lanes (a fixed order, so the compiler can vectorise it).
 #[inline(always)]
-fn sym_trial(x: &[f32; QK], iscale: f32, lo: f32, hi: f32) -> (f32, f32) {
+pub(crate) fn sym_trial(x: &[f32; QK], iscale: f32, lo: f32, hi: f32) -> (f32, f32) {
     let mut slx = [0.0f32; 8];
     let mut sl2 = [0.0f32; 8];
     for c in x.chunks_exact(8) {
@@ -203,14 +211,14 @@ impl SymBlock {
         }
     }
 
-    fn err(&self, x: &[f32; QK], off: i32) -> f64 {
+    pub(crate) fn err(&self, x: &[f32; QK], off: i32) -> f64 {
         let mut y = [0.0; QK];
         self.decode(off, &mut y);
         sq_err(x, &y)
     }
 
     /// Nearest codes for the stored scale `d` (the scale the decoder will use).
-    fn nearest(x: &[f32; QK], d: u16, off: i32) -> SymBlock {
+    pub(crate) fn nearest(x: &[f32; QK], d: u16, off: i32) -> SymBlock {
         let df = fp16_to_fp32(d);
         let mut q = [off as u8; QK];
         if df != 0.0 {
@@ -241,11 +249,38 @@ pub(crate) fn sym_ggml(x: &[f32; QK], off: i32) -> SymBlock {
     SymBlock { d: fp32_to_fp16(d), q }
 }
 
+/// The two hot steps of [`sym_search`], so that a SIMD backend can run them; every
+/// implementation computes the same values in the same order as [`ScalarSym`].
+pub(crate) trait SymKernel: Copy {
+    /// [`sym_trial`].
+    fn trial(self, x: &[f32; QK], iscale: f32, lo: f32, hi: f32) -> (f32, f32);
+    /// [`SymBlock::nearest`] and its [`SymBlock::err`].
+    fn nearest(self, x: &[f32; QK], d: u16, off: i32) -> (f64, SymBlock);
+}
+
+/// The scalar reference of [`SymKernel`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ScalarSym;
+
+impl SymKernel for ScalarSym {
+    #[inline(always)]
+    fn trial(self, x: &[f32; QK], iscale: f32, lo: f32, hi: f32) -> (f32, f32) {
+        sym_trial(x, iscale, lo, hi)
+    }
+
+    #[inline(always)]
+    fn nearest(self, x: &[f32; QK], d: u16, off: i32) -> (f64, SymBlock) {
+        let b = SymBlock::nearest(x, d, off);
+        (b.err(x, off), b)
+    }
+}
+
 /// Our symmetric search: ggml's choice, then scale candidates around both ends of the
 /// code range chosen by their least-squares fit, each rounded to f16 (and its two f16
 /// neighbours), the codes re-chosen as the nearest for the stored scale, refitted
 /// twice; the smallest decoded error wins.
-pub(crate) fn sym_search(x: &[f32; QK], off: i32) -> SymBlock {
+#[inline(always)]
+pub(crate) fn sym_search<K: SymKernel>(k: K, x: &[f32; QK], off: i32) -> SymBlock {
     let mut best = sym_ggml(x, off);
     let (amax, max) = signed_absmax(x);
     if amax == 0.0 {
@@ -263,7 +298,7 @@ pub(crate) fn sym_search(x: &[f32; QK], off: i32) -> SymBlock {
     for anchor in [-(off as f32), (off - 1) as f32] {
         for is in -8..=4 {
             let iscale = (anchor + 0.1 * is as f32 * anchor.signum()) / max;
-            let (sumlx, suml2) = sym_trial(x, iscale, lo, hi);
+            let (sumlx, suml2) = k.trial(x, iscale, lo, hi);
             if suml2 > 0.0 {
                 let obj = sumlx * sumlx / suml2;
                 if obj > fit_obj {
@@ -279,8 +314,7 @@ pub(crate) fn sym_search(x: &[f32; QK], off: i32) -> SymBlock {
         let [a, b] = f16_neighbours(h);
         let mut round_best: Option<(f64, SymBlock)> = None;
         for cand in [Some(h), a, b].into_iter().flatten() {
-            let blk = SymBlock::nearest(x, cand, off);
-            let e = blk.err(x, off);
+            let (e, blk) = k.nearest(x, cand, off);
             if round_best.is_none_or(|(be, _)| e < be) {
                 round_best = Some((e, blk));
             }

@@ -13,7 +13,9 @@
 //! [`sym_search`](super::block32::sym_search); the block with the smallest decoded
 //! squared error is written, so it is never worse than ggml's.
 
-use super::block32::{QK, SymBlock, fp16_to_fp32, load_block, pack_nibbles, sym_search, unpack_nibbles};
+use super::block32::{
+    QK, ScalarSym, SymBlock, SymKernel, fp16_to_fp32, load_block, pack_nibbles, sym_search, unpack_nibbles,
+};
 use crate::QuantError;
 use crate::input::Input;
 
@@ -71,16 +73,37 @@ pub(crate) fn quantize_q4_0_ggml(x: &[f32; QK]) -> BlockQ4_0 {
 }
 
 /// Our scalar reference encoder for one block (searched; never worse than ggml's).
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "the documented reference; the encoders run quantize_q4_0_with")
+)]
 pub(crate) fn quantize_q4_0_ref(x: &[f32; QK]) -> BlockQ4_0 {
-    BlockQ4_0::from_sym(&sym_search(x, OFF))
+    quantize_q4_0_with(ScalarSym, x)
 }
 
-/// Encodes whole `Q4_0` blocks of `input` into `out`.
+/// [`quantize_q4_0_ref`] with the hot steps of the search on kernel `k` (same result).
+#[inline(always)]
+pub(crate) fn quantize_q4_0_with<K: SymKernel>(k: K, x: &[f32; QK]) -> BlockQ4_0 {
+    BlockQ4_0::from_sym(&sym_search(k, x, OFF))
+}
+
+/// Encodes whole `Q4_0` blocks of `input` into `out` with the fastest backend.
 pub(crate) fn encode(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
+    super::simd32::encode_q4_0_with(crate::simd::Backend::detect(), input, first_element, out)
+}
+
+/// Every block of the buffer on kernel `k`; inlined into the per-ISA entry points.
+#[inline(always)]
+pub(crate) fn encode_blocks<K: SymKernel>(
+    k: K,
+    input: Input<'_>,
+    first_element: u64,
+    out: &mut [u8],
+) -> Result<(), QuantError> {
     let mut x = [0.0; QK];
     for (b, o) in out.chunks_exact_mut(BlockQ4_0::SIZE).enumerate() {
         load_block(input, b, first_element, &mut x)?;
-        quantize_q4_0_ref(&x).write(o.try_into().expect("chunks_exact"));
+        quantize_q4_0_with(k, &x).write(o.try_into().expect("chunks_exact"));
     }
     Ok(())
 }

@@ -1,7 +1,10 @@
-//! SIMD fast path of `Q8_0` (the 32-weight type where encoding speed matters: the
-//! others spend their time in the scale search), written once over the
-//! [`Simd`](crate::simd::vector::Simd) trait, bit-identical to
-//! [`quantize_q8_0_ref`](super::q8_0::quantize_q8_0_ref).
+//! SIMD fast paths of the 32-weight blocks, written once over the
+//! [`Simd`](crate::simd::vector::Simd) trait and bit-identical to the scalar references:
+//! - `Q8_0`: the whole encoder ([`quantize_q8_0_ref`](super::q8_0::quantize_q8_0_ref));
+//! - `Q4_0`, `Q5_0`: the two hot steps of the scale search
+//!   ([`SymKernel`]: the trial sums and the nearest codes with their exact error), in
+//!   the same 8-lane summation order as the scalar [`ScalarSym`], so the search picks
+//!   the same candidate bit for bit.
 //!
 //! Dispatch follows the crate's policy ([`Backend::detect`]): AVX2 when detected, else
 //! SSE2 on x86_64, NEON on aarch64, the scalar reference elsewhere; the per-ISA entry
@@ -10,7 +13,7 @@
 //! `x / d` by IEEE division, clamped to `[-127, 127]`, rounded to nearest-even by
 //! the vector conversion (the reference's `round_even`).
 
-use super::block32::{QK, fp16_to_fp32, fp32_to_fp16, load_block};
+use super::block32::{QK, ScalarSym, SymBlock, SymKernel, fp16_to_fp32, fp32_to_fp16, load_block};
 use super::q8_0::BlockQ8_0;
 use crate::QuantError;
 use crate::input::Input;
@@ -50,8 +53,51 @@ fn encode_q8_0_avx2(
     generic::encode_q8_0(t, input, first_element, out)
 }
 
+/// Stamps the dispatcher and the AVX2 entry point of a symmetric type's encoder.
+macro_rules! sym_dispatch {
+    ($with:ident, $avx2:ident, $module:ident) => {
+        /// Encodes whole blocks with `backend` (the search's hot steps on its vectors).
+        ///
+        /// # Errors
+        /// [`QuantError::BackendUnavailable`] when this CPU cannot run `backend`, and
+        /// the input policy errors of [`load_block`].
+        pub(crate) fn $with(
+            backend: Backend,
+            input: Input<'_>,
+            first_element: u64,
+            out: &mut [u8],
+        ) -> Result<(), QuantError> {
+            match backend.isa().ok_or(QuantError::BackendUnavailable)? {
+                Isa::Scalar => super::$module::encode_blocks(ScalarSym, input, first_element, out),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Sse2(t) => super::$module::encode_blocks(generic::SimdSym(t), input, first_element, out),
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: a token exists only if the CPU runs AVX2 and F16C.
+                Isa::Avx2(t) => unsafe { $avx2(t, input, first_element, out) },
+                #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+                Isa::Neon(t) => super::$module::encode_blocks(generic::SimdSym(t), input, first_element, out),
+            }
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,f16c")]
+        fn $avx2(
+            t: crate::simd::avx2::Avx2,
+            input: Input<'_>,
+            first_element: u64,
+            out: &mut [u8],
+        ) -> Result<(), QuantError> {
+            super::$module::encode_blocks(generic::SimdSym(t), input, first_element, out)
+        }
+    };
+}
+
+sym_dispatch!(encode_q4_0_with, encode_q4_0_avx2, q4_0);
+sym_dispatch!(encode_q5_0_with, encode_q5_0_avx2, q5_0);
+
 #[cfg(any(target_arch = "x86_64", all(target_arch = "aarch64", target_feature = "neon")))]
 mod generic {
+    use super::super::block32::{sum8, sum8_f64};
     use super::*;
     use crate::simd::vector::Simd;
 
@@ -69,6 +115,77 @@ mod generic {
             block(s, &x, o);
         }
         Ok(())
+    }
+
+    /// `1.5 * 2^23`: `(t + MAGIC) - MAGIC` rounds to nearest-even, as `round_even`.
+    const MAGIC: f32 = 12_582_912.0;
+
+    /// [`SymKernel`] on the vectors of `S`.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct SimdSym<S>(pub S);
+
+    impl<S: Simd> SymKernel for SimdSym<S> {
+        #[inline(always)]
+        fn trial(self, x: &[f32; QK], iscale: f32, lo: f32, hi: f32) -> (f32, f32) {
+            let s = self.0;
+            let (is, lo, hi, magic) = (s.splat(iscale), s.splat(lo), s.splat(hi), s.splat(MAGIC));
+            // 8 lanes in all: one vector on AVX2, two on 4-lane ISAs.
+            let per = 8 / S::LANES;
+            let zero = s.splat(0.0);
+            let mut lx = [zero; 2];
+            let mut l2 = [zero; 2];
+            for (i, c) in x.chunks_exact(S::LANES).enumerate() {
+                let v = s.load(c);
+                let l = s.sub(s.add(s.min(s.max(s.mul(v, is), lo), hi), magic), magic);
+                let k = i % per;
+                lx[k] = s.add(lx[k], s.mul(l, v));
+                l2[k] = s.add(l2[k], s.mul(l, l));
+            }
+            let (mut a, mut b) = ([0.0f32; 8], [0.0f32; 8]);
+            for k in 0..per {
+                s.store(lx[k], &mut a[k * S::LANES..]);
+                s.store(l2[k], &mut b[k * S::LANES..]);
+            }
+            (sum8(a), sum8(b))
+        }
+
+        #[inline(always)]
+        fn nearest(self, x: &[f32; QK], h: u16, off: i32) -> (f64, SymBlock) {
+            let s = self.0;
+            let df = fp16_to_fp32(h);
+            if df == 0.0 {
+                return ScalarSym.nearest(x, h, off);
+            }
+            let (dv, magic) = (s.splat(df), s.splat(MAGIC));
+            let (lo, hi) = (s.splat(-off as f32), s.splat((off - 1) as f32));
+            let per = 8 / S::LANES;
+            let mut acc = [s.dzero(); 4];
+            let mut r = [0.0f32; QK];
+            for (i, c) in x.chunks_exact(S::LANES).enumerate() {
+                let v = s.load(c);
+                let t = s.min(s.max(s.div(v, dv), lo), hi);
+                let l = s.sub(s.add(t, magic), magic);
+                let y = s.mul(l, dv);
+                let [xl, xh] = s.widen_f64(v);
+                let [yl, yh] = s.widen_f64(y);
+                let (el, eh) = (s.dsub(xl, yl), s.dsub(xh, yh));
+                let k = 2 * (i % per);
+                acc[k] = s.dadd(acc[k], s.dmul(el, el));
+                acc[k + 1] = s.dadd(acc[k + 1], s.dmul(eh, eh));
+                s.store(l, &mut r[i * S::LANES..]);
+            }
+            // f64 lane j of the sums = element j mod 8, as in `sq_err`.
+            let mut lanes = [0.0f64; 8];
+            let half = S::LANES / 2;
+            for (k, a) in acc.iter().enumerate().take(2 * per) {
+                s.dstore(*a, &mut lanes[k * half..]);
+            }
+            let mut q = [0u8; QK];
+            for (c, &l) in q.iter_mut().zip(&r) {
+                *c = (l as i32 + off) as u8;
+            }
+            (sum8_f64(lanes), SymBlock { d: h, q })
+        }
     }
 
     #[inline(always)]
@@ -120,14 +237,18 @@ mod tests {
     use crate::simd::Backend;
     use crate::testutil::Rng;
 
-    fn scalar(x: &[f32], first: u64) -> Result<Vec<u8>, QuantError> {
-        let mut out = vec![0u8; x.len() / 32 * 34];
-        encode_q8_0_with(Backend::Scalar, Input::F32(x), first, &mut out).map(|()| out)
-    }
+    type EncodeWith = fn(Backend, Input<'_>, u64, &mut [u8]) -> Result<(), QuantError>;
 
-    fn with(b: Backend, x: &[f32], first: u64) -> Result<Vec<u8>, QuantError> {
-        let mut out = vec![0u8; x.len() / 32 * 34];
-        encode_q8_0_with(b, Input::F32(x), first, &mut out).map(|()| out)
+    /// The encoders with a SIMD path: name, dispatcher, bytes per block.
+    const TYPES: [(&str, EncodeWith, usize); 3] = [
+        ("Q8_0", encode_q8_0_with, 34),
+        ("Q4_0", super::encode_q4_0_with, 18),
+        ("Q5_0", super::encode_q5_0_with, 22),
+    ];
+
+    fn run(f: EncodeWith, bs: usize, b: Backend, x: &[f32], first: u64) -> Result<Vec<u8>, QuantError> {
+        let mut out = vec![0u8; x.len() / 32 * bs];
+        f(b, Input::F32(x), first, &mut out).map(|()| out)
     }
 
     fn data(n: usize, seed: u64) -> Vec<f32> {
@@ -166,24 +287,28 @@ mod tests {
             return;
         }
         let x = data(32 * 300, 1);
-        assert_eq!(with(b, &x, 0), scalar(&x, 0), "{b} random");
-        // Windows shifted by 0..2*LANES elements at both ends (whole blocks in between).
-        for shift in 0..17 {
-            let w = &x[shift..shift + 32 * 40];
-            assert_eq!(with(b, w, 0), scalar(w, 0), "{b} shift {shift}");
-        }
         let s = specials();
-        assert_eq!(with(b, &s, 0), scalar(&s, 0), "{b} specials");
-        let mut bad = s.clone();
-        bad[100] = f32::NAN;
-        assert_eq!(with(b, &bad, 5), Err(QuantError::NonFinite { element: 105 }), "{b}");
-        assert_eq!(scalar(&bad, 5), Err(QuantError::NonFinite { element: 105 }));
-        bad[100] = 70000.0;
-        assert_eq!(with(b, &bad, 5), Err(QuantError::OutOfRange { element: 105 }), "{b}");
+        for (name, f, bs) in TYPES {
+            let scalar = |x: &[f32], first| run(f, bs, Backend::Scalar, x, first);
+            let with = |x: &[f32], first| run(f, bs, b, x, first);
+            assert_eq!(with(&x, 0), scalar(&x, 0), "{name} {b} random");
+            // Windows shifted by 0..2*LANES elements at both ends (whole blocks in between).
+            for shift in 0..17 {
+                let w = &x[shift..shift + 32 * 40];
+                assert_eq!(with(w, 0), scalar(w, 0), "{name} {b} shift {shift}");
+            }
+            assert_eq!(with(&s, 0), scalar(&s, 0), "{name} {b} specials");
+            let mut bad = s.clone();
+            bad[100] = f32::NAN;
+            assert_eq!(with(&bad, 5), Err(QuantError::NonFinite { element: 105 }), "{name} {b}");
+            assert_eq!(scalar(&bad, 5), Err(QuantError::NonFinite { element: 105 }), "{name}");
+            bad[100] = 70000.0;
+            assert_eq!(with(&bad, 5), Err(QuantError::OutOfRange { element: 105 }), "{name} {b}");
+        }
     }
 
     #[test]
-    fn ggml_q8_0_sse2_matches_scalar_reference() {
+    fn ggml_simd32_sse2_matches_scalar_reference() {
         if cfg!(target_arch = "x86_64") {
             assert!(Backend::Sse2.is_available(), "SSE2 is the x86_64 baseline");
         }
@@ -191,12 +316,12 @@ mod tests {
     }
 
     #[test]
-    fn ggml_q8_0_avx2_matches_scalar_reference() {
+    fn ggml_simd32_avx2_matches_scalar_reference() {
         parity(Backend::Avx2);
     }
 
     #[test]
-    fn ggml_q8_0_neon_matches_scalar_reference() {
+    fn ggml_simd32_neon_matches_scalar_reference() {
         if cfg!(target_arch = "aarch64") {
             assert!(Backend::Neon.is_available(), "NEON is the aarch64 baseline");
         }
