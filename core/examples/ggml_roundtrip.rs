@@ -43,7 +43,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(name: &str, input: &str, decoded: &str, blocks_out: Option<&str>, repeat: usize) -> Result<(), String> {
+fn run(
+    name: &str,
+    input: &str,
+    decoded: &str,
+    blocks_out: Option<&str>,
+    repeat: usize,
+) -> Result<(), String> {
     let ty = GgmlType::from_name(name).ok_or_else(|| format!("unknown ggml type {name}"))?;
     let codec = GgmlCodec::new(ty).ok_or_else(|| format!("{ty} is not a block type"))?;
     let bytes = std::fs::read(input).map_err(|e| format!("{input}: {e}"))?;

@@ -104,22 +104,18 @@ const KVALUES_F: [f32; 16] = {
 
 /// `best_index_int8`: the index of the grid value nearest to `x` (the upper one on a
 /// tie), with ggml's exact comparisons. ggml bisects to the largest `ml` with
-/// `KVALUES[ml] <= x`; counting the grid values `<= x` finds the same `ml` without
-/// unpredictable branches (checked against the bisection in the tests).
+/// `KVALUES[ml] <= x` (after returning 0 / 15 outside the grid); counting the grid
+/// values `1..15` that are `<= x` finds the same `ml` without branches, and outside the
+/// grid the final comparison gives 0 / 15 by itself (checked against the bisection in
+/// the tests, at every grid value, midpoint and their f32 neighbours). `x` is finite.
 #[inline(always)]
 fn best_index(x: f32) -> u8 {
     let v = &KVALUES_F;
-    if x <= v[0] {
-        return 0;
-    }
-    if x >= v[15] {
-        return 15;
-    }
     let mut ml = 0usize;
     for &g in &v[1..15] {
         ml += usize::from(x >= g);
     }
-    if x - v[ml] < v[ml + 1] - x { ml as u8 } else { ml as u8 + 1 }
+    ml as u8 + u8::from(x - v[ml] >= v[ml + 1] - x)
 }
 
 /// ggml's `best_index_int8` as written (bisection), the oracle of [`best_index`].
