@@ -129,10 +129,11 @@ def main():
                 gcos, gsq = np.concatenate(gcos), np.concatenate(gsq)
                 bpw = bs * 8 / bl
                 gsp = rows.size / g_s / 1e6
+                label = f"{set_name} ({len(used)} t, {rows.size / 1e6:.1f} M w)"
                 if info.get("status") != "ok":
-                    print(f"| {set_name} | {name} | {bpw:g} | ours: {info.get('status', 'failed')} "
-                          f"{info.get('msg', '')} | {gcos.mean():.6f} | - | {gcos.min():.6f} | - | "
-                          f"{gsq.mean():.2f} | - | {gsp:.1f} | - |")
+                    st = info.get("status", "failed") + (" " + info["msg"] if "msg" in info else "")
+                    print(f"| {label} | {name} | {bpw:g} | ours: {st} | {gcos.mean():.6f} | - | {gcos.min():.6f} | "
+                          f"- | {gsq.mean():.2f} | - | {gsp:.1f} | - |", flush=True)
                     continue
                 y = np.fromfile(dec, dtype="<f4")
                 ours_blocks = np.fromfile(blk, dtype=np.uint8)
@@ -147,7 +148,7 @@ def main():
                     off += t.size
                 ocos, osq = np.concatenate(ocos), np.concatenate(osq)
                 osp = int(info["weights"]) / float(info["encode_s"]) / 1e6
-                print(f"| {set_name} ({len(used)} t, {rows.size / 1e6:.1f} M w) | {name} | {bpw:g} | "
+                print(f"| {label} | {name} | {bpw:g} | "
                       f"{ocos.mean():.6f} | {gcos.mean():.6f} | {ocos.min():.6f} | {gcos.min():.6f} | "
                       f"{osq.mean():.2f} | {gsq.mean():.2f} | {osp:.1f} | {gsp:.1f} | {'yes' if exact else 'NO'} |",
                       flush=True)
