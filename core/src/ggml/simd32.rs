@@ -13,8 +13,7 @@
 //! `x / d` by IEEE division, clamped to `[-127, 127]`, rounded to nearest-even by
 //! the vector conversion (the reference's `round_even`).
 
-use super::block32::{QK, ScalarSym, SymBlock, SymKernel, fp16_to_fp32, fp32_to_fp16, load_block};
-use super::q8_0::BlockQ8_0;
+use super::block32::ScalarSym;
 use crate::QuantError;
 use crate::input::Input;
 use crate::simd::{Backend, Isa};
@@ -97,8 +96,12 @@ sym_dispatch!(encode_q5_0_with, encode_q5_0_avx2, q5_0);
 
 #[cfg(any(target_arch = "x86_64", all(target_arch = "aarch64", target_feature = "neon")))]
 mod generic {
-    use super::super::block32::{sum8, sum8_f64};
-    use super::*;
+    use super::super::block32::{
+        QK, ScalarSym, SymBlock, SymKernel, fp16_to_fp32, fp32_to_fp16, load_block, sum8, sum8_f64,
+    };
+    use super::super::q8_0::BlockQ8_0;
+    use crate::QuantError;
+    use crate::input::Input;
     use crate::simd::vector::Simd;
 
     /// Every block of the buffer; inlined into the per-ISA entry points.
