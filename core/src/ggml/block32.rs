@@ -379,6 +379,29 @@ impl AffBlock {
     }
 }
 
+/// `AffBlock::nearest(x, d, m, qmax).err(x)` in one pass, without building the block:
+/// the same f32 operations per element (the code as an integer-valued f32 times `d`
+/// plus `m` is what the decoder computes from the stored code) and the same 8-lane f64
+/// sums as [`sq_err`].
+#[inline(always)]
+fn aff_eval(x: &[f32; QK], d: u16, m: u16, qmax: u8) -> f64 {
+    let df = fp16_to_fp32(d);
+    let mf = fp16_to_fp32(m);
+    if df == 0.0 {
+        return AffBlock::nearest(x, d, m, qmax).err(x);
+    }
+    let hi = f32::from(qmax);
+    let mut acc = [0.0f64; 8];
+    for c in x.chunks_exact(8) {
+        for k in 0..8 {
+            let l = round_even(((c[k] - mf) / df).max(0.0).min(hi));
+            let e = f64::from(c[k]) - f64::from(l * df + mf);
+            acc[k] += e * e;
+        }
+    }
+    sum8_f64(acc)
+}
+
 /// ggml's `quantize_row_q4_1_ref` / `quantize_row_q5_1_ref` choice for one block.
 /// (`Q5_1`'s reference has no `MIN(31, ..)`; its argument never exceeds 31.5, so the
 /// clamp changes nothing and both types share this code.)
@@ -470,17 +493,17 @@ pub(crate) fn aff_search(x: &[f32; QK], qmax: u8) -> AffBlock {
         let hm = fp32_to_fp16(m);
         let [d0, d1] = f16_neighbours(hd);
         let [m0, m1] = f16_neighbours(hm);
-        let mut round_best: Option<(f64, AffBlock)> = None;
+        let mut round_best: Option<(f64, u16, u16)> = None;
         for cd in [Some(hd), d0, d1].into_iter().flatten() {
             for cm in [Some(hm), m0, m1].into_iter().flatten() {
-                let blk = AffBlock::nearest(x, cd, cm, qmax);
-                let e = blk.err(x);
-                if round_best.is_none_or(|(be, _)| e < be) {
-                    round_best = Some((e, blk));
+                let e = aff_eval(x, cd, cm, qmax);
+                if round_best.is_none_or(|(be, _, _)| e < be) {
+                    round_best = Some((e, cd, cm));
                 }
             }
         }
-        let Some((e, blk)) = round_best else { break };
+        let Some((e, cd, cm)) = round_best else { break };
+        let blk = AffBlock::nearest(x, cd, cm, qmax);
         if e < best_err {
             best_err = e;
             best = blk;
