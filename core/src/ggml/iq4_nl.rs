@@ -110,12 +110,28 @@ const KVALUES_F: [f32; 16] = {
 /// the tests, at every grid value, midpoint and their f32 neighbours). `x` is finite.
 #[inline(always)]
 fn best_index(x: f32) -> u8 {
+    nearest_grid(x).0
+}
+
+/// [`best_index`] and the grid value it picks, without branches or table lookups (so
+/// loops over lanes vectorise): `lo = KVALUES[ml]` is the largest grid value `<= x`
+/// (or the first), `hi = KVALUES[ml + 1]` the smallest `> x` (or the last).
+#[inline(always)]
+fn nearest_grid(x: f32) -> (u8, f32) {
     let v = &KVALUES_F;
-    let mut ml = 0usize;
+    let mut ml = 0u8;
+    let mut lo = v[0];
     for &g in &v[1..15] {
-        ml += usize::from(x >= g);
+        let ge = x >= g;
+        ml += u8::from(ge);
+        lo = if ge { g } else { lo };
     }
-    ml as u8 + u8::from(x - v[ml] >= v[ml + 1] - x)
+    let mut hi = v[15];
+    for &g in v[1..15].iter().rev() {
+        hi = if x < g { g } else { hi };
+    }
+    let up = x - lo >= hi - x;
+    (ml + u8::from(up), if up { hi } else { lo })
 }
 
 /// ggml's `best_index_int8` as written (bisection), the oracle of [`best_index`].
@@ -151,7 +167,7 @@ fn ggml_choice(x: &[f32; QK]) -> (u16, [u8; QK]) {
         let id = 1.0 / d;
         let (mut sumqx, mut sumq2) = (0.0f32, 0.0f32);
         for &xv in x {
-            let q = f32::from(KVALUES[usize::from(best_index(id * xv))]);
+            let q = nearest_grid(id * xv).1;
             let w = xv * xv;
             sumqx += w * q * xv;
             sumq2 += w * q * q;
@@ -162,7 +178,7 @@ fn ggml_choice(x: &[f32; QK]) -> (u16, [u8; QK]) {
             let id = (itry as f32 + v0) / max;
             let (mut sumqx, mut sumq2) = (0.0f32, 0.0f32);
             for &xv in x {
-                let q = f32::from(KVALUES[usize::from(best_index(id * xv))]);
+                let q = nearest_grid(id * xv).1;
                 let w = xv * xv;
                 sumqx += w * q * xv;
                 sumq2 += w * q * q;
@@ -220,7 +236,7 @@ pub(crate) fn quantize_iq4_nl_ref(x: &[f32; QK]) -> BlockIq4Nl {
             let (mut sqx, mut sq2) = ([0.0f32; 8], [0.0f32; 8]);
             for c in x.chunks_exact(8) {
                 for k in 0..8 {
-                    let q = KVALUES_F[usize::from(best_index(id * c[k]))];
+                    let q = nearest_grid(id * c[k]).1;
                     sqx[k] += q * c[k];
                     sq2[k] += q * q;
                 }
@@ -297,7 +313,9 @@ mod tests {
         xs.extend((0..100_000).map(|_| r.unit() * 140.0));
         xs.extend([0.0, -0.0, 1e30, -1e30, f32::MIN_POSITIVE]);
         for x in xs {
-            assert_eq!(best_index(x), best_index_bisect(x), "{x}");
+            let i = best_index_bisect(x);
+            assert_eq!(best_index(x), i, "{x}");
+            assert_eq!(super::nearest_grid(x), (i, KVALUES_F[usize::from(i)]), "{x}");
         }
     }
 }
