@@ -36,6 +36,7 @@ use crate::QuantError;
 use crate::codec::BlockCodec;
 use crate::input::Input;
 
+mod block32;
 mod iq4_nl;
 mod iq4_xs;
 mod q2_k;
@@ -48,6 +49,9 @@ mod q5_1;
 mod q5_k;
 mod q6_k;
 mod q8_0;
+mod simd32;
+#[cfg(test)]
+mod tests32;
 
 /// A ggml tensor type, with the numeric id GGUF stores (`enum ggml_type`).
 #[non_exhaustive]
@@ -226,7 +230,7 @@ impl GgmlType {
     /// blocks or the size overflows.
     pub fn bytes_for(self, n: u64) -> Option<u64> {
         let b = self.block_len() as u64;
-        if n % b != 0 {
+        if !n.is_multiple_of(b) {
             return None;
         }
         (n / b).checked_mul(self.type_size() as u64)
@@ -236,7 +240,7 @@ impl GgmlType {
     /// type's block: the 256-weight types go to a 32-weight type, and any type whose
     /// block still does not divide the row goes to F16 (`llama_tensor_get_type`).
     pub fn for_row_len(self, ne0: u64) -> GgmlType {
-        let t = if ne0 % self.block_len() as u64 == 0 {
+        let t = if ne0.is_multiple_of(self.block_len() as u64) {
             self
         } else {
             match self {
@@ -248,7 +252,7 @@ impl GgmlType {
                 other => other,
             }
         };
-        if ne0 % t.block_len() as u64 == 0 { t } else { GgmlType::F16 }
+        if ne0.is_multiple_of(t.block_len() as u64) { t } else { GgmlType::F16 }
     }
 }
 
@@ -360,7 +364,7 @@ pub fn dequantize(ty: GgmlType, blocks: &[u8], out: &mut [f32]) -> Result<(), Qu
 /// Checks that `elements` is a whole number of `ty` blocks held in exactly `bytes`.
 fn check_lengths(ty: GgmlType, elements: usize, bytes: usize) -> Result<usize, QuantError> {
     let b = ty.block_len();
-    if elements % b != 0 {
+    if !elements.is_multiple_of(b) {
         return Err(QuantError::NotBlockMultiple { len: elements, block: b });
     }
     let blocks = elements / b;

@@ -125,6 +125,12 @@ impl Simd for Avx2 {
     }
 
     #[inline(always)]
+    fn div(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: the token proves AVX2.
+        unsafe { _mm256_div_ps(a, b) }
+    }
+
+    #[inline(always)]
     fn reduce_min(self, v: __m256) -> f32 {
         // SAFETY: the token proves AVX2.
         let half = unsafe { _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v)) };

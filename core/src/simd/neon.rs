@@ -127,6 +127,12 @@ impl Simd for Neon {
     }
 
     #[inline(always)]
+    fn div(self, a: float32x4_t, b: float32x4_t) -> float32x4_t {
+        // SAFETY: NEON is part of the aarch64 baseline (enabled at compile time).
+        unsafe { vdivq_f32(a, b) }
+    }
+
+    #[inline(always)]
     fn reduce_min(self, v: float32x4_t) -> f32 {
         // SAFETY: NEON is part of the aarch64 baseline (enabled at compile time).
         unsafe { vminvq_f32(v) }

@@ -284,6 +284,12 @@ impl Simd for Sse2 {
     }
 
     #[inline(always)]
+    fn div(self, a: __m128, b: __m128) -> __m128 {
+        // SAFETY: SSE2 is part of the x86_64 baseline; register-only intrinsic.
+        unsafe { _mm_div_ps(a, b) }
+    }
+
+    #[inline(always)]
     fn reduce_min(self, v: __m128) -> f32 {
         // SAFETY: SSE2 is part of the x86_64 baseline; the intrinsics here only touch registers
         // (memory goes through the checked `load*`/`store*` helpers).

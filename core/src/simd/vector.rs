@@ -51,6 +51,8 @@ pub(crate) trait Simd: Copy {
     fn sub(self, a: Self::V, b: Self::V) -> Self::V;
     /// `a * b`, rounded once (never fused with a following add).
     fn mul(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a / b`, correctly rounded (IEEE division, as scalar `/`).
+    fn div(self, a: Self::V, b: Self::V) -> Self::V;
 
     /// Smallest lane.
     fn reduce_min(self, v: Self::V) -> f32;
