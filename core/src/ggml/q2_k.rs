@@ -1,14 +1,146 @@
-//! ggml's `Q2_K` block: placeholder until its encoder and decoder land (being written now).
+//! ggml's `Q2_K`: 256 weights in 84 bytes (2.625 bits per weight).
+//!
+//! # Layout (`block_q2_K`, little-endian)
+//!
+//! | offset | bytes | field | content |
+//! |---|---|---|---|
+//! | 0 | 16 | `scales` | byte `j`: sub-scale `sc_j` in bits 0-3, sub-min `m_j` in bits 4-7 (sub-blocks of 16) |
+//! | 16 | 64 | `qs` | 2-bit codes: element `128h + 32s + l` sits in bits `2s..2s+2` of byte `32h + l` |
+//! | 80 | 2 | `d` | f16 scale of the sub-scales |
+//! | 82 | 2 | `dmin` | f16 scale of the sub-mins |
+//!
+//! # Decoding
+//!
+//! Element `i` of sub-block `j = i / 16` with code `q`:
+//! `y = (d * sc_j) * q - (dmin * m_j)` in f32, never fused (`dequantize_row_q2_K`).
+//!
+//! # Encoding
+//!
+//! ggml's own choice ([`quantize_q2_k_ref`], a port of `quantize_row_q2_K_ref`, which
+//! fits each sub-block for absolute error), our `kquant` search in the same layout
+//! (the `int2` layout), and the least-squares polish of both; the block keeps the
+//! candidate with the least squared error: never worse than ggml's.
 
+use half::f16;
+
+use super::k_affine::{self, Affine, Shape};
+use super::k_common::{self, Block, QK_K, make_qkx2_quants, read_f16};
+use super::q4_k::from_kquant;
 use crate::QuantError;
+use crate::codec::BlockCodec;
 use crate::input::Input;
+use crate::kquant::{TwoLevelCodec, TwoLevelFormat};
+use crate::search::SearchConfig;
+
+/// `block_q2_K` as `ggml-common.h` declares it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BlockQ2K {
+    /// Sub-scales (low nibble) and sub-mins (high nibble).
+    pub scales: [u8; 16],
+    /// Packed 2-bit codes.
+    pub qs: [u8; 64],
+    /// Scale of the sub-scales.
+    pub d: f16,
+    /// Scale of the sub-mins.
+    pub dmin: f16,
+}
+
+const _: () = assert!(size_of::<BlockQ2K>() == 84);
+
+/// Bytes per block.
+pub(crate) const TYPE_SIZE: usize = 84;
+
+/// Q2_K's affine shape.
+pub(crate) const SHAPE: Shape = Shape { sub: 16, qmax: 3, scmax: 15 };
+
+/// Packs 256 2-bit codes as Q2_K's and Q3_K's `qs`.
+pub(crate) fn pack_crumbs(l: &[u8; QK_K], qs: &mut [u8]) {
+    for h in 0..2 {
+        for i in 0..32 {
+            let e = 128 * h + i;
+            qs[32 * h + i] = (l[e] & 3) | ((l[e + 32] & 3) << 2) | ((l[e + 64] & 3) << 4) | ((l[e + 96] & 3) << 6);
+        }
+    }
+}
+
+fn write(x: &Block, p: &Affine, out: &mut [u8]) {
+    let mut l = [0u8; QK_K];
+    k_affine::block_codes(&SHAPE, x, p, &mut l);
+    for j in 0..16 {
+        out[j] = (p.sc[j] & 0xF) | (p.mc[j] << 4);
+    }
+    pack_crumbs(&l, &mut out[16..80]);
+    out[80..82].copy_from_slice(&p.d.to_le_bytes());
+    out[82..84].copy_from_slice(&p.dmin.to_le_bytes());
+}
+
+/// ggml's `quantize_row_q2_K_ref` for one block.
+pub(crate) fn quantize_q2_k_ref(x: &Block) -> Affine {
+    let mut scales = [0f32; 16];
+    let mut mins = [0f32; 16];
+    let mut l = [0u8; 16];
+    let mut w = [0f32; 16];
+    for (j, xs) in x.chunks_exact(16).enumerate() {
+        for (wi, &v) in w.iter_mut().zip(xs) {
+            *wi = v.abs();
+        }
+        (scales[j], mins[j]) = make_qkx2_quants(3, xs, &w, &mut l, -0.5, 0.1, 15, true);
+    }
+    k_affine::ggml_super(&SHAPE, &scales, &mins)
+}
+
+/// The `int2` layout's search on one block, as Q2_K parameters.
+fn kquant_candidate(x: &Block) -> Affine {
+    let fmt = TwoLevelFormat::new(2, 256, 16, 4, 4).expect("valid two-level format");
+    let codec = TwoLevelCodec::new(fmt, SearchConfig::BALANCED);
+    let mut codes = [0u8; 64];
+    let mut params = [0u8; 20];
+    codec.encode(Input::F32(x), 0, &mut codes, &mut params).expect("finite block of the right length");
+    from_kquant(&params, 16, 4)
+}
+
+/// Our encoder's parameters for one block and their squared error.
+pub(crate) fn search_block(x: &Block) -> (Affine, f32) {
+    let g = quantize_q2_k_ref(x);
+    let (mut best, mut best_e) = k_affine::polish(&SHAPE, x, &g, 2);
+    let k = kquant_candidate(x);
+    let (kp, ke) = k_affine::polish(&SHAPE, x, &k, 2);
+    if ke < best_e {
+        (best, best_e) = (kp, ke);
+    }
+    (best, best_e)
+}
 
 /// Encodes whole `Q2_K` blocks of `input` into `out`.
-pub(crate) fn encode(_input: Input<'_>, _first_element: u64, _out: &mut [u8]) -> Result<(), QuantError> {
-    Err(QuantError::BackendUnavailable)
+pub(crate) fn encode(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
+    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| write(x, &search_block(x).0, o))
+}
+
+#[cfg(test)]
+/// Encodes whole blocks with ggml's own choice ([`quantize_q2_k_ref`]).
+pub(crate) fn encode_ggml(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
+    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| write(x, &quantize_q2_k_ref(x), o))
+}
+
+/// Decodes one block (ggml's `dequantize_row_q2_K`).
+fn decode_block(b: &[u8], y: &mut [f32]) {
+    let d = read_f16(b, 80);
+    let min = read_f16(b, 82);
+    let qs = &b[16..80];
+    for j in 0..16 {
+        let sc = b[j];
+        let (dl, ml) = (d * f32::from(sc & 0xF), min * f32::from(sc >> 4));
+        for i in 0..16 {
+            let e = 16 * j + i;
+            let (h, s, l) = (e / 128, (e % 128) / 32, e % 32);
+            let q = (qs[32 * h + l] >> (2 * s)) & 3;
+            y[e] = dl * f32::from(q) - ml;
+        }
+    }
 }
 
 /// Decodes whole `Q2_K` blocks into `out`.
-pub(crate) fn decode(_blocks: &[u8], _out: &mut [f32]) -> Result<(), QuantError> {
-    Err(QuantError::BackendUnavailable)
+pub(crate) fn decode(blocks: &[u8], out: &mut [f32]) -> Result<(), QuantError> {
+    k_common::decode_blocks(blocks, out, TYPE_SIZE, decode_block)
 }
