@@ -53,6 +53,7 @@ pub(crate) const TYPE_SIZE: usize = 136;
 pub(crate) const SHAPE: Shape = Shape { sub: 32, grid: Grid::Iq4, sc_range: (-32, 31) };
 
 /// Writes parameters `p` with grid indices `l`.
+#[inline(always)]
 fn write_codes(p: &Sym, l: &[u8; QK_K], out: &mut [u8]) {
     out[0..2].copy_from_slice(&p.d.to_le_bytes());
     let mut h = 0u16;
@@ -71,6 +72,7 @@ fn write_codes(p: &Sym, l: &[u8; QK_K], out: &mut [u8]) {
     }
 }
 
+#[inline(always)]
 fn write(x: &Block, p: &Sym, out: &mut [u8]) {
     let mut l = [0u8; QK_K];
     k_sym::block_codes(&SHAPE, x, p, &mut l);
@@ -79,6 +81,7 @@ fn write(x: &Block, p: &Sym, out: &mut [u8]) {
 
 /// ggml's IQ4_XS quantization of one block (`quantize_row_iq4_nl_impl(256, 32, ...,
 /// ntry = 7)` without importance matrix): its parameters and its codes.
+#[inline(always)]
 pub(crate) fn quantize_iq4_xs_ref(x: &Block) -> (Sym, [u8; QK_K]) {
     let values = &KVALUES_IQ4NL;
     let v0 = f32::from(values[0]);
@@ -145,6 +148,7 @@ pub(crate) fn quantize_iq4_xs_ref(x: &Block) -> (Sym, [u8; QK_K]) {
 }
 
 /// Squared error of the bytes `b` against `x`.
+#[inline(always)]
 fn bytes_error(x: &Block, b: &[u8]) -> f32 {
     let mut y = [0f32; QK_K];
     decode_block(b, &mut y);
@@ -152,6 +156,7 @@ fn bytes_error(x: &Block, b: &[u8]) -> f32 {
 }
 
 /// Our encoder's block: ggml's, or the polish of its parameters if better.
+#[inline(always)]
 fn encode_block(x: &Block, out: &mut [u8]) {
     let (g, gl) = quantize_iq4_xs_ref(x);
     write_codes(&g, &gl, out);
@@ -162,10 +167,7 @@ fn encode_block(x: &Block, out: &mut [u8]) {
     }
 }
 
-/// Encodes whole `IQ4_XS` blocks of `input` into `out`.
-pub(crate) fn encode(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
-    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, encode_block)
-}
+k_common::dispatch_encoder!(encode_block);
 
 #[cfg(test)]
 /// Encodes whole blocks with ggml's own choice ([`quantize_iq4_xs_ref`]).
@@ -177,6 +179,7 @@ pub(crate) fn encode_ggml(input: Input<'_>, first_element: u64, out: &mut [u8]) 
 }
 
 /// Decodes one block (ggml's `dequantize_row_iq4_xs`).
+#[inline(always)]
 fn decode_block(b: &[u8], y: &mut [f32]) {
     let d = read_f16(b, 0);
     let h = u16::from_le_bytes([b[2], b[3]]);

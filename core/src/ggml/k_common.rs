@@ -160,8 +160,8 @@ pub(crate) fn pack_scale_min_k4(sc: &[u8; 8], m: &[u8; 8]) -> [u8; 12] {
 /// Q2_K, Q4_K and Q5_K with importance `weights`, a grid of `nstep + 1` range
 /// factors `rmin + rdelta * is` and either squared or absolute (`use_mad`) error.
 /// Writes the codes to `l` and returns `(scale, min)`.
+#[cfg(test)]
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
 pub(crate) fn make_qkx2_quants(
     nmax: i32,
     x: &[f32],
@@ -379,3 +379,45 @@ mod tests {
         }
     }
 }
+
+/// Generates a type's `encode` (dispatching: AVX2 when detected at run time, else
+/// the baseline), `encode_avx2` and `encode_baseline` (the scalar reference the AVX2
+/// path is tested against) around `$block: fn(&Block, &mut [u8])`, which must be
+/// `#[inline(always)]` down to its leaves so that each entry point compiles the whole
+/// search for its instruction set. Both run the same IEEE operations (no fused
+/// multiply-add), so they write the same bytes.
+macro_rules! dispatch_encoder {
+    ($block:path) => {
+        /// Encodes whole blocks of `input` into `out` with the fastest path this CPU
+        /// runs.
+        ///
+        /// # Errors
+        /// [`QuantError::NonFinite`] / [`QuantError::OutOfRange`] naming the first bad
+        /// element, counted from `first_element`.
+        pub(crate) fn encode(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 was detected on this CPU just above.
+                return unsafe { encode_avx2(input, first_element, out) };
+            }
+            encode_baseline(input, first_element, out)
+        }
+
+        /// [`encode`] compiled for AVX2.
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        #[target_feature(enable = "avx2")]
+        pub(crate) fn encode_avx2(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
+            super::k_common::encode_blocks(input, first_element, out, TYPE_SIZE, $block)
+        }
+
+        /// [`encode`] for the target's baseline instruction set: the reference.
+        pub(crate) fn encode_baseline(
+            input: Input<'_>,
+            first_element: u64,
+            out: &mut [u8],
+        ) -> Result<(), QuantError> {
+            super::k_common::encode_blocks(input, first_element, out, TYPE_SIZE, $block)
+        }
+    };
+}
+pub(crate) use dispatch_encoder;

@@ -88,6 +88,7 @@ fn sub_error(grid: Grid, x: &[f32], dl: f32) -> f32 {
 }
 
 /// Squared error of the whole block under `p`.
+#[inline(always)]
 pub(crate) fn block_error(shape: &Shape, x: &Block, p: &Sym) -> f32 {
     let d = p.d.to_f32();
     let mut e = 0f32;
@@ -98,6 +99,7 @@ pub(crate) fn block_error(shape: &Shape, x: &Block, p: &Sym) -> f32 {
 }
 
 /// The codes of the whole block under `p`.
+#[inline(always)]
 pub(crate) fn block_codes(shape: &Shape, x: &Block, p: &Sym, out: &mut [u8; QK_K]) {
     let d = p.d.to_f32();
     for (j, (xs, os)) in x.chunks_exact(shape.sub).zip(out.chunks_exact_mut(shape.sub)).enumerate() {
@@ -110,6 +112,7 @@ pub(crate) fn block_codes(shape: &Shape, x: &Block, p: &Sym, out: &mut [u8; QK_K
 }
 
 /// Least-squares `d` for the sub-codes and codes of `p`, as f16.
+#[inline(always)]
 fn refit_super(shape: &Shape, x: &Block, p: &Sym) -> Option<f16> {
     let d = p.d.to_f32();
     let (mut aa, mut ax) = (0f64, 0f64);
@@ -132,6 +135,7 @@ fn refit_super(shape: &Shape, x: &Block, p: &Sym) -> Option<f16> {
 }
 
 /// Re-chooses every sub-scale code under `p.d`; returns the block error.
+#[inline(always)]
 fn choose_sub_codes(shape: &Shape, x: &Block, p: &mut Sym) -> f32 {
     let d = p.d.to_f32();
     let (lo, hi) = shape.sc_range;
@@ -174,6 +178,7 @@ fn choose_sub_codes(shape: &Shape, x: &Block, p: &mut Sym) -> f32 {
 
 /// Improves `start` in up to `rounds` rounds; returns the best parameters found and
 /// their block error.
+#[inline(always)]
 pub(crate) fn polish(shape: &Shape, x: &Block, start: &Sym, rounds: u32) -> (Sym, f32) {
     let mut best = *start;
     let mut best_e = block_error(shape, x, start);

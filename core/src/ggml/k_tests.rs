@@ -178,3 +178,83 @@ fn ggml_k_encoders_reject_nan_inf_and_out_of_range_naming_the_element() {
         assert_eq!(a, out, "{ty}: f16 input");
     }
 }
+
+#[test]
+fn ggml_k_lane_ports_equal_the_scalar_ports() {
+    use super::k_lanes::{L, ROWS, transpose};
+    let x = test_data(8);
+    for (b, blk) in x.chunks_exact(QK_K).enumerate() {
+        let blk: &[f32; QK_K] = blk.try_into().unwrap();
+        let mut xt = [[[0f32; L]; ROWS]; 2];
+        transpose(blk, 32, &mut xt);
+        assert_eq!(q4_k::ggml_q4_k(&xt), q4_k::ggml_q4_k_scalar(blk), "Q4_K block {b}");
+        assert_eq!(q5_k::ggml_q5_k(&xt), q5_k::ggml_q5_k_scalar(blk), "Q5_K block {b}");
+        transpose(blk, 16, &mut xt);
+        assert_eq!(q2_k::ggml_q2_k(&xt), q2_k::ggml_q2_k_scalar(blk), "Q2_K block {b}");
+    }
+}
+
+/// Special values for the parity tests: ±0, subnormals, f16 limits, constant and
+/// single-spike blocks.
+fn special_data() -> Vec<f32> {
+    let mut x = Vec::new();
+    let specials = [0.0f32, -0.0, 1e-40, -1e-40, 65504.0, -65504.0, 6.1e-5, 5.96e-8, 1.0, -1.0];
+    for (k, &s) in specials.iter().enumerate() {
+        for i in 0..QK_K {
+            x.push(if i % (k + 2) == 0 { s } else { s * 0.5 + (i as f32) * 1e-3 });
+        }
+        x.extend(core::iter::repeat_n(s, QK_K));
+        let mut spike = [0f32; QK_K];
+        spike[k * 17 % QK_K] = s;
+        x.extend_from_slice(&spike);
+    }
+    x
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[test]
+fn ggml_k_avx2_encoders_equal_the_baseline_byte_for_byte() {
+    if !std::is_x86_feature_detected!("avx2") {
+        std::eprintln!("SKIPPED: no AVX2 on this CPU");
+        return;
+    }
+    type Pair = (GgmlType, Encoder, Encoder);
+    let pairs: [Pair; 6] = [
+        (GgmlType::Q2_K, q2_k::encode_baseline, |i, f, o| {
+            // SAFETY: AVX2 was detected at the top of this test.
+            unsafe { q2_k::encode_avx2(i, f, o) }
+        }),
+        (GgmlType::Q3_K, q3_k::encode_baseline, |i, f, o| {
+            // SAFETY: AVX2 was detected at the top of this test.
+            unsafe { q3_k::encode_avx2(i, f, o) }
+        }),
+        (GgmlType::Q4_K, q4_k::encode_baseline, |i, f, o| {
+            // SAFETY: AVX2 was detected at the top of this test.
+            unsafe { q4_k::encode_avx2(i, f, o) }
+        }),
+        (GgmlType::Q5_K, q5_k::encode_baseline, |i, f, o| {
+            // SAFETY: AVX2 was detected at the top of this test.
+            unsafe { q5_k::encode_avx2(i, f, o) }
+        }),
+        (GgmlType::Q6_K, q6_k::encode_baseline, |i, f, o| {
+            // SAFETY: AVX2 was detected at the top of this test.
+            unsafe { q6_k::encode_avx2(i, f, o) }
+        }),
+        (GgmlType::IQ4_XS, iq4_xs::encode_baseline, |i, f, o| {
+            // SAFETY: AVX2 was detected at the top of this test.
+            unsafe { iq4_xs::encode_avx2(i, f, o) }
+        }),
+    ];
+    let mut x = test_data(4);
+    x.extend(special_data());
+    let n = x.len() / QK_K;
+    for (ty, base, avx2) in pairs {
+        let mut a = vec![0u8; n * ty.type_size()];
+        let mut b = vec![0u8; n * ty.type_size()];
+        base(Input::F32(&x), 0, &mut a).unwrap();
+        avx2(Input::F32(&x), 0, &mut b).unwrap();
+        for (i, (ba, bb)) in a.chunks_exact(ty.type_size()).zip(b.chunks_exact(ty.type_size())).enumerate() {
+            assert_eq!(ba, bb, "{ty}: block {i}");
+        }
+    }
+}

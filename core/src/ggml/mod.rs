@@ -40,6 +40,7 @@ mod iq4_nl;
 mod iq4_xs;
 mod k_affine;
 mod k_common;
+mod k_lanes;
 mod k_sym;
 #[cfg(test)]
 mod k_tests;

@@ -16,7 +16,7 @@
 //!
 //! # Encoding
 //!
-//! ggml's own choice ([`quantize_q2_k_ref`], a port of `quantize_row_q2_K_ref`, which
+//! ggml's own choice ([`ggml_q2_k`], a port of `quantize_row_q2_K_ref`, which
 //! fits each sub-block for absolute error), our `kquant` search in the same layout
 //! (the `int2` layout), and the least-squares polish of both; the block keeps the
 //! candidate with the least squared error: never worse than ggml's.
@@ -24,7 +24,8 @@
 use half::f16;
 
 use super::k_affine::{self, Affine, Shape};
-use super::k_common::{self, Block, QK_K, make_qkx2_quants, read_f16};
+use super::k_common::{self, Block, QK_K, read_f16};
+use super::k_lanes::{L, ROWS, Transposed, map, transpose};
 use super::q4_k::from_kquant;
 use crate::QuantError;
 use crate::codec::BlockCodec;
@@ -55,6 +56,7 @@ pub(crate) const TYPE_SIZE: usize = 84;
 pub(crate) const SHAPE: Shape = Shape { sub: 16, qmax: 3, scmax: 15 };
 
 /// Packs 256 2-bit codes as Q2_K's and Q3_K's `qs`.
+#[inline(always)]
 pub(crate) fn pack_crumbs(l: &[u8; QK_K], qs: &mut [u8]) {
     for h in 0..2 {
         for i in 0..32 {
@@ -64,6 +66,7 @@ pub(crate) fn pack_crumbs(l: &[u8; QK_K], qs: &mut [u8]) {
     }
 }
 
+#[inline(always)]
 fn write(x: &Block, p: &Affine, out: &mut [u8]) {
     let mut l = [0u8; QK_K];
     k_affine::block_codes(&SHAPE, x, p, &mut l);
@@ -75,8 +78,10 @@ fn write(x: &Block, p: &Affine, out: &mut [u8]) {
     out[82..84].copy_from_slice(&p.dmin.to_le_bytes());
 }
 
-/// ggml's `quantize_row_q2_K_ref` for one block.
-pub(crate) fn quantize_q2_k_ref(x: &Block) -> Affine {
+/// Scalar port of ggml's `quantize_row_q2_K_ref` for one block: the oracle of
+/// [`ggml_q2_k`].
+#[cfg(test)]
+pub(crate) fn ggml_q2_k_scalar(x: &Block) -> Affine {
     let mut scales = [0f32; 16];
     let mut mins = [0f32; 16];
     let mut l = [0u8; 16];
@@ -85,12 +90,32 @@ pub(crate) fn quantize_q2_k_ref(x: &Block) -> Affine {
         for (wi, &v) in w.iter_mut().zip(xs) {
             *wi = v.abs();
         }
-        (scales[j], mins[j]) = make_qkx2_quants(3, xs, &w, &mut l, -0.5, 0.1, 15, true);
+        (scales[j], mins[j]) = super::k_common::make_qkx2_quants(3, xs, &w, &mut l, -0.5, 0.1, 15, true);
+    }
+    k_affine::ggml_super(&SHAPE, &scales, &mins)
+}
+
+/// ggml's choice for one block (`quantize_row_q2_K_ref`), eight sub-blocks at a
+/// time; equal to the scalar port (tested).
+#[inline(always)]
+pub(crate) fn ggml_q2_k(xt: &Transposed) -> Affine {
+    let mut scales = [0f32; 16];
+    let mut mins = [0f32; 16];
+    for g in 0..2 {
+        let rows = &xt[g][..16];
+        let mut w = [[0f32; L]; 16];
+        for (wr, r) in w.iter_mut().zip(rows) {
+            *wr = map(*r, f32::abs);
+        }
+        let (s, m) = k_affine::qkx2_lanes(rows, &w, 3, -0.5, 0.1, 15, true);
+        scales[g * L..(g + 1) * L].copy_from_slice(&s);
+        mins[g * L..(g + 1) * L].copy_from_slice(&m);
     }
     k_affine::ggml_super(&SHAPE, &scales, &mins)
 }
 
 /// The `int2` layout's search on one block, as Q2_K parameters.
+#[inline(always)]
 fn kquant_candidate(x: &Block) -> Affine {
     let fmt = TwoLevelFormat::new(2, 256, 16, 4, 4).expect("valid two-level format");
     let codec = TwoLevelCodec::new(fmt, SearchConfig::BALANCED);
@@ -100,27 +125,34 @@ fn kquant_candidate(x: &Block) -> Affine {
     from_kquant(&params, 16, 4)
 }
 
-/// Our encoder's parameters for one block and their squared error.
+/// Our parameters for one block: the best of ggml's choice, the `kquant` search and
+/// the polish of both, by actual squared error; with that error.
+#[inline(always)]
 pub(crate) fn search_block(x: &Block) -> (Affine, f32) {
-    let g = quantize_q2_k_ref(x);
-    let (mut best, mut best_e) = k_affine::polish(&SHAPE, x, &g, 2);
+    let mut xt = [[[0f32; L]; ROWS]; 2];
+    transpose(x, 16, &mut xt);
+    let g = ggml_q2_k(&xt);
+    let mut best = (g, k_affine::block_error(&SHAPE, &xt, &g));
     let k = kquant_candidate(x);
-    let (kp, ke) = k_affine::polish(&SHAPE, x, &k, 2);
-    if ke < best_e {
-        (best, best_e) = (kp, ke);
+    for c in [k_affine::polish(&SHAPE, &xt, &g, 1), k_affine::polish(&SHAPE, &xt, &k, 1)] {
+        if c.1 < best.1 {
+            best = c;
+        }
     }
-    (best, best_e)
+    best
 }
 
-/// Encodes whole `Q2_K` blocks of `input` into `out`.
-pub(crate) fn encode(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
-    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| write(x, &search_block(x).0, o))
+#[inline(always)]
+fn encode_block(x: &Block, out: &mut [u8]) {
+    write(x, &search_block(x).0, out);
 }
 
+k_common::dispatch_encoder!(encode_block);
+
+/// Encodes whole blocks with ggml's own choice (the scalar port).
 #[cfg(test)]
-/// Encodes whole blocks with ggml's own choice ([`quantize_q2_k_ref`]).
 pub(crate) fn encode_ggml(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
-    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| write(x, &quantize_q2_k_ref(x), o))
+    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| write(x, &ggml_q2_k_scalar(x), o))
 }
 
 /// Decodes one block (ggml's `dequantize_row_q2_K`).

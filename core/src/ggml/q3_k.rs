@@ -56,6 +56,7 @@ fn get_scale(scales: &[u8], j: usize) -> u8 {
     lo | (((scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)
 }
 
+#[inline(always)]
 fn write(x: &Block, p: &Sym, out: &mut [u8]) {
     let mut l = [0u8; QK_K];
     k_sym::block_codes(&SHAPE, x, p, &mut l);
@@ -84,6 +85,7 @@ fn write(x: &Block, p: &Sym, out: &mut [u8]) {
 }
 
 /// ggml's `quantize_row_q3_K_ref` for one block.
+#[inline(always)]
 pub(crate) fn quantize_q3_k_ref(x: &Block) -> Sym {
     let mut scales = [0f32; 16];
     let (mut max_scale, mut amax) = (0f32, 0f32);
@@ -109,15 +111,18 @@ pub(crate) fn quantize_q3_k_ref(x: &Block) -> Sym {
 }
 
 /// Our encoder's parameters for one block and their squared error.
+#[inline(always)]
 pub(crate) fn search_block(x: &Block) -> (Sym, f32) {
     let g = quantize_q3_k_ref(x);
     k_sym::polish(&SHAPE, x, &g, 3)
 }
 
-/// Encodes whole `Q3_K` blocks of `input` into `out`.
-pub(crate) fn encode(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
-    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| write(x, &search_block(x).0, o))
+#[inline(always)]
+fn encode_block(x: &Block, out: &mut [u8]) {
+    write(x, &search_block(x).0, out);
 }
+
+k_common::dispatch_encoder!(encode_block);
 
 #[cfg(test)]
 /// Encodes whole blocks with ggml's own choice ([`quantize_q3_k_ref`]).

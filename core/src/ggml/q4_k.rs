@@ -17,16 +17,17 @@
 //!
 //! # Encoding
 //!
-//! Per block: ggml's own choice ([`quantize_q4_k_ref`], a port of
-//! `quantize_row_q4_K_ref`), our `kquant` search in the same layout (the `int4`
+//! Per block: ggml's own choice ([`ggml_q4_k`], a port of `quantize_row_q4_K_ref`), our `kquant` search in the same layout (the `int4`
 //! preset's search), and the least-squares polish of both ([`k_affine::polish`]);
 //! the block keeps the candidate with the least squared error of its decoded bytes,
-//! so it is never worse than ggml's.
+//! so it is never worse than ggml's. [`encode_baseline`] is the reference build of
+//! the encoder, [`encode`] picks AVX2 at run time (same bytes, tested).
 
 use half::f16;
 
-use super::k_affine::{self, Affine, MAX_SUBS, Shape};
-use super::k_common::{self, Block, QK_K, get_scale_min_k4, make_qkx2_quants, pack_scale_min_k4, read_f16};
+use super::k_affine::{self, Affine, MAX_SUBS, Rule, Shape};
+use super::k_common::{self, Block, QK_K, get_scale_min_k4, pack_scale_min_k4, read_f16};
+use super::k_lanes::{L, ROWS, Transposed, V, transpose};
 use crate::QuantError;
 use crate::codec::BlockCodec;
 use crate::input::Input;
@@ -56,6 +57,7 @@ pub(crate) const TYPE_SIZE: usize = 144;
 pub(crate) const SHAPE: Shape = Shape { sub: 32, qmax: 15, scmax: 63 };
 
 /// Writes the block of parameters `p` for weights `x`.
+#[inline(always)]
 fn write(x: &Block, p: &Affine, out: &mut [u8]) {
     let mut l = [0u8; QK_K];
     k_affine::block_codes(&SHAPE, x, p, &mut l);
@@ -68,6 +70,7 @@ fn write(x: &Block, p: &Affine, out: &mut [u8]) {
 }
 
 /// Packs 256 4-bit codes as Q4_K/Q5_K's `qs`.
+#[inline(always)]
 pub(crate) fn pack_nibbles(l: &[u8; QK_K], qs: &mut [u8]) {
     for c in 0..4 {
         for i in 0..32 {
@@ -76,9 +79,10 @@ pub(crate) fn pack_nibbles(l: &[u8; QK_K], qs: &mut [u8]) {
     }
 }
 
-/// ggml's `quantize_row_q4_K_ref` for one block (no importance matrix), as
-/// parameters (the codes follow from them by ggml's rounding rule).
-pub(crate) fn quantize_q4_k_ref(x: &Block) -> Affine {
+/// Scalar port of ggml's `quantize_row_q4_K_ref` for one block (no importance
+/// matrix), as parameters: the oracle of [`ggml_q4_k`].
+#[cfg(test)]
+pub(crate) fn ggml_q4_k_scalar(x: &Block) -> Affine {
     let mut scales = [0f32; 8];
     let mut mins = [0f32; 8];
     let mut l = [0u8; 32];
@@ -92,19 +96,51 @@ pub(crate) fn quantize_q4_k_ref(x: &Block) -> Affine {
         for (wi, &v) in w.iter_mut().zip(xs) {
             *wi = av_x + v.abs();
         }
-        (scales[j], mins[j]) = make_qkx2_quants(15, xs, &w, &mut l, -1.0, 0.1, 20, false);
+        (scales[j], mins[j]) = super::k_common::make_qkx2_quants(15, xs, &w, &mut l, -1.0, 0.1, 20, false);
     }
+    k_affine::ggml_super(&SHAPE, &scales, &mins)
+}
+
+/// Weights `sqrt(mean(x²)) + |x|` of ggml's Q4_K/Q5_K fits, per lane.
+#[inline(always)]
+pub(crate) fn ggml_weights(rows: &[V; ROWS], w: &mut [V; ROWS]) {
+    let mut sum_x2 = [0f32; L];
+    for r in rows {
+        for l in 0..L {
+            sum_x2[l] += r[l] * r[l];
+        }
+    }
+    let mut av_x = [0f32; L];
+    for l in 0..L {
+        av_x[l] = libm::sqrtf(sum_x2[l] / 32.0);
+    }
+    for (wr, r) in w.iter_mut().zip(rows) {
+        for l in 0..L {
+            wr[l] = av_x[l] + r[l].abs();
+        }
+    }
+}
+
+/// ggml's choice for one block (`quantize_row_q4_K_ref`), eight sub-blocks at a
+/// time; equal to the scalar port (tested).
+#[inline(always)]
+pub(crate) fn ggml_q4_k(xt: &Transposed) -> Affine {
+    let mut w = [[0f32; L]; ROWS];
+    ggml_weights(&xt[0], &mut w);
+    let (scales, mins) = k_affine::qkx2_lanes(&xt[0], &w, 15, -1.0, 0.1, 20, false);
     k_affine::ggml_super(&SHAPE, &scales, &mins)
 }
 
 /// Parameters from a `kquant` two-level parameter record (`d`, `dmin`, then the
 /// sub-scale and sub-min bit streams of `k` bits each, `n` values).
+#[inline(always)]
 pub(crate) fn from_kquant(params: &[u8], n: usize, k: u32) -> Affine {
     let mut p = Affine {
         d: f16::from_le_bytes([params[0], params[1]]),
         dmin: f16::from_le_bytes([params[2], params[3]]),
         sc: [0; MAX_SUBS],
         mc: [0; MAX_SUBS],
+        rule: Rule::Mul,
     };
     let read = |stream: &[u8], j: usize| -> u8 {
         let bit = j * k as usize;
@@ -122,6 +158,7 @@ pub(crate) fn from_kquant(params: &[u8], n: usize, k: u32) -> Affine {
 }
 
 /// The `int4` preset's search on one block, as Q4_K parameters.
+#[inline(always)]
 fn kquant_candidate(x: &Block) -> Affine {
     let fmt = TwoLevelFormat::new(4, 256, 32, 6, 6).expect("valid two-level format");
     let codec = TwoLevelCodec::new(fmt, SearchConfig::BALANCED);
@@ -131,28 +168,34 @@ fn kquant_candidate(x: &Block) -> Affine {
     from_kquant(&params, 8, 6)
 }
 
-/// Our encoder's parameters for one block: the best of ggml's choice, the `kquant`
-/// search and their polish, by actual squared error.
+/// Our parameters for one block: the best of ggml's choice, the `kquant` search and
+/// the polish of both, by actual squared error; with that error.
+#[inline(always)]
 pub(crate) fn search_block(x: &Block) -> (Affine, f32) {
-    let g = quantize_q4_k_ref(x);
-    let (mut best, mut best_e) = k_affine::polish(&SHAPE, x, &g, 2);
+    let mut xt = [[[0f32; L]; ROWS]; 2];
+    transpose(x, 32, &mut xt);
+    let g = ggml_q4_k(&xt);
+    let mut best = (g, k_affine::block_error(&SHAPE, &xt, &g));
     let k = kquant_candidate(x);
-    let (kp, ke) = k_affine::polish(&SHAPE, x, &k, 1);
-    if ke < best_e {
-        (best, best_e) = (kp, ke);
+    for c in [k_affine::polish(&SHAPE, &xt, &g, 1), k_affine::polish(&SHAPE, &xt, &k, 1)] {
+        if c.1 < best.1 {
+            best = c;
+        }
     }
-    (best, best_e)
+    best
 }
 
-/// Encodes whole `Q4_K` blocks of `input` into `out`.
-pub(crate) fn encode(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
-    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| write(x, &search_block(x).0, o))
+#[inline(always)]
+fn encode_block(x: &Block, out: &mut [u8]) {
+    write(x, &search_block(x).0, out);
 }
 
+k_common::dispatch_encoder!(encode_block);
+
+/// Encodes whole blocks with ggml's own choice (the scalar port).
 #[cfg(test)]
-/// Encodes whole blocks with ggml's own choice ([`quantize_q4_k_ref`]).
 pub(crate) fn encode_ggml(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
-    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| write(x, &quantize_q4_k_ref(x), o))
+    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| write(x, &ggml_q4_k_scalar(x), o))
 }
 
 /// Decodes one block (ggml's `dequantize_row_q4_K`).

@@ -17,15 +17,16 @@
 //!
 //! # Encoding
 //!
-//! ggml's own choice ([`quantize_q5_k_ref`], a port of `quantize_row_q5_K_ref`) and
+//! ggml's own choice ([`ggml_q5_k`], a port of `quantize_row_q5_K_ref`) and
 //! its least-squares polish ([`k_affine::polish`]), keeping the better by actual
 //! squared error: never worse than ggml's.
 
 use half::f16;
 
 use super::k_affine::{self, Affine, Shape};
-use super::k_common::{self, Block, QK_K, get_scale_min_k4, make_qkx2_quants, pack_scale_min_k4, read_f16};
-use super::q4_k::pack_nibbles;
+use super::k_common::{self, Block, QK_K, get_scale_min_k4, pack_scale_min_k4, read_f16};
+use super::k_lanes::{L, ROWS, Transposed, transpose};
+use super::q4_k::{ggml_weights, pack_nibbles};
 use crate::QuantError;
 use crate::input::Input;
 
@@ -53,6 +54,7 @@ pub(crate) const TYPE_SIZE: usize = 176;
 /// Q5_K's affine shape.
 pub(crate) const SHAPE: Shape = Shape { sub: 32, qmax: 31, scmax: 63 };
 
+#[inline(always)]
 fn write(x: &Block, p: &Affine, out: &mut [u8]) {
     let mut l = [0u8; QK_K];
     k_affine::block_codes(&SHAPE, x, p, &mut l);
@@ -69,8 +71,10 @@ fn write(x: &Block, p: &Affine, out: &mut [u8]) {
     pack_nibbles(&l, &mut out[48..176]);
 }
 
-/// ggml's `quantize_row_q5_K_ref` for one block (no importance matrix).
-pub(crate) fn quantize_q5_k_ref(x: &Block) -> Affine {
+/// Scalar port of ggml's `quantize_row_q5_K_ref` for one block: the oracle of
+/// [`ggml_q5_k`].
+#[cfg(test)]
+pub(crate) fn ggml_q5_k_scalar(x: &Block) -> Affine {
     let mut scales = [0f32; 8];
     let mut mins = [0f32; 8];
     let mut l = [0u8; 32];
@@ -84,26 +88,44 @@ pub(crate) fn quantize_q5_k_ref(x: &Block) -> Affine {
         for (wi, &v) in w.iter_mut().zip(xs) {
             *wi = av_x + v.abs();
         }
-        (scales[j], mins[j]) = make_qkx2_quants(31, xs, &w, &mut l, -0.5, 0.1, 15, false);
+        (scales[j], mins[j]) = super::k_common::make_qkx2_quants(31, xs, &w, &mut l, -0.5, 0.1, 15, false);
     }
     k_affine::ggml_super(&SHAPE, &scales, &mins)
 }
 
-/// Our encoder's parameters for one block and their squared error.
+/// ggml's choice for one block (`quantize_row_q5_K_ref`), eight sub-blocks at a
+/// time; equal to the scalar port (tested).
+#[inline(always)]
+pub(crate) fn ggml_q5_k(xt: &Transposed) -> Affine {
+    let mut w = [[0f32; L]; ROWS];
+    ggml_weights(&xt[0], &mut w);
+    let (scales, mins) = k_affine::qkx2_lanes(&xt[0], &w, 31, -0.5, 0.1, 15, false);
+    k_affine::ggml_super(&SHAPE, &scales, &mins)
+}
+
+/// Our parameters for one block and their squared error: ggml's choice or its
+/// polish, whichever is better.
+#[inline(always)]
 pub(crate) fn search_block(x: &Block) -> (Affine, f32) {
-    let g = quantize_q5_k_ref(x);
-    k_affine::polish(&SHAPE, x, &g, 3)
+    let mut xt = [[[0f32; L]; ROWS]; 2];
+    transpose(x, 32, &mut xt);
+    let g = ggml_q5_k(&xt);
+    let ge = k_affine::block_error(&SHAPE, &xt, &g);
+    let c = k_affine::polish(&SHAPE, &xt, &g, 2);
+    if c.1 < ge { c } else { (g, ge) }
 }
 
-/// Encodes whole `Q5_K` blocks of `input` into `out`.
-pub(crate) fn encode(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
-    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| write(x, &search_block(x).0, o))
+#[inline(always)]
+fn encode_block(x: &Block, out: &mut [u8]) {
+    write(x, &search_block(x).0, out);
 }
 
+k_common::dispatch_encoder!(encode_block);
+
+/// Encodes whole blocks with ggml's own choice (the scalar port).
 #[cfg(test)]
-/// Encodes whole blocks with ggml's own choice ([`quantize_q5_k_ref`]).
 pub(crate) fn encode_ggml(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
-    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| write(x, &quantize_q5_k_ref(x), o))
+    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| write(x, &ggml_q5_k_scalar(x), o))
 }
 
 /// Decodes one block (ggml's `dequantize_row_q5_K`).

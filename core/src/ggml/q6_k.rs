@@ -52,6 +52,7 @@ pub(crate) const TYPE_SIZE: usize = 210;
 /// Q6_K's symmetric shape.
 pub(crate) const SHAPE: Shape = Shape { sub: 16, grid: Grid::Uniform { nmax: 32 }, sc_range: (-128, 127) };
 
+#[inline(always)]
 fn write(x: &Block, p: &Sym, out: &mut [u8]) {
     let mut l = [0u8; QK_K];
     k_sym::block_codes(&SHAPE, x, p, &mut l);
@@ -72,6 +73,7 @@ fn write(x: &Block, p: &Sym, out: &mut [u8]) {
 }
 
 /// ggml's `quantize_row_q6_K_ref` for one block.
+#[inline(always)]
 pub(crate) fn quantize_q6_k_ref(x: &Block) -> Sym {
     let mut scales = [0f32; 16];
     let (mut max_scale, mut max_abs_scale) = (0f32, 0f32);
@@ -96,15 +98,18 @@ pub(crate) fn quantize_q6_k_ref(x: &Block) -> Sym {
 }
 
 /// Our encoder's parameters for one block and their squared error.
+#[inline(always)]
 pub(crate) fn search_block(x: &Block) -> (Sym, f32) {
     let g = quantize_q6_k_ref(x);
     k_sym::polish(&SHAPE, x, &g, 2)
 }
 
-/// Encodes whole `Q6_K` blocks of `input` into `out`.
-pub(crate) fn encode(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
-    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| write(x, &search_block(x).0, o))
+#[inline(always)]
+fn encode_block(x: &Block, out: &mut [u8]) {
+    write(x, &search_block(x).0, out);
 }
+
+k_common::dispatch_encoder!(encode_block);
 
 #[cfg(test)]
 /// Encodes whole blocks with ggml's own choice ([`quantize_q6_k_ref`]).
