@@ -407,7 +407,7 @@ macro_rules! dispatch_encoder {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         #[target_feature(enable = "avx2")]
         pub(crate) fn encode_avx2(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
-            super::k_common::encode_blocks(input, first_element, out, TYPE_SIZE, $block)
+            super::k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| $block(x, o))
         }
 
         /// [`encode`] for the target's baseline instruction set: the reference.
@@ -416,7 +416,7 @@ macro_rules! dispatch_encoder {
             first_element: u64,
             out: &mut [u8],
         ) -> Result<(), QuantError> {
-            super::k_common::encode_blocks(input, first_element, out, TYPE_SIZE, $block)
+            super::k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| $block(x, o))
         }
     };
 }

@@ -52,14 +52,16 @@ pub(crate) fn select(m: [bool; L], a: V, b: V) -> V {
     r
 }
 
-/// ggml's `nearest_int` clamped to `[lo, hi]`, as f32 (see
-/// [`super::k_common::nearest_int`]).
+/// ggml's `nearest_int` (round half to even) clamped to `[lo, hi]`, as f32, with
+/// float operations only so that it vectorises: `(v + 1.5 * 2^23) - 1.5 * 2^23` is
+/// exactly ggml's rounding for `|v| <= 2^22` (ggml asserts that range), and a clamp
+/// of the rounded value is the clamp of the integer.
 #[inline(always)]
 pub(crate) fn nearest_clamped(v: f32, lo: i32, hi: i32) -> f32 {
-    let t = v + 12_582_912.0;
-    let i = ((t.to_bits() & 0x007f_ffff) as i32) - 0x0040_0000;
-    let i = if i < lo { lo } else { i };
-    (if i > hi { hi } else { i }) as f32
+    let r = (v + 12_582_912.0) - 12_582_912.0;
+    let (lo, hi) = (lo as f32, hi as f32);
+    let r = if r < lo { lo } else { r };
+    if r > hi { hi } else { r }
 }
 
 /// Transposes `x` into `n / 8` lane groups of `s` rows: `out[g][i][l]` is element
