@@ -36,10 +36,23 @@ pub(crate) fn nearest_int(v: f32) -> i32 {
     ((t.to_bits() & 0x007f_ffff) as i32) - 0x0040_0000
 }
 
-/// ggml's `best_index_int8`: the index of the grid value nearest `x` (ties to the
-/// upper one only when strictly nearer), by bisection over the sorted `val`.
+/// ggml's `best_index_int8` for IQ4_NL's grid: the index of the value nearest `x`,
+/// ties to the upper value. Computed without branches as the number of neighbour
+/// pairs `k` with `x - val[k] >= val[k + 1] - x` (the same two f32 subtractions
+/// ggml's bisection ends with, so the same index for every finite `x`; tested
+/// against the bisection).
 #[inline(always)]
 pub(crate) fn best_index_int8(val: &[i8; 16], x: f32) -> usize {
+    let mut n = 0usize;
+    for k in 0..15 {
+        n += usize::from(x - f32::from(val[k]) >= f32::from(val[k + 1]) - x);
+    }
+    n
+}
+
+/// ggml's `best_index_int8` as written (bisection): the oracle of [`best_index_int8`].
+#[cfg(test)]
+pub(crate) fn best_index_int8_bisect(val: &[i8; 16], x: f32) -> usize {
     if x <= f32::from(val[0]) {
         return 0;
     }
@@ -366,6 +379,17 @@ mod tests {
             let got = best_index_int8(&v, x);
             let best = (0..16).map(|i| (f32::from(v[i]) - x).abs()).fold(f32::INFINITY, f32::min);
             assert_eq!((f32::from(v[got]) - x).abs(), best, "x={x}");
+        }
+        // Equal to ggml's bisection everywhere, midpoints and values included.
+        let mut xs: std::vec::Vec<f32> = (-2800..=2800).map(|k| k as f32 * 0.05).collect();
+        for k in 0..15 {
+            let (a, b) = (f32::from(v[k]), f32::from(v[k + 1]));
+            let m = (a + b) / 2.0;
+            xs.extend([a, b, m, f32::from_bits(m.to_bits() + 1), f32::from_bits(m.to_bits() - 1)]);
+        }
+        xs.extend([f32::MAX, f32::MIN, 1e-30, -1e-30, 0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY]);
+        for x in xs {
+            assert_eq!(best_index_int8(&v, x), best_index_int8_bisect(&v, x), "x={x}");
         }
     }
 

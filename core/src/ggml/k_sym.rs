@@ -2,16 +2,20 @@
 //! (`x = (d * sc_j) * v(q)`, `sc_j` a signed sub-scale code, `v` the type's code
 //! values) and our search around them.
 //!
-//! The codes follow from ggml's rule for each type ([`Grid::code`]); errors are
+//! The codes follow from ggml's rule for each type ([`Grid::value`]); errors are
 //! computed with the decoder's arithmetic. [`polish`] improves a starting point
 //! (ggml's choice): per sub-block it refits the scale by least squares to the
 //! current codes and tries the neighbouring sub-scale codes (and the current one)
 //! by actual error; then it refits `d` by least squares over the whole block. Every
 //! state is scored and the best kept, so the result is never worse than the start.
 
+// Lane loops index several arrays in lockstep by lane; iterators would obscure that.
+#![allow(clippy::needless_range_loop)]
+
 use half::f16;
 
-use super::k_common::{Block, KVALUES_IQ4NL, QK_K, best_index_int8, nearest_int};
+use super::k_common::{Block, KVALUES_IQ4NL, QK_K};
+use super::k_lanes::nearest_clamped;
 
 /// Most sub-blocks per super-block (16 for Q3_K and Q6_K).
 pub(crate) const MAX_SUBS: usize = 16;
@@ -29,22 +33,35 @@ pub(crate) enum Grid {
 }
 
 impl Grid {
-    /// ggml's code of `x` under sub-block scale `dl` (and `idl = 1 / dl` for the
-    /// IQ4 grid), with its value. Code 0 value 0 when `dl` is 0 for the uniform grid.
+    /// The value ggml's rule gives `x` under sub-block scale `dl` (and `idl = 1 / dl`
+    /// for the IQ4 grid); 0 when `dl` is 0 for the uniform grid. Float operations
+    /// only, so that loops over it vectorise.
     #[inline(always)]
-    pub(crate) fn code(self, x: f32, dl: f32, idl: f32) -> (u8, f32) {
+    pub(crate) fn value(self, x: f32, dl: f32, idl: f32) -> f32 {
         match self {
             Grid::Uniform { nmax } => {
-                if dl == 0.0 {
-                    return (nmax as u8, 0.0);
-                }
-                let l = nearest_int(x / dl).clamp(-nmax, nmax - 1);
-                ((l + nmax) as u8, l as f32)
+                let v = nearest_clamped(x / dl, -nmax, nmax - 1);
+                if dl == 0.0 { 0.0 } else { v }
             }
             Grid::Iq4 => {
-                let i = best_index_int8(&KVALUES_IQ4NL, idl * x);
-                (i as u8, f32::from(KVALUES_IQ4NL[i]))
+                // best_index_int8 as a sum of steps (see k_common::best_index_int8).
+                let t = idl * x;
+                let mut v = f32::from(KVALUES_IQ4NL[0]);
+                for k in 0..15 {
+                    let (a, b) = (f32::from(KVALUES_IQ4NL[k]), f32::from(KVALUES_IQ4NL[k + 1]));
+                    v += if t - a >= b - t { b - a } else { 0.0 };
+                }
+                v
             }
+        }
+    }
+
+    /// The stored code of value `v` (from [`value`](Self::value)).
+    #[inline(always)]
+    pub(crate) fn index(self, v: f32) -> u8 {
+        match self {
+            Grid::Uniform { nmax } => (v as i32 + nmax) as u8,
+            Grid::Iq4 => KVALUES_IQ4NL.iter().position(|&k| f32::from(k) == v).unwrap_or(0) as u8,
         }
     }
 }
@@ -74,17 +91,19 @@ fn inv(dl: f32) -> f32 {
     if dl != 0.0 { 1.0 / dl } else { 0.0 }
 }
 
-/// Squared error of one sub-block under scale `dl`.
+/// Squared error of one sub-block under scale `dl` (eight partial sums, added in
+/// order at the end, so that it vectorises).
 #[inline(always)]
 fn sub_error(grid: Grid, x: &[f32], dl: f32) -> f32 {
     let idl = inv(dl);
-    let mut e = 0f32;
-    for &v in x {
-        let (_, q) = grid.code(v, dl, idl);
-        let y = dl * q;
-        e += (y - v) * (y - v);
+    let mut e = [0f32; 8];
+    for c in x.chunks_exact(8) {
+        for l in 0..8 {
+            let y = dl * grid.value(c[l], dl, idl);
+            e[l] += (y - c[l]) * (y - c[l]);
+        }
     }
-    e
+    e.iter().sum()
 }
 
 /// Squared error of the whole block under `p`.
@@ -106,7 +125,7 @@ pub(crate) fn block_codes(shape: &Shape, x: &Block, p: &Sym, out: &mut [u8; QK_K
         let dl = d * f32::from(p.sc[j]);
         let idl = inv(dl);
         for (o, &v) in os.iter_mut().zip(xs) {
-            *o = shape.grid.code(v, dl, idl).0;
+            *o = shape.grid.index(shape.grid.value(v, dl, idl));
         }
     }
 }
@@ -120,12 +139,17 @@ fn refit_super(shape: &Shape, x: &Block, p: &Sym) -> Option<f16> {
         let sc = f32::from(p.sc[j]);
         let dl = d * sc;
         let idl = inv(dl);
-        for &v in xs {
-            let (_, q) = shape.grid.code(v, dl, idl);
-            let a = f64::from(sc) * f64::from(q);
-            aa += a * a;
-            ax += a * f64::from(v);
+        let (mut qq, mut qx) = ([0f32; 8], [0f32; 8]);
+        for c in xs.chunks_exact(8) {
+            for l in 0..8 {
+                let q = shape.grid.value(c[l], dl, idl);
+                qq[l] += q * q;
+                qx[l] += q * c[l];
+            }
         }
+        let (qq, qx): (f32, f32) = (qq.iter().sum(), qx.iter().sum());
+        aa += f64::from(sc) * f64::from(sc) * f64::from(qq);
+        ax += f64::from(sc) * f64::from(qx);
     }
     if aa <= 0.0 {
         return None;
@@ -147,12 +171,15 @@ fn choose_sub_codes(shape: &Shape, x: &Block, p: &mut Sym) -> f32 {
         let mut best_e = sub_error(shape.grid, xs, dl);
         let mut best = cur;
         // Least-squares sub-block scale for the current codes.
-        let (mut qq, mut qx) = (0f32, 0f32);
-        for &v in xs {
-            let (_, q) = shape.grid.code(v, dl, idl);
-            qq += q * q;
-            qx += q * v;
+        let (mut qq8, mut qx8) = ([0f32; 8], [0f32; 8]);
+        for c in xs.chunks_exact(8) {
+            for l in 0..8 {
+                let q = shape.grid.value(c[l], dl, idl);
+                qq8[l] += q * q;
+                qx8[l] += q * c[l];
+            }
         }
+        let (qq, qx): (f32, f32) = (qq8.iter().sum(), qx8.iter().sum());
         if qq > 0.0 && d != 0.0 {
             let t = qx / qq / d;
             if t.is_finite() {
