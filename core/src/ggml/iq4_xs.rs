@@ -17,15 +17,19 @@
 //!
 //! # Encoding
 //!
-//! ggml's own block ([`quantize_iq4_xs_ref`], a port of `quantize_row_iq4_nl_impl`
+//! ggml's own block ([`ggml_iq4_xs`], a port of `quantize_row_iq4_nl_impl`
 //! as `quantize_iq4_xs` calls it, codes included: ggml picks them with the unrounded
 //! super-scale) and the least-squares polish of its parameters ([`k_sym::polish`]),
 //! keeping the better by the actual squared error of the decoded bytes: never worse
 //! than ggml's.
 
+// Lane loops index several arrays in lockstep by lane; iterators would obscure that.
+#![allow(clippy::needless_range_loop)]
+
 use half::f16;
 
 use super::k_common::{self, Block, GROUP_MAX_EPS, KVALUES_IQ4NL, QK_K, best_index_int8, nearest_int, read_f16};
+use super::k_lanes::{L, ROWS, V, map, transpose};
 use super::k_sym::{self, Grid, MAX_SUBS, Shape, Sym};
 use crate::QuantError;
 use crate::input::Input;
@@ -79,15 +83,41 @@ fn write(x: &Block, p: &Sym, out: &mut [u8]) {
     write_codes(p, &l, out);
 }
 
-/// ggml's IQ4_XS quantization of one block (`quantize_row_iq4_nl_impl(256, 32, ...,
-/// ntry = 7)` without importance matrix): its parameters and its codes.
+/// ggml's super-scale, sub-scales and codes from the sub-block scales (the second
+/// half of `quantize_row_iq4_nl_impl`; the codes use the unrounded super-scale).
 #[inline(always)]
-pub(crate) fn quantize_iq4_xs_ref(x: &Block) -> (Sym, [u8; QK_K]) {
+fn ggml_super(x: &Block, scales: &[f32; 8]) -> (Sym, [u8; QK_K]) {
+    let (mut max_scale, mut amax_scale) = (0f32, 0f32);
+    for &d in scales {
+        if d.abs() > amax_scale {
+            amax_scale = d.abs();
+            max_scale = d;
+        }
+    }
+    let d = -max_scale / 32.0;
+    let mut p = Sym { d: f16::from_f32(d), sc: [0; MAX_SUBS] };
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let mut l = [0u8; QK_K];
+    for (ib, xb) in x.chunks_exact(32).enumerate() {
+        let ls = nearest_int(id * scales[ib]).clamp(-32, 31);
+        let dl = d * ls as f32;
+        let idl = if dl != 0.0 { 1.0 / dl } else { 0.0 };
+        for (o, &v) in l[32 * ib..32 * ib + 32].iter_mut().zip(xb) {
+            *o = best_index_int8(&KVALUES_IQ4NL, idl * v) as u8;
+        }
+        p.sc[ib] = ls as i8;
+    }
+    (p, l)
+}
+
+/// Scalar port of ggml's IQ4_XS quantization of one block
+/// (`quantize_row_iq4_nl_impl(256, 32, ..., ntry = 7)` without importance matrix):
+/// its parameters and codes. The oracle of [`ggml_iq4_xs`].
+#[cfg(test)]
+pub(crate) fn ggml_iq4_xs_scalar(x: &Block) -> (Sym, [u8; QK_K]) {
     let values = &KVALUES_IQ4NL;
     let v0 = f32::from(values[0]);
     let mut scales = [0f32; 8];
-    let mut l = [0u8; QK_K];
-    let (mut max_scale, mut amax_scale) = (0f32, 0f32);
     for (ib, xb) in x.chunks_exact(32).enumerate() {
         let (mut amax, mut max) = (0f32, 0f32);
         for &v in xb {
@@ -127,24 +157,61 @@ pub(crate) fn quantize_iq4_xs_ref(x: &Block) -> (Sym, [u8; QK_K]) {
             }
         }
         scales[ib] = d;
-        if d.abs() > amax_scale {
-            amax_scale = d.abs();
-            max_scale = d;
+    }
+    ggml_super(x, &scales)
+}
+
+/// ggml's IQ4_XS block (parameters and codes), eight sub-blocks at a time; equal to
+/// the scalar port (tested).
+#[inline(always)]
+pub(crate) fn ggml_iq4_xs(x: &Block) -> (Sym, [u8; QK_K]) {
+    let mut xt = [[[0f32; L]; ROWS]; 2];
+    transpose(x, 32, &mut xt);
+    let rows = &xt[0];
+    let v0 = f32::from(KVALUES_IQ4NL[0]);
+    let (mut amax, mut max) = ([0f32; L], [0f32; L]);
+    for r in rows {
+        for l in 0..L {
+            let up = r[l].abs() > amax[l];
+            amax[l] = if up { r[l].abs() } else { amax[l] };
+            max[l] = if up { r[l] } else { max[l] };
         }
     }
-    let d = -max_scale / 32.0;
-    let mut p = Sym { d: f16::from_f32(d), sc: [0; MAX_SUBS] };
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    for (ib, xb) in x.chunks_exact(32).enumerate() {
-        let ls = nearest_int(id * scales[ib]).clamp(-32, 31);
-        let dl = d * ls as f32;
-        let idl = if dl != 0.0 { 1.0 / dl } else { 0.0 };
-        for (o, &v) in l[32 * ib..32 * ib + 32].iter_mut().zip(xb) {
-            *o = best_index_int8(values, idl * v) as u8;
+    let sums = |id: V| {
+        let (mut sumqx, mut sumq2) = ([0f32; L], [0f32; L]);
+        for r in rows {
+            for l in 0..L {
+                let q = Grid::Iq4.value(r[l], 0.0, id[l]);
+                let w = r[l] * r[l];
+                sumqx[l] += w * q * r[l];
+                sumq2[l] += w * q * q;
+            }
         }
-        p.sc[ib] = ls as i8;
+        (sumqx, sumq2)
+    };
+    let d0 = map(max, |m| -m / v0);
+    let (sumqx, sumq2) = sums(map(d0, |d| 1.0 / d));
+    let mut d = [0f32; L];
+    let mut best = [0f32; L];
+    for l in 0..L {
+        d[l] = if sumq2[l] > 0.0 { sumqx[l] / sumq2[l] } else { 0.0 };
+        best[l] = d[l] * sumqx[l];
     }
-    (p, l)
+    for itry in -7..=7 {
+        let (sumqx, sumq2) = sums(map(max, |m| (itry as f32 + v0) / m));
+        for l in 0..L {
+            if sumq2[l] > 0.0 && sumqx[l] * sumqx[l] > best[l] * sumq2[l] {
+                d[l] = sumqx[l] / sumq2[l];
+                best[l] = d[l] * sumqx[l];
+            }
+        }
+    }
+    for l in 0..L {
+        if amax[l] < GROUP_MAX_EPS {
+            d[l] = 0.0;
+        }
+    }
+    ggml_super(x, &d)
 }
 
 /// Squared error of the bytes `b` against `x`.
@@ -158,7 +225,7 @@ fn bytes_error(x: &Block, b: &[u8]) -> f32 {
 /// Our encoder's block: ggml's, or the polish of its parameters if better.
 #[inline(always)]
 fn encode_block(x: &Block, out: &mut [u8]) {
-    let (g, gl) = quantize_iq4_xs_ref(x);
+    let (g, gl) = ggml_iq4_xs(x);
     write_codes(&g, &gl, out);
     let ge = bytes_error(x, out);
     let (p, pe) = k_sym::polish(&SHAPE, x, &g, 3);
@@ -170,10 +237,10 @@ fn encode_block(x: &Block, out: &mut [u8]) {
 k_common::dispatch_encoder!(encode_block);
 
 #[cfg(test)]
-/// Encodes whole blocks with ggml's own choice ([`quantize_iq4_xs_ref`]).
+/// Encodes whole blocks with ggml's own choice (the scalar port).
 pub(crate) fn encode_ggml(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
     k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| {
-        let (g, gl) = quantize_iq4_xs_ref(x);
+        let (g, gl) = ggml_iq4_xs_scalar(x);
         write_codes(&g, &gl, o);
     })
 }

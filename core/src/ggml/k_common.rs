@@ -260,7 +260,7 @@ pub(crate) fn make_qkx2_quants(
 /// Port of ggml's `make_qx_quants` with `rmse_type == 1` (weights `x²`) and no
 /// importance matrix: Q6_K's symmetric sub-block fit. Returns the scale (its sign
 /// puts the largest magnitude on the `-nmax` side).
-#[inline(always)]
+#[cfg(test)]
 pub(crate) fn make_qx_quants_rmse1(nmax: i32, x: &[f32]) -> f32 {
     let mut max = 0f32;
     let mut amax = 0f32;

@@ -191,6 +191,8 @@ fn ggml_k_lane_ports_equal_the_scalar_ports() {
         assert_eq!(q5_k::ggml_q5_k(&xt), q5_k::ggml_q5_k_scalar(blk), "Q5_K block {b}");
         transpose(blk, 16, &mut xt);
         assert_eq!(q2_k::ggml_q2_k(&xt), q2_k::ggml_q2_k_scalar(blk), "Q2_K block {b}");
+        assert_eq!(q6_k::ggml_q6_k(blk), q6_k::ggml_q6_k_scalar(blk), "Q6_K block {b}");
+        assert_eq!(iq4_xs::ggml_iq4_xs(blk), iq4_xs::ggml_iq4_xs_scalar(blk), "IQ4_XS block {b}");
     }
 }
 

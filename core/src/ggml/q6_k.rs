@@ -19,13 +19,17 @@
 //!
 //! # Encoding
 //!
-//! ggml's own choice ([`quantize_q6_k_ref`], a port of `quantize_row_q6_K_ref`) and
+//! ggml's own choice ([`ggml_q6_k`], a port of `quantize_row_q6_K_ref`) and
 //! its least-squares polish ([`k_sym::polish`]), keeping the better by actual
 //! squared error: never worse than ggml's.
 
+// Lane loops index several arrays in lockstep by lane; iterators would obscure that.
+#![allow(clippy::needless_range_loop)]
+
 use half::f16;
 
-use super::k_common::{self, Block, GROUP_MAX_EPS, QK_K, make_qx_quants_rmse1, nearest_int, read_f16};
+use super::k_common::{self, Block, GROUP_MAX_EPS, QK_K, nearest_int, read_f16};
+use super::k_lanes::{L, ROWS, V, map, nearest_clamped, transpose};
 use super::k_sym::{self, Grid, MAX_SUBS, Shape, Sym};
 use crate::QuantError;
 use crate::input::Input;
@@ -72,14 +76,11 @@ fn write(x: &Block, p: &Sym, out: &mut [u8]) {
     rest[16..18].copy_from_slice(&p.d.to_le_bytes());
 }
 
-/// ggml's `quantize_row_q6_K_ref` for one block.
+/// ggml's sub-scales to block parameters (`quantize_row_q6_K_ref` after the fits).
 #[inline(always)]
-pub(crate) fn quantize_q6_k_ref(x: &Block) -> Sym {
-    let mut scales = [0f32; 16];
+fn ggml_super(scales: &[f32; 16]) -> Sym {
     let (mut max_scale, mut max_abs_scale) = (0f32, 0f32);
-    for (j, xs) in x.chunks_exact(16).enumerate() {
-        let s = make_qx_quants_rmse1(32, xs);
-        scales[j] = s;
+    for &s in scales {
         if s.abs() > max_abs_scale {
             max_abs_scale = s.abs();
             max_scale = s;
@@ -97,10 +98,86 @@ pub(crate) fn quantize_q6_k_ref(x: &Block) -> Sym {
     p
 }
 
+/// Scalar port of ggml's `quantize_row_q6_K_ref` for one block: the oracle of
+/// [`ggml_q6_k`].
+#[cfg(test)]
+pub(crate) fn ggml_q6_k_scalar(x: &Block) -> Sym {
+    let mut scales = [0f32; 16];
+    for (j, xs) in x.chunks_exact(16).enumerate() {
+        scales[j] = super::k_common::make_qx_quants_rmse1(32, xs);
+    }
+    ggml_super(&scales)
+}
+
+/// Lane port of `make_qx_quants(16, nmax, x, L, 1, NULL)`: eight sub-blocks' scales.
+#[inline(always)]
+fn qx_rmse1_lanes(rows: &[V], nmax: i32) -> V {
+    let (mut max, mut amax) = ([0f32; L], [0f32; L]);
+    for r in rows {
+        for l in 0..L {
+            let ax = r[l].abs();
+            let up = ax > amax[l];
+            amax[l] = if up { ax } else { amax[l] };
+            max[l] = if up { r[l] } else { max[l] };
+        }
+    }
+    let nmaxf = nmax as f32;
+    let sums = |iscale: V| {
+        let (mut sumlx, mut suml2) = ([0f32; L], [0f32; L]);
+        for r in rows {
+            for l in 0..L {
+                let q = nearest_clamped(iscale[l] * r[l], -nmax, nmax - 1);
+                let w = r[l] * r[l];
+                sumlx[l] += w * r[l] * q;
+                suml2[l] += w * q * q;
+            }
+        }
+        (sumlx, suml2)
+    };
+    let (sumlx, suml2) = sums(map(max, |m| -nmaxf / m));
+    let mut scale = [0f32; L];
+    let mut best = [0f32; L];
+    for l in 0..L {
+        scale[l] = if suml2[l] != 0.0 { sumlx[l] / suml2[l] } else { 0.0 };
+        best[l] = scale[l] * sumlx[l];
+    }
+    for is in -9..=9 {
+        if is == 0 {
+            continue;
+        }
+        let (sumlx, suml2) = sums(map(max, |m| -(nmaxf + 0.1 * is as f32) / m));
+        for l in 0..L {
+            if suml2[l] > 0.0 && sumlx[l] * sumlx[l] > best[l] * suml2[l] {
+                scale[l] = sumlx[l] / suml2[l];
+                best[l] = scale[l] * sumlx[l];
+            }
+        }
+    }
+    for l in 0..L {
+        if amax[l] < GROUP_MAX_EPS {
+            scale[l] = 0.0;
+        }
+    }
+    scale
+}
+
+/// ggml's choice for one block (`quantize_row_q6_K_ref`), eight sub-blocks at a
+/// time; equal to the scalar port (tested).
+#[inline(always)]
+pub(crate) fn ggml_q6_k(x: &Block) -> Sym {
+    let mut xt = [[[0f32; L]; ROWS]; 2];
+    transpose(x, 16, &mut xt);
+    let mut scales = [0f32; 16];
+    for g in 0..2 {
+        scales[g * L..(g + 1) * L].copy_from_slice(&qx_rmse1_lanes(&xt[g][..16], 32));
+    }
+    ggml_super(&scales)
+}
+
 /// Our encoder's parameters for one block and their squared error.
 #[inline(always)]
 pub(crate) fn search_block(x: &Block) -> (Sym, f32) {
-    let g = quantize_q6_k_ref(x);
+    let g = ggml_q6_k(x);
     k_sym::polish(&SHAPE, x, &g, 2)
 }
 
@@ -114,7 +191,7 @@ k_common::dispatch_encoder!(encode_block);
 #[cfg(test)]
 /// Encodes whole blocks with ggml's own choice ([`quantize_q6_k_ref`]).
 pub(crate) fn encode_ggml(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
-    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| write(x, &quantize_q6_k_ref(x), o))
+    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| write(x, &ggml_q6_k_scalar(x), o))
 }
 
 /// Decodes one block (ggml's `dequantize_row_q6_K`).
