@@ -28,7 +28,9 @@
 
 use half::f16;
 
-use super::k_common::{self, Block, GROUP_MAX_EPS, KVALUES_IQ4NL, QK_K, best_index_int8, nearest_int, read_f16};
+use super::k_common::{
+    self, Block, GROUP_MAX_EPS, KVALUES_IQ4NL, QK_K, best_index_int8, nearest_int, read_f16,
+};
 use super::k_lanes::{L, ROWS, V, map, transpose};
 use super::k_sym::{self, Grid, MAX_SUBS, Shape, Sym};
 use crate::QuantError;

@@ -154,7 +154,8 @@ pub(crate) fn ggml_super(shape: &Shape, scales: &[f32], mins: &[f32]) -> Affine 
     }
     let inv_scale = if max_scale > 0.0 { scmax / max_scale } else { 0.0 };
     let inv_min = if max_min > 0.0 { scmax / max_min } else { 0.0 };
-    let mut p = Affine { d: f16::ZERO, dmin: f16::ZERO, sc: [0; MAX_SUBS], mc: [0; MAX_SUBS], rule: Rule::Div };
+    let mut p =
+        Affine { d: f16::ZERO, dmin: f16::ZERO, sc: [0; MAX_SUBS], mc: [0; MAX_SUBS], rule: Rule::Div };
     for j in 0..scales.len() {
         // ggml stores the rounded value in a u8 (wrapping), then clamps to scmax.
         p.sc[j] = (nearest_int(inv_scale * scales[j]) as u8).min(shape.scmax);
@@ -210,13 +211,15 @@ pub(crate) fn qkx2_lanes(
         // As in ggml, the grid is taken from the current best `min`.
         let iscale = zip(max, min, |a, b| (rmin + rdelta * is as f32 + nmaxf) / (a - b));
         let (mut sum_l, mut sum_l2, mut sum_xl) = ([0f32; L], [0f32; L], [0f32; L]);
-        for (r, wr) in rows.iter().zip(w) {
-            for l in 0..L {
-                let q = nearest_clamped(iscale[l] * (r[l] - min[l]), 0, nmax);
-                sum_l[l] += wr[l] * q;
-                sum_l2[l] += wr[l] * q * q;
-                sum_xl[l] += wr[l] * q * r[l];
-            }
+        let mut qs = [[0f32; L]; 32];
+        for ((r, wr), qr) in rows.iter().zip(w).zip(qs.iter_mut()) {
+            let t = zip(iscale, zip(*r, min, |a, b| a - b), |a, b| a * b);
+            let q = map(t, |v| nearest_clamped(v, 0, nmax));
+            *qr = q;
+            let wq = zip(*wr, q, |a, b| a * b);
+            sum_l = zip(sum_l, wq, |a, b| a + b);
+            sum_l2 = zip(sum_l2, zip(wq, q, |a, b| a * b), |a, b| a + b);
+            sum_xl = zip(sum_xl, zip(wq, *r, |a, b| a * b), |a, b| a + b);
         }
         let mut ts = [0f32; L];
         let mut tm = [0f32; L];
@@ -231,13 +234,10 @@ pub(crate) fn qkx2_lanes(
             ts[l] = if clamp { sum_xl[l] / sum_l2[l] } else { s };
         }
         let mut cur_error = [0f32; L];
-        for (r, wr) in rows.iter().zip(w) {
-            for l in 0..L {
-                let q = nearest_clamped(iscale[l] * (r[l] - min[l]), 0, nmax);
-                let diff = ts[l] * q + tm[l] - r[l];
-                let diff = if use_mad { diff.abs() } else { diff * diff };
-                cur_error[l] += wr[l] * diff;
-            }
+        for ((r, wr), &q) in rows.iter().zip(w).zip(qs.iter()) {
+            let diff = zip(zip(zip(ts, q, |a, b| a * b), tm, |a, b| a + b), *r, |a, b| a - b);
+            let diff = if use_mad { map(diff, f32::abs) } else { zip(diff, diff, |a, b| a * b) };
+            cur_error = zip(cur_error, zip(*wr, diff, |a, b| a * b), |a, b| a + b);
         }
         for l in 0..L {
             if ok[l] && cur_error[l] < best_error[l] {
@@ -306,7 +306,8 @@ fn choose_sub_codes(shape: &Shape, xt: &Transposed, p: &mut Affine) -> f32 {
             let clamp = off > 0.0;
             let a = if clamp { sqx[l] / sqq[l] } else { a };
             let off = if clamp { 0.0 } else { off };
-            valid[l] = det > 0.0 && sqq[l] > 0.0 && a > 0.0 && a.abs() < f32::INFINITY && off.abs() < f32::INFINITY;
+            valid[l] =
+                det > 0.0 && sqq[l] > 0.0 && a > 0.0 && a.abs() < f32::INFINITY && off.abs() < f32::INFINITY;
             (cs[0][l], cs[1][l]) = around(if d > 0.0 { a / d } else { 0.0 }, scmax);
             (cm[0][l], cm[1][l]) = around(if dmin > 0.0 { -off / dmin } else { 0.0 }, scmax);
         }

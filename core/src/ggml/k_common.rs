@@ -26,7 +26,8 @@ pub(crate) type Block = [f32; QK_K];
 pub(crate) const GROUP_MAX_EPS: f32 = 1e-15;
 
 /// IQ4_NL's (and IQ4_XS's) 16 code values, `kvalues_iq4nl` in `ggml-common.h`.
-pub(crate) const KVALUES_IQ4NL: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+pub(crate) const KVALUES_IQ4NL: [i8; 16] =
+    [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 
 /// ggml's `nearest_int`: round to nearest, ties to even, for `|v| <= 4194303`
 /// (adds `1.5 * 2^23` and reads the mantissa, exactly as ggml does).
@@ -360,13 +361,61 @@ pub(crate) fn make_q3_quants(nmax: i32, x: &[f32]) -> f32 {
     if suml2 > 0.0 { sumlx / suml2 } else { 0.0 }
 }
 
+/// Generates a type's `encode` (dispatching: AVX2 when detected at run time, else
+/// the baseline), `encode_avx2` and `encode_baseline` (the scalar reference the AVX2
+/// path is tested against) around `$block: fn(&Block, &mut [u8])`, which must be
+/// `#[inline(always)]` down to its leaves so that each entry point compiles the whole
+/// search for its instruction set. Both run the same IEEE operations (no fused
+/// multiply-add), so they write the same bytes.
+macro_rules! dispatch_encoder {
+    ($block:path) => {
+        /// Encodes whole blocks of `input` into `out` with the fastest path this CPU
+        /// runs.
+        ///
+        /// # Errors
+        /// [`QuantError::NonFinite`] / [`QuantError::OutOfRange`] naming the first bad
+        /// element, counted from `first_element`.
+        pub(crate) fn encode(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 was detected on this CPU just above.
+                return unsafe { encode_avx2(input, first_element, out) };
+            }
+            encode_baseline(input, first_element, out)
+        }
+
+        /// [`encode`] compiled for AVX2.
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        #[target_feature(enable = "avx2")]
+        pub(crate) fn encode_avx2(
+            input: Input<'_>,
+            first_element: u64,
+            out: &mut [u8],
+        ) -> Result<(), QuantError> {
+            super::k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| $block(x, o))
+        }
+
+        /// [`encode`] for the target's baseline instruction set: the reference.
+        pub(crate) fn encode_baseline(
+            input: Input<'_>,
+            first_element: u64,
+            out: &mut [u8],
+        ) -> Result<(), QuantError> {
+            super::k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| $block(x, o))
+        }
+    };
+}
+pub(crate) use dispatch_encoder;
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn nearest_int_rounds_half_to_even() {
-        for (v, want) in [(0.5f32, 0), (1.5, 2), (2.5, 2), (-0.5, 0), (-1.5, -2), (3.49, 3), (-7.6, -8), (0.0, 0)] {
+        for (v, want) in
+            [(0.5f32, 0), (1.5, 2), (2.5, 2), (-0.5, 0), (-1.5, -2), (3.49, 3), (-7.6, -8), (0.0, 0)]
+        {
             assert_eq!(nearest_int(v), want, "{v}");
         }
     }
@@ -403,45 +452,3 @@ mod tests {
         }
     }
 }
-
-/// Generates a type's `encode` (dispatching: AVX2 when detected at run time, else
-/// the baseline), `encode_avx2` and `encode_baseline` (the scalar reference the AVX2
-/// path is tested against) around `$block: fn(&Block, &mut [u8])`, which must be
-/// `#[inline(always)]` down to its leaves so that each entry point compiles the whole
-/// search for its instruction set. Both run the same IEEE operations (no fused
-/// multiply-add), so they write the same bytes.
-macro_rules! dispatch_encoder {
-    ($block:path) => {
-        /// Encodes whole blocks of `input` into `out` with the fastest path this CPU
-        /// runs.
-        ///
-        /// # Errors
-        /// [`QuantError::NonFinite`] / [`QuantError::OutOfRange`] naming the first bad
-        /// element, counted from `first_element`.
-        pub(crate) fn encode(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
-            #[cfg(all(feature = "std", target_arch = "x86_64"))]
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: AVX2 was detected on this CPU just above.
-                return unsafe { encode_avx2(input, first_element, out) };
-            }
-            encode_baseline(input, first_element, out)
-        }
-
-        /// [`encode`] compiled for AVX2.
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        #[target_feature(enable = "avx2")]
-        pub(crate) fn encode_avx2(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
-            super::k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| $block(x, o))
-        }
-
-        /// [`encode`] for the target's baseline instruction set: the reference.
-        pub(crate) fn encode_baseline(
-            input: Input<'_>,
-            first_element: u64,
-            out: &mut [u8],
-        ) -> Result<(), QuantError> {
-            super::k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| $block(x, o))
-        }
-    };
-}
-pub(crate) use dispatch_encoder;

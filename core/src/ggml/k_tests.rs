@@ -50,7 +50,7 @@ fn test_data(blocks_per_kind: usize) -> Vec<f32> {
     let mut x = Vec::new();
     let gauss = |rng: &mut Rng| {
         let (a, b) = (rng.unit() * 0.5 + 0.5, rng.unit() * 0.5 + 0.5);
-        libm::sqrtf(-2.0 * libm::logf(a.max(1e-7))) * libm::cosf(6.283_185 * b)
+        libm::sqrtf(-2.0 * libm::logf(a.max(1e-7))) * libm::cosf(core::f32::consts::TAU * b)
     };
     for scale in [1e-3f32, 0.05, 3.0] {
         for _ in 0..blocks_per_kind * QK_K {
@@ -62,7 +62,7 @@ fn test_data(blocks_per_kind: usize) -> Vec<f32> {
         }
         for _ in 0..blocks_per_kind * QK_K {
             let g = gauss(&mut rng);
-            let big = rng.next_u64() % 97 == 0;
+            let big = rng.next_u64().is_multiple_of(97);
             x.push(if big { g * 40.0 * scale } else { g * scale });
         }
         for _ in 0..QK_K {

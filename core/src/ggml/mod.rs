@@ -232,7 +232,7 @@ impl GgmlType {
     /// blocks or the size overflows.
     pub fn bytes_for(self, n: u64) -> Option<u64> {
         let b = self.block_len() as u64;
-        if n % b != 0 {
+        if !n.is_multiple_of(b) {
             return None;
         }
         (n / b).checked_mul(self.type_size() as u64)
@@ -242,7 +242,7 @@ impl GgmlType {
     /// type's block: the 256-weight types go to a 32-weight type, and any type whose
     /// block still does not divide the row goes to F16 (`llama_tensor_get_type`).
     pub fn for_row_len(self, ne0: u64) -> GgmlType {
-        let t = if ne0 % self.block_len() as u64 == 0 {
+        let t = if ne0.is_multiple_of(self.block_len() as u64) {
             self
         } else {
             match self {
@@ -254,7 +254,7 @@ impl GgmlType {
                 other => other,
             }
         };
-        if ne0 % t.block_len() as u64 == 0 { t } else { GgmlType::F16 }
+        if ne0.is_multiple_of(t.block_len() as u64) { t } else { GgmlType::F16 }
     }
 }
 
@@ -366,7 +366,7 @@ pub fn dequantize(ty: GgmlType, blocks: &[u8], out: &mut [f32]) -> Result<(), Qu
 /// Checks that `elements` is a whole number of `ty` blocks held in exactly `bytes`.
 fn check_lengths(ty: GgmlType, elements: usize, bytes: usize) -> Result<usize, QuantError> {
     let b = ty.block_len();
-    if elements % b != 0 {
+    if !elements.is_multiple_of(b) {
         return Err(QuantError::NotBlockMultiple { len: elements, block: b });
     }
     let blocks = elements / b;

@@ -61,7 +61,8 @@ pub(crate) fn pack_crumbs(l: &[u8; QK_K], qs: &mut [u8]) {
     for h in 0..2 {
         for i in 0..32 {
             let e = 128 * h + i;
-            qs[32 * h + i] = (l[e] & 3) | ((l[e + 32] & 3) << 2) | ((l[e + 64] & 3) << 4) | ((l[e + 96] & 3) << 6);
+            qs[32 * h + i] =
+                (l[e] & 3) | ((l[e + 32] & 3) << 2) | ((l[e + 64] & 3) << 4) | ((l[e + 96] & 3) << 6);
         }
     }
 }
@@ -70,8 +71,8 @@ pub(crate) fn pack_crumbs(l: &[u8; QK_K], qs: &mut [u8]) {
 fn write(x: &Block, p: &Affine, out: &mut [u8]) {
     let mut l = [0u8; QK_K];
     k_affine::block_codes(&SHAPE, x, p, &mut l);
-    for j in 0..16 {
-        out[j] = (p.sc[j] & 0xF) | (p.mc[j] << 4);
+    for (o, (&s, &m)) in out[..16].iter_mut().zip(p.sc.iter().zip(&p.mc)) {
+        *o = (s & 0xF) | (m << 4);
     }
     pack_crumbs(&l, &mut out[16..80]);
     out[80..82].copy_from_slice(&p.d.to_le_bytes());
@@ -160,8 +161,7 @@ fn decode_block(b: &[u8], y: &mut [f32]) {
     let d = read_f16(b, 80);
     let min = read_f16(b, 82);
     let qs = &b[16..80];
-    for j in 0..16 {
-        let sc = b[j];
+    for (j, &sc) in b[..16].iter().enumerate() {
         let (dl, ml) = (d * f32::from(sc & 0xF), min * f32::from(sc >> 4));
         for i in 0..16 {
             let e = 16 * j + i;

@@ -101,9 +101,9 @@ pub(crate) fn quantize_q3_k_ref(x: &Block) -> Sym {
     let mut p = Sym { d: f16::ZERO, sc: [-32; MAX_SUBS] };
     if max_scale != 0.0 {
         let iscale = -32.0 / max_scale;
-        for j in 0..16 {
+        for (o, &s) in p.sc.iter_mut().zip(&scales) {
             // ggml keeps the rounded value in an int8 before clamping.
-            p.sc[j] = i32::from(nearest_int(iscale * scales[j]) as i8).clamp(-32, 31) as i8;
+            *o = i32::from(nearest_int(iscale * s) as i8).clamp(-32, 31) as i8;
         }
         p.d = f16::from_f32(1.0 / iscale);
     }
