@@ -212,14 +212,19 @@ pub(crate) fn qkx2_lanes(
         let iscale = zip(max, min, |a, b| (rmin + rdelta * is as f32 + nmaxf) / (a - b));
         let (mut sum_l, mut sum_l2, mut sum_xl) = ([0f32; L], [0f32; L], [0f32; L]);
         let mut qs = [[0f32; L]; 32];
-        for ((r, wr), qr) in rows.iter().zip(w).zip(qs.iter_mut()) {
+        // One accumulator per loop keeps each sum in a vector register.
+        for (r, qr) in rows.iter().zip(qs.iter_mut()) {
             let t = zip(iscale, zip(*r, min, |a, b| a - b), |a, b| a * b);
-            let q = map(t, |v| nearest_clamped(v, 0, nmax));
-            *qr = q;
-            let wq = zip(*wr, q, |a, b| a * b);
-            sum_l = zip(sum_l, wq, |a, b| a + b);
-            sum_l2 = zip(sum_l2, zip(wq, q, |a, b| a * b), |a, b| a + b);
-            sum_xl = zip(sum_xl, zip(wq, *r, |a, b| a * b), |a, b| a + b);
+            *qr = map(t, |v| nearest_clamped(v, 0, nmax));
+        }
+        for (q, wr) in qs.iter().zip(w) {
+            sum_l = zip(sum_l, zip(*wr, *q, |a, b| a * b), |a, b| a + b);
+        }
+        for (q, wr) in qs.iter().zip(w) {
+            sum_l2 = zip(sum_l2, zip(zip(*wr, *q, |a, b| a * b), *q, |a, b| a * b), |a, b| a + b);
+        }
+        for ((q, wr), r) in qs.iter().zip(w).zip(rows) {
+            sum_xl = zip(sum_xl, zip(zip(*wr, *q, |a, b| a * b), *r, |a, b| a * b), |a, b| a + b);
         }
         let mut ts = [0f32; L];
         let mut tm = [0f32; L];
@@ -283,18 +288,32 @@ fn choose_sub_codes(shape: &Shape, xt: &Transposed, p: &mut Affine) -> f32 {
         let rows = &xt[g][..shape.sub];
         let (d1, m1) = group_scales(p, g);
         let inv1 = map(d1, inv);
-        let mut best_e = [0f32; L];
-        let (mut sq, mut sqq, mut sx, mut sqx) = ([0f32; L], [0f32; L], [0f32; L], [0f32; L]);
-        for r in rows {
+        // One accumulator per loop keeps each sum in a vector register.
+        let mut qs = [[0f32; L]; 32];
+        for (r, qr) in rows.iter().zip(qs.iter_mut()) {
             for l in 0..L {
-                let q = code(r[l], d1[l], inv1[l], m1[l], shape.qmax, p.rule);
-                let y = d1[l] * q - m1[l];
-                best_e[l] += (y - r[l]) * (y - r[l]);
-                sq[l] += q;
-                sqq[l] += q * q;
-                sx[l] += r[l];
-                sqx[l] += q * r[l];
+                qr[l] = code(r[l], d1[l], inv1[l], m1[l], shape.qmax, p.rule);
             }
+        }
+        let qs = &qs[..rows.len()];
+        let mut best_e = [0f32; L];
+        for (r, q) in rows.iter().zip(qs) {
+            let y = zip(zip(d1, *q, |a, b| a * b), m1, |a, b| a - b);
+            let dy = zip(y, *r, |a, b| a - b);
+            best_e = zip(best_e, zip(dy, dy, |a, b| a * b), |a, b| a + b);
+        }
+        let (mut sq, mut sqq, mut sx, mut sqx) = ([0f32; L], [0f32; L], [0f32; L], [0f32; L]);
+        for q in qs {
+            sq = zip(sq, *q, |a, b| a + b);
+        }
+        for q in qs {
+            sqq = zip(sqq, zip(*q, *q, |a, b| a * b), |a, b| a + b);
+        }
+        for r in rows {
+            sx = zip(sx, *r, |a, b| a + b);
+        }
+        for (r, q) in rows.iter().zip(qs) {
+            sqx = zip(sqx, zip(*q, *r, |a, b| a * b), |a, b| a + b);
         }
         let mut cs = [[0f32; L]; 2];
         let mut cm = [[0f32; L]; 2];
@@ -343,15 +362,26 @@ fn refit_super(shape: &Shape, xt: &Transposed, p: &Affine) -> Option<(f16, f16)>
     for g in 0..shape.groups() {
         let (d1, m1) = group_scales(p, g);
         let inv1 = map(d1, inv);
-        let (mut q1, mut qq, mut qx, mut xs) = ([0f32; L], [0f32; L], [0f32; L], [0f32; L]);
-        for r in &xt[g][..shape.sub] {
+        let rows = &xt[g][..shape.sub];
+        let mut qs = [[0f32; L]; 32];
+        for (r, qr) in rows.iter().zip(qs.iter_mut()) {
             for l in 0..L {
-                let q = code(r[l], d1[l], inv1[l], m1[l], shape.qmax, p.rule);
-                q1[l] += q;
-                qq[l] += q * q;
-                qx[l] += q * r[l];
-                xs[l] += r[l];
+                qr[l] = code(r[l], d1[l], inv1[l], m1[l], shape.qmax, p.rule);
             }
+        }
+        let qs = &qs[..rows.len()];
+        let (mut q1, mut qq, mut qx, mut xs) = ([0f32; L], [0f32; L], [0f32; L], [0f32; L]);
+        for q in qs {
+            q1 = zip(q1, *q, |a, b| a + b);
+        }
+        for q in qs {
+            qq = zip(qq, zip(*q, *q, |a, b| a * b), |a, b| a + b);
+        }
+        for (r, q) in rows.iter().zip(qs) {
+            qx = zip(qx, zip(*q, *r, |a, b| a * b), |a, b| a + b);
+        }
+        for r in rows {
+            xs = zip(xs, *r, |a, b| a + b);
         }
         for l in 0..L {
             let (sc, m) = (f64::from(p.sc[g * L + l]), f64::from(p.mc[g * L + l]));
