@@ -309,7 +309,7 @@ pub(crate) fn make_qx_quants_rmse1(nmax: i32, x: &[f32]) -> f32 {
 
 /// Port of ggml's `make_q3_quants` with `do_rmse` (Q3_K's sub-block fit): the
 /// scale after up to five rounds of single-code improvements under `x²` weights.
-#[inline(always)]
+#[cfg(test)]
 pub(crate) fn make_q3_quants(nmax: i32, x: &[f32]) -> f32 {
     let n = x.len();
     let mut max = 0f32;

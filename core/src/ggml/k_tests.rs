@@ -192,6 +192,7 @@ fn ggml_k_lane_ports_equal_the_scalar_ports() {
         transpose(blk, 16, &mut xt);
         assert_eq!(q2_k::ggml_q2_k(&xt), q2_k::ggml_q2_k_scalar(blk), "Q2_K block {b}");
         assert_eq!(q6_k::ggml_q6_k(blk), q6_k::ggml_q6_k_scalar(blk), "Q6_K block {b}");
+        assert_eq!(q3_k::ggml_q3_k(blk), q3_k::ggml_q3_k_scalar(blk), "Q3_K block {b}");
         assert_eq!(iq4_xs::ggml_iq4_xs(blk), iq4_xs::ggml_iq4_xs_scalar(blk), "IQ4_XS block {b}");
     }
 }

@@ -16,13 +16,17 @@
 //!
 //! # Encoding
 //!
-//! ggml's own choice ([`quantize_q3_k_ref`], a port of `quantize_row_q3_K_ref`) and
+//! ggml's own choice ([`ggml_q3_k`], a port of `quantize_row_q3_K_ref`) and
 //! its least-squares polish ([`k_sym::polish`]), keeping the better by actual
 //! squared error: never worse than ggml's.
 
+// Lane loops index several arrays in lockstep by lane; iterators would obscure that.
+#![allow(clippy::needless_range_loop)]
+
 use half::f16;
 
-use super::k_common::{self, Block, QK_K, make_q3_quants, nearest_int, read_f16};
+use super::k_common::{self, Block, GROUP_MAX_EPS, QK_K, nearest_int, read_f16};
+use super::k_lanes::{L, ROWS, V, map, nearest_clamped, transpose};
 use super::k_sym::{self, Grid, MAX_SUBS, Shape, Sym};
 use super::q2_k::pack_crumbs;
 use crate::QuantError;
@@ -84,14 +88,11 @@ fn write(x: &Block, p: &Sym, out: &mut [u8]) {
     rest[12..14].copy_from_slice(&p.d.to_le_bytes());
 }
 
-/// ggml's `quantize_row_q3_K_ref` for one block.
+/// ggml's sub-scales to block parameters (`quantize_row_q3_K_ref` after the fits).
 #[inline(always)]
-pub(crate) fn quantize_q3_k_ref(x: &Block) -> Sym {
-    let mut scales = [0f32; 16];
+fn ggml_super(scales: &[f32; 16]) -> Sym {
     let (mut max_scale, mut amax) = (0f32, 0f32);
-    for (j, xs) in x.chunks_exact(16).enumerate() {
-        let s = make_q3_quants(4, xs);
-        scales[j] = s;
+    for &s in scales {
         if s.abs() > amax {
             amax = s.abs();
             max_scale = s;
@@ -101,7 +102,7 @@ pub(crate) fn quantize_q3_k_ref(x: &Block) -> Sym {
     let mut p = Sym { d: f16::ZERO, sc: [-32; MAX_SUBS] };
     if max_scale != 0.0 {
         let iscale = -32.0 / max_scale;
-        for (o, &s) in p.sc.iter_mut().zip(&scales) {
+        for (o, &s) in p.sc.iter_mut().zip(scales) {
             // ggml keeps the rounded value in an int8 before clamping.
             *o = i32::from(nearest_int(iscale * s) as i8).clamp(-32, 31) as i8;
         }
@@ -110,10 +111,96 @@ pub(crate) fn quantize_q3_k_ref(x: &Block) -> Sym {
     p
 }
 
+/// Scalar port of ggml's `quantize_row_q3_K_ref` for one block: the oracle of
+/// [`ggml_q3_k`].
+#[cfg(test)]
+pub(crate) fn ggml_q3_k_scalar(x: &Block) -> Sym {
+    let mut scales = [0f32; 16];
+    for (j, xs) in x.chunks_exact(16).enumerate() {
+        scales[j] = super::k_common::make_q3_quants(4, xs);
+    }
+    ggml_super(&scales)
+}
+
+/// Lane port of `make_q3_quants(16, nmax, x, L, true)`: eight sub-blocks' scales,
+/// each lane running the scalar sequence (its improvement rounds stop when the lane
+/// changes nothing, as in ggml).
+#[inline(always)]
+fn q3_lanes(rows: &[V], nmax: i32) -> V {
+    let (mut max, mut amax) = ([0f32; L], [0f32; L]);
+    for r in rows {
+        for l in 0..L {
+            let ax = r[l].abs();
+            let up = ax > amax[l];
+            amax[l] = if up { ax } else { amax[l] };
+            max[l] = if up { r[l] } else { max[l] };
+        }
+    }
+    let iscale = map(max, |m| -(nmax as f32) / m);
+    let mut ql = [[0f32; L]; 16];
+    let (mut sumlx, mut suml2) = ([0f32; L], [0f32; L]);
+    for (r, q) in rows.iter().zip(ql.iter_mut()) {
+        for l in 0..L {
+            q[l] = nearest_clamped(iscale[l] * r[l], -nmax, nmax - 1);
+            let w = r[l] * r[l];
+            sumlx[l] += w * r[l] * q[l];
+            suml2[l] += w * q[l] * q[l];
+        }
+    }
+    let mut active = [true; L];
+    for _ in 0..5 {
+        let mut changed = [false; L];
+        for (r, q) in rows.iter().zip(ql.iter_mut()) {
+            for l in 0..L {
+                let (x, cur) = (r[l], q[l]);
+                let w = x * x;
+                let slx0 = sumlx[l] - w * x * cur;
+                let sl20 = suml2[l] - w * cur * cur;
+                let new_l = nearest_clamped(x * sl20 / slx0, -nmax, nmax - 1);
+                let slx = slx0 + w * x * new_l;
+                let sl2 = sl20 + w * new_l * new_l;
+                let take = active[l]
+                    && slx0 > 0.0
+                    && new_l != cur
+                    && sl2 > 0.0
+                    && slx * slx * suml2[l] > sumlx[l] * sumlx[l] * sl2;
+                q[l] = if take { new_l } else { cur };
+                sumlx[l] = if take { slx } else { sumlx[l] };
+                suml2[l] = if take { sl2 } else { suml2[l] };
+                changed[l] |= take;
+            }
+        }
+        for l in 0..L {
+            active[l] &= changed[l];
+        }
+        if !active.iter().any(|&a| a) {
+            break;
+        }
+    }
+    let mut scale = [0f32; L];
+    for l in 0..L {
+        scale[l] = if amax[l] < GROUP_MAX_EPS || suml2[l] <= 0.0 { 0.0 } else { sumlx[l] / suml2[l] };
+    }
+    scale
+}
+
+/// ggml's choice for one block (`quantize_row_q3_K_ref`), eight sub-blocks at a
+/// time; equal to the scalar port (tested).
+#[inline(always)]
+pub(crate) fn ggml_q3_k(x: &Block) -> Sym {
+    let mut xt = [[[0f32; L]; ROWS]; 2];
+    transpose(x, 16, &mut xt);
+    let mut scales = [0f32; 16];
+    for g in 0..2 {
+        scales[g * L..(g + 1) * L].copy_from_slice(&q3_lanes(&xt[g][..16], 4));
+    }
+    ggml_super(&scales)
+}
+
 /// Our encoder's parameters for one block and their squared error.
 #[inline(always)]
 pub(crate) fn search_block(x: &Block) -> (Sym, f32) {
-    let g = quantize_q3_k_ref(x);
+    let g = ggml_q3_k(x);
     k_sym::polish(&SHAPE, x, &g, 3)
 }
 
@@ -127,7 +214,7 @@ k_common::dispatch_encoder!(encode_block);
 #[cfg(test)]
 /// Encodes whole blocks with ggml's own choice ([`quantize_q3_k_ref`]).
 pub(crate) fn encode_ggml(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {
-    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| write(x, &quantize_q3_k_ref(x), o))
+    k_common::encode_blocks(input, first_element, out, TYPE_SIZE, |x, o| write(x, &ggml_q3_k_scalar(x), o))
 }
 
 /// Decodes one block (ggml's `dequantize_row_q3_K`).
