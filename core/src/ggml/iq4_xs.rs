@@ -97,7 +97,7 @@ fn ggml_super(x: &Block, scales: &[f32; 8]) -> (Sym, [u8; QK_K]) {
         }
     }
     let d = -max_scale / 32.0;
-    let mut p = Sym { d: f16::from_f32(d), sc: [0; MAX_SUBS] };
+    let mut p = Sym { d: f16::from_f32(d), sc: [0; MAX_SUBS], div: true };
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     let mut l = [0u8; QK_K];
     for (ib, xb) in x.chunks_exact(32).enumerate() {
@@ -183,7 +183,7 @@ pub(crate) fn ggml_iq4_xs(x: &Block) -> (Sym, [u8; QK_K]) {
         let (mut sumqx, mut sumq2) = ([0f32; L], [0f32; L]);
         for r in rows {
             for l in 0..L {
-                let q = Grid::Iq4.value(r[l], 0.0, id[l]);
+                let q = Grid::Iq4.value(r[l], 0.0, id[l], false);
                 let w = r[l] * r[l];
                 sumqx[l] += w * q * r[l];
                 sumq2[l] += w * q * q;

@@ -37,10 +37,10 @@ impl Grid {
     /// for the IQ4 grid); 0 when `dl` is 0 for the uniform grid. Float operations
     /// only, so that loops over it vectorise.
     #[inline(always)]
-    pub(crate) fn value(self, x: f32, dl: f32, idl: f32) -> f32 {
+    pub(crate) fn value(self, x: f32, dl: f32, idl: f32, div: bool) -> f32 {
         match self {
             Grid::Uniform { nmax } => {
-                let v = nearest_clamped(x / dl, -nmax, nmax - 1);
+                let v = nearest_clamped(if div { x / dl } else { x * idl }, -nmax, nmax - 1);
                 if dl == 0.0 { 0.0 } else { v }
             }
             Grid::Iq4 => {
@@ -84,6 +84,9 @@ pub(crate) struct Sym {
     pub d: f16,
     /// Signed sub-scale codes.
     pub sc: [i8; MAX_SUBS],
+    /// Uniform grids: codes from `x / dl` (ggml's quantizer) rather than `x * (1 / dl)`
+    /// (our search, cheaper).
+    pub div: bool,
 }
 
 #[inline(always)]
@@ -94,12 +97,12 @@ fn inv(dl: f32) -> f32 {
 /// Squared error of one sub-block under scale `dl` (eight partial sums, added in
 /// order at the end, so that it vectorises).
 #[inline(always)]
-fn sub_error(grid: Grid, x: &[f32], dl: f32) -> f32 {
+fn sub_error(grid: Grid, x: &[f32], dl: f32, div: bool) -> f32 {
     let idl = inv(dl);
     let mut e = [0f32; 8];
     for c in x.chunks_exact(8) {
         for l in 0..8 {
-            let y = dl * grid.value(c[l], dl, idl);
+            let y = dl * grid.value(c[l], dl, idl, div);
             e[l] += (y - c[l]) * (y - c[l]);
         }
     }
@@ -112,7 +115,7 @@ pub(crate) fn block_error(shape: &Shape, x: &Block, p: &Sym) -> f32 {
     let d = p.d.to_f32();
     let mut e = 0f32;
     for (j, xs) in x.chunks_exact(shape.sub).enumerate() {
-        e += sub_error(shape.grid, xs, d * f32::from(p.sc[j]));
+        e += sub_error(shape.grid, xs, d * f32::from(p.sc[j]), p.div);
     }
     e
 }
@@ -125,7 +128,7 @@ pub(crate) fn block_codes(shape: &Shape, x: &Block, p: &Sym, out: &mut [u8; QK_K
         let dl = d * f32::from(p.sc[j]);
         let idl = inv(dl);
         for (o, &v) in os.iter_mut().zip(xs) {
-            *o = shape.grid.index(shape.grid.value(v, dl, idl));
+            *o = shape.grid.index(shape.grid.value(v, dl, idl, p.div));
         }
     }
 }
@@ -142,7 +145,7 @@ fn refit_super(shape: &Shape, x: &Block, p: &Sym) -> Option<f16> {
         let (mut qq, mut qx) = ([0f32; 8], [0f32; 8]);
         for c in xs.chunks_exact(8) {
             for l in 0..8 {
-                let q = shape.grid.value(c[l], dl, idl);
+                let q = shape.grid.value(c[l], dl, idl, p.div);
                 qq[l] += q * q;
                 qx[l] += q * c[l];
             }
@@ -168,13 +171,13 @@ fn choose_sub_codes(shape: &Shape, x: &Block, p: &mut Sym) -> f32 {
         let cur = p.sc[j];
         let dl = d * f32::from(cur);
         let idl = inv(dl);
-        let mut best_e = sub_error(shape.grid, xs, dl);
+        let mut best_e = sub_error(shape.grid, xs, dl, p.div);
         let mut best = cur;
         // Least-squares sub-block scale for the current codes.
         let (mut qq8, mut qx8) = ([0f32; 8], [0f32; 8]);
         for c in xs.chunks_exact(8) {
             for l in 0..8 {
-                let q = shape.grid.value(c[l], dl, idl);
+                let q = shape.grid.value(c[l], dl, idl, p.div);
                 qq8[l] += q * q;
                 qx8[l] += q * c[l];
             }
@@ -189,7 +192,7 @@ fn choose_sub_codes(shape: &Shape, x: &Block, p: &mut Sym) -> f32 {
                     if c == cur {
                         continue;
                     }
-                    let e = sub_error(shape.grid, xs, d * f32::from(c));
+                    let e = sub_error(shape.grid, xs, d * f32::from(c), p.div);
                     if e < best_e {
                         best_e = e;
                         best = c;
@@ -210,6 +213,7 @@ pub(crate) fn polish(shape: &Shape, x: &Block, start: &Sym, rounds: u32) -> (Sym
     let mut best = *start;
     let mut best_e = block_error(shape, x, start);
     let mut cur = *start;
+    cur.div = false;
     for _ in 0..rounds {
         let e = choose_sub_codes(shape, x, &mut cur);
         if e < best_e {

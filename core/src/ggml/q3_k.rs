@@ -99,7 +99,7 @@ fn ggml_super(scales: &[f32; 16]) -> Sym {
         }
     }
     // ggml zeroes the scale bytes: every stored sub-scale is then 0 - 32.
-    let mut p = Sym { d: f16::ZERO, sc: [-32; MAX_SUBS] };
+    let mut p = Sym { d: f16::ZERO, sc: [-32; MAX_SUBS], div: true };
     if max_scale != 0.0 {
         let iscale = -32.0 / max_scale;
         for (o, &s) in p.sc.iter_mut().zip(scales) {

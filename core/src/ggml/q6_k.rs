@@ -86,7 +86,7 @@ fn ggml_super(scales: &[f32; 16]) -> Sym {
             max_scale = s;
         }
     }
-    let mut p = Sym { d: f16::ZERO, sc: [0; MAX_SUBS] };
+    let mut p = Sym { d: f16::ZERO, sc: [0; MAX_SUBS], div: true };
     if max_abs_scale < GROUP_MAX_EPS {
         return p;
     }
