@@ -18,7 +18,7 @@
 //! # Encoding
 //!
 //! Per block: ggml's own choice ([`ggml_q4_k`], a port of `quantize_row_q4_K_ref`), our `kquant` search in the same layout (the `int4`
-//! preset's search), and the least-squares polish of both ([`k_affine::polish`]);
+//! preset's search), and the least-squares polish of the better of the two ([`k_affine::polish`]);
 //! the block keeps the candidate with the least squared error of its decoded bytes,
 //! so it is never worse than ggml's. [`encode_baseline`] is the reference build of
 //! the encoder, [`encode`] picks AVX2 at run time (same bytes, tested).
@@ -169,18 +169,19 @@ fn kquant_candidate(x: &Block) -> Affine {
 }
 
 /// Our parameters for one block: the best of ggml's choice, the `kquant` search and
-/// the polish of both, by actual squared error; with that error.
+/// the polish of the better of the two, by actual squared error; with that error.
 #[inline(always)]
 pub(crate) fn search_block(x: &Block) -> (Affine, f32) {
     let mut xt = [[[0f32; L]; ROWS]; 2];
     transpose(x, 32, &mut xt);
     let g = ggml_q4_k(&xt);
-    let mut best = (g, k_affine::block_error(&SHAPE, &xt, &g));
     let k = kquant_candidate(x);
-    for c in [k_affine::polish(&SHAPE, &xt, &g, 1), k_affine::polish(&SHAPE, &xt, &k, 1)] {
-        if c.1 < best.1 {
-            best = c;
-        }
+    let (ge, ke) = (k_affine::block_error(&SHAPE, &xt, &g), k_affine::block_error(&SHAPE, &xt, &k));
+    // Polish the better start only.
+    let (start, mut best) = if ke < ge { (k, (k, ke)) } else { (g, (g, ge)) };
+    let c = k_affine::polish(&SHAPE, &xt, &start, 1);
+    if c.1 < best.1 {
+        best = c;
     }
     best
 }
