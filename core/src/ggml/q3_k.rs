@@ -201,7 +201,7 @@ pub(crate) fn ggml_q3_k(x: &Block) -> Sym {
 #[inline(always)]
 pub(crate) fn search_block(x: &Block) -> (Sym, f32) {
     let g = ggml_q3_k(x);
-    k_sym::polish(&SHAPE, x, &g, 3)
+    k_sym::polish(&SHAPE, x, &g, 1)
 }
 
 #[inline(always)]
