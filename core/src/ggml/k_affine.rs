@@ -406,7 +406,8 @@ fn refit_super(shape: &Shape, xt: &Transposed, p: &Affine) -> Option<(f16, f16)>
 }
 
 /// Improves `start` (see the module docs) with up to `rounds` refits of `(d, dmin)`,
-/// each followed by a new choice of sub-codes, with our code rule; returns the best parameters found and their block error.
+/// each followed by a new choice of sub-codes, with our code rule; returns the best
+/// parameters found and their block error.
 #[inline(always)]
 pub(crate) fn polish(shape: &Shape, xt: &Transposed, start: &Affine, rounds: u32) -> (Affine, f32) {
     let mut cur = *start;

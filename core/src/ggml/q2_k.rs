@@ -18,8 +18,8 @@
 //!
 //! ggml's own choice ([`ggml_q2_k`], a port of `quantize_row_q2_K_ref`, which
 //! fits each sub-block for absolute error), our `kquant` search in the same layout
-//! (the `int2` layout), and the least-squares polish of the better of the two; the block keeps the
-//! candidate with the least squared error: never worse than ggml's.
+//! (the `int2` layout), and the least-squares polish of the better of the two; the
+//! block keeps the candidate with the least squared error: never worse than ggml's.
 
 use half::f16;
 

@@ -6,8 +6,12 @@
 //! |---|---|---|---|
 //! | 0 | 32 | `hmask` | bit 2 of the codes: bit `i / 32` of byte `i % 32` belongs to element `i` |
 //! | 32 | 64 | `qs` | low 2 bits of the codes, packed as Q2_K's `qs` |
-//! | 96 | 12 | `scales` | sixteen 6-bit sub-scales `s_j` (sub-blocks of 16), stored `+32`: the low nibble of `s_j` is the low (`j < 8`) or high (`j >= 8`) nibble of byte `j % 8`; its top two bits are bits `2(j / 4)..` of byte `8 + j % 4` |
+//! | 96 | 12 | `scales` | sixteen 6-bit sub-scales `s_j` (sub-blocks of 16), stored `+32` (below) |
 //! | 108 | 2 | `d` | f16 super-scale |
+//!
+//! `scales`: the low nibble of `s_j` is the low (`j < 8`) or high (`j >= 8`) nibble
+//! of byte `j % 8`; its top two bits are bits `2(j / 4)..2(j / 4) + 2` of byte
+//! `8 + j % 4`.
 //!
 //! # Decoding
 //!

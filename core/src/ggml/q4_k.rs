@@ -6,8 +6,13 @@
 //! |---|---|---|---|
 //! | 0 | 2 | `d` | f16 scale of the sub-scales |
 //! | 2 | 2 | `dmin` | f16 scale of the sub-mins |
-//! | 4 | 12 | `scales` | eight 6-bit sub-scales `sc_j` and sub-mins `m_j` ([`get_scale_min_k4`]): bytes 0-3 hold `sc_0..3` in bits 0-5, bytes 4-7 `m_0..3`; bytes 8-11 hold the low nibbles of `sc_4..7` (bits 0-3) and `m_4..7` (bits 4-7), whose high two bits sit in bits 6-7 of bytes 0-3 and 4-7 |
-//! | 16 | 128 | `qs` | 4-bit codes: byte `32c + l` holds element `64c + l` (low nibble) and `64c + 32 + l` (high nibble) |
+//! | 4 | 12 | `scales` | eight 6-bit sub-scales `sc_j` and sub-mins `m_j` (below) |
+//! | 16 | 128 | `qs` | 4-bit codes: byte `32c + l`, low nibble element `64c + l`, high `64c + 32 + l` |
+//!
+//! `scales` ([`get_scale_min_k4`]): bytes 0-3 hold `sc_0..3` in bits 0-5, bytes 4-7
+//! hold `m_0..3`; bytes 8-11 hold the low nibbles of `sc_4..7` (bits 0-3) and
+//! `m_4..7` (bits 4-7), whose top two bits sit in bits 6-7 of bytes 0-3 (`sc`) and
+//! 4-7 (`m`).
 //!
 //! # Decoding
 //!
@@ -17,10 +22,11 @@
 //!
 //! # Encoding
 //!
-//! Per block: ggml's own choice ([`ggml_q4_k`], a port of `quantize_row_q4_K_ref`), our `kquant` search in the same layout (the `int4`
-//! preset's search), and the least-squares polish of the better of the two ([`k_affine::polish`]);
-//! the block keeps the candidate with the least squared error of its decoded bytes,
-//! so it is never worse than ggml's. [`encode_baseline`] is the reference build of
+//! Per block: ggml's own choice ([`ggml_q4_k`], a port of `quantize_row_q4_K_ref`,
+//! eight sub-blocks at a time), our `kquant` search in the same layout (the `int4`
+//! preset's search), and the least-squares polish of the better of the two
+//! ([`k_affine::polish`]); the block keeps the candidate with the least squared
+//! error of its decoded bytes, so it is never worse than ggml's. [`encode_baseline`] is the reference build of
 //! the encoder, [`encode`] picks AVX2 at run time (same bytes, tested).
 
 use half::f16;
