@@ -3,6 +3,6 @@
 //!
 //! The reliability tests that run the `arrowquant` binary (the malformed-input corpus,
 //! crash safety, row-group footers, foreign writers, what the fuzzers found) are the
-//! CLI's own tests: `edge-cli/tests/reliability.rs`.
+//! CLI's own tests: `edge-cli/tests/cli/reliability.rs`.
 
 mod nonfinite;

@@ -5,7 +5,7 @@
 //! path: the streaming quantizer with odd chunkings over every backend this CPU runs,
 //! searched formats and every preset, each input dtype; the std adapter with several
 //! chunks per tensor, sequential and (with the `rayon` feature) parallel, with and
-//! without the bit-width fallback (the CLI: `edge-cli/tests/reliability/nonfinite.rs`).
+//! without the bit-width fallback (the CLI: `edge-cli/tests/cli/reliability/nonfinite.rs`).
 
 use std::convert::Infallible;
 
