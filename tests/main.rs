@@ -1,6 +1,6 @@
-//! Workspace integration tests: public API, file formats and CLI behaviour.
+//! Workspace integration tests: the public API and the file formats (the CLI's
+//! behaviour is tested in `edge-cli/tests`). Shared fixtures: `lib.rs`.
 
-mod cli;
 mod core_api;
 mod diffusion;
 mod reliability;

@@ -314,7 +314,7 @@ def parquet_cases(arrowquant):
     # pyarrow's defaults: SNAPPY pages (this build reads ZSTD and uncompressed only) and
     # the list item named `element`. The SNAPPY file must be refused up front, naming the
     # codec; the same table with ZSTD pages is a good file
-    # (tests/data/pyarrow_default_zstd.parquet, read by tests/reliability/row_groups.rs).
+    # (tests/data/pyarrow_default_zstd.parquet, read by edge-cli/tests/cli/reliability/foreign_writer.rs).
     snappy = table.replace_schema_metadata(meta)
     pq.write_table(snappy, os.path.join(OUT, "pq_pyarrow_snappy.parquet"))
     case("pq_pyarrow_snappy", ["inspect", "{case}"], ["pq_pyarrow_snappy.parquet", "SNAPPY", "zstd"], "parquet",

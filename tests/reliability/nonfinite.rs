@@ -5,7 +5,7 @@
 //! path: the streaming quantizer with odd chunkings over every backend this CPU runs,
 //! searched formats and every preset, each input dtype; the std adapter with several
 //! chunks per tensor, sequential and (with the `rayon` feature) parallel, with and
-//! without the bit-width fallback; and the CLI.
+//! without the bit-width fallback (the CLI: `edge-cli/tests/cli/reliability/nonfinite.rs`).
 
 use std::convert::Infallible;
 
@@ -17,7 +17,7 @@ use arrowquant_std::quantize::{Tuning, quantize_model_with};
 use arrowquant_std::writer::WriterLimits;
 use arrowquant_std::{AdapterError, Config, Model};
 
-use super::{arrowquant, check_input_error, f32_bytes, listing, run, safetensors_bytes, weights};
+use arrowquant_tests::{listing, model_with_bad_value as model_with, weights};
 
 /// Elements of the test stream: not a multiple of any block, so the last block is padded.
 const N: usize = 1000;
@@ -201,23 +201,6 @@ fn subnormal_weights_are_quantized_like_any_other() {
     check_all("f16 subnormals", &x, |_, _| None);
 }
 
-/// A model with a good tensor and one with `bad` at element `at`, written to `dir`.
-fn model_with(dir: &std::path::Path, bad: f32, at: usize) -> std::path::PathBuf {
-    let good = weights(48 * 100, 1);
-    let mut b = weights(40 * 128, 2);
-    b[at] = bad;
-    let path = dir.join("m.safetensors");
-    std::fs::write(
-        &path,
-        safetensors_bytes(&[
-            ("a.weight", "F32", &[48, 100], f32_bytes(&good)),
-            ("b.weight", "F32", &[40, 128], f32_bytes(&b)),
-        ]),
-    )
-    .unwrap();
-    path
-}
-
 #[test]
 fn the_std_adapter_rejects_naming_tensor_and_element_sequential_parallel_and_fallback() {
     let dir = tempfile::tempdir().unwrap();
@@ -259,24 +242,6 @@ fn the_std_adapter_rejects_naming_tensor_and_element_sequential_parallel_and_fal
                     assert_eq!(listing(dir.path()), ["m.safetensors"], "{what}");
                 }
             }
-        }
-    }
-}
-
-#[test]
-fn the_cli_exits_2_naming_tensor_and_element_with_one_and_several_threads() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = model_with(dir.path(), f32::NEG_INFINITY, 2049);
-    let out = dir.path().join("q.parquet");
-    let (m, o) = (model.to_str().unwrap(), out.to_str().unwrap());
-    for threads in ["1", "2"] {
-        for extra in [&[][..], &["--preset", "int4"], &["--bits", "2", "--min-accuracy", "0.9999"]] {
-            let args: Vec<&str> = ["quantize", m, "-o", o].into_iter().chain(extra.iter().copied()).collect();
-            let r = run(arrowquant(&args, &[("ARROW_QUANT_NUM_THREADS", threads)]));
-            let what = format!("threads {threads} {extra:?}");
-            check_input_error(&r, &["m.safetensors", "b.weight", "element 2049", "non-finite"])
-                .unwrap_or_else(|e| panic!("{what}: {e}"));
-            assert_eq!(listing(dir.path()), ["m.safetensors"], "{what}");
         }
     }
 }

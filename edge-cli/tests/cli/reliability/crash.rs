@@ -8,7 +8,9 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{arrowquant, check_input_error, f32_bytes, listing, run, weights};
+use arrowquant_tests::{f32_bytes, listing, weights};
+
+use super::{arrowquant, check_input_error, run};
 
 /// Writes a safetensors model of `tensors` F32 matrices of `rows x cols` to `path`,
 /// tensor by tensor (the whole model is never in memory).

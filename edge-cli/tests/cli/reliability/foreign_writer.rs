@@ -3,14 +3,14 @@
 //! not matter; SNAPPY, which this build does not decompress, is a corpus case
 //! (`pq_pyarrow_snappy`: refused at open, naming the codec).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use arrowquant_std::QuantizedFile;
 
 use super::{arrowquant, run};
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join(name)
+    arrowquant_tests::data_dir().join(name)
 }
 
 #[test]

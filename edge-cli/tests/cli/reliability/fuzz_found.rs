@@ -3,7 +3,9 @@
 
 use arrowquant_std::Model;
 
-use super::{arrowquant, check_input_error, f32_bytes, listing, run, safetensors_bytes};
+use arrowquant_tests::{f32_bytes, fuzz_regressions, listing, safetensors_bytes};
+
+use super::{arrowquant, check_input_error, run};
 
 #[test]
 fn a_shard_name_with_a_newline_gives_a_one_line_error() {
@@ -59,7 +61,7 @@ fn corrupt_pages_that_panic_inside_the_parquet_crate_are_errors_naming_the_file(
     // `parquet_reader` crash-3370d1f0 and crash-6fc8f888: page data on which parquet
     // 60.1 panics ("Decoder for dict should have been set", a division by zero). The
     // reader decodes under a guard that turns such a panic into an error.
-    let regressions = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions/parquet_reader");
+    let regressions = fuzz_regressions("parquet_reader");
     for name in [
         "page_dict_decoder_unset_a",
         "page_dict_decoder_unset_b",
@@ -71,7 +73,7 @@ fn corrupt_pages_that_panic_inside_the_parquet_crate_are_errors_naming_the_file(
     ] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("q.parquet");
-        std::fs::copy(format!("{regressions}/{name}"), &path).unwrap();
+        std::fs::copy(regressions.join(name), &path).unwrap();
         let mut errors = Vec::new();
         match arrowquant_std::QuantizedFile::open(&path) {
             Err(e) => errors.push(e.to_string()),
@@ -105,14 +107,14 @@ fn a_schema_field_name_with_a_newline_gives_a_one_line_error() {
     // embedded Arrow schema names a field `max_abs_er\n` (`b\nts_requested`); the
     // parquet crate's error quotes it, and our message spanned two lines. Every text
     // field of `AdapterError` is now shown with control characters escaped.
-    let regressions = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions/parquet_reader");
+    let regressions = fuzz_regressions("parquet_reader");
     for (name, quoted) in [
         ("schema_field_name_with_newline_a", r"max_abs_er\n"),
         ("schema_field_name_with_newline_b", r"b\nts_requested"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("q.parquet");
-        std::fs::copy(format!("{regressions}/{name}"), &path).unwrap();
+        std::fs::copy(regressions.join(name), &path).unwrap();
         let e = arrowquant_std::QuantizedFile::open(&path).map(|_| ()).unwrap_err().to_string();
         assert!(e.contains("q.parquet") && e.contains(quoted) && !e.contains('\n'), "{name}: {e:?}");
         let out = dir.path().join("dq.safetensors");
@@ -128,8 +130,7 @@ fn postcard_export_of_corrupt_pages_is_an_error_naming_the_file() {
     // Parquet scan of its own, outside the decode guard, so on these inputs the
     // parquet crate's panic reached the CLI's hook ("internal error", and the
     // temporary output file was left behind). It now reads through the reader.
-    let regressions =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/parquet_reader");
+    let regressions = fuzz_regressions("parquet_reader");
     let mut names: Vec<String> = std::fs::read_dir(&regressions)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

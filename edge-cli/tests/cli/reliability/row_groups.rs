@@ -9,7 +9,9 @@ use std::path::Path;
 use arrowquant_std::QuantizedFile;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader, ParquetMetaDataWriter};
 
-use super::{arrowquant, check_input_error, f32_bytes, run, safetensors_bytes, weights};
+use arrowquant_tests::{f32_bytes, safetensors_bytes, weights};
+
+use super::{arrowquant, check_input_error, run};
 
 /// Quantizes a two-tensor model with the CLI into `dir/name` and returns the bytes.
 fn quantized_file(dir: &Path, name: &str) -> Vec<u8> {

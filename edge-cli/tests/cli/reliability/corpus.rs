@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{arrowquant, check_input_error, listing, run};
+use arrowquant_tests::listing;
+
+use super::{arrowquant, check_input_error, run};
 
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join("malformed")
+    arrowquant_tests::data_dir().join("malformed")
 }
 
 /// Runs one case in a fresh temp dir; `Err` says what went wrong.
