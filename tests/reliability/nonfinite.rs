@@ -13,9 +13,8 @@ use arrowquant_core::{
     AnyCodec, Backend, BlockCodec, GroupCodec, GroupFormat, Input, Preset, QuantError, Scheme, SearchConfig,
     SearchedGroupCodec, StreamError, StreamQuantizer, VecSink, bf16, f16,
 };
-use arrowquant_std::quantize::{Tuning, quantize_model_with};
-use arrowquant_std::writer::WriterLimits;
 use arrowquant_std::{AdapterError, Config, Model};
+use arrowquant_std::{Tuning, WriterLimits, quantize_model_with};
 
 use super::{arrowquant, check_input_error, f32_bytes, listing, run, safetensors_bytes, weights};
 
