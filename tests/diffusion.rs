@@ -214,7 +214,7 @@ thermodynamic:
     let before = quantize_model(&model, &plain, &out, &mut |_| {}).unwrap().time_groups.unwrap();
     let report = quantize_model(&model, &smooth, &out, &mut |_| {}).unwrap();
     let after = report.time_groups.unwrap();
-    let violations = |t: &arrowquant_std::time_aware::TimeGroupTable| -> u64 {
+    let violations = |t: &arrowquant_std::TimeGroupTable| -> u64 {
         t.layers.iter().map(|l| l.markov_after.unwrap().violations).sum()
     };
     assert!(violations(&before) > 0, "the synthetic set has violating boundaries");

@@ -12,6 +12,8 @@ use arrowquant_std::{
     SafetensorsError, Tuning, quantize_batch, quantize_model, quantize_model_with, validate,
 };
 
+mod pinned;
+
 /// A tensor for [`write_safetensors`]: name, dtype, shape, little-endian bytes.
 type Spec = (String, &'static str, Vec<u64>, Vec<u8>);
 
@@ -444,7 +446,7 @@ fn batch_api_quantizes_and_names_bad_columns() {
     ])
     .unwrap();
     let out = quantize_batch(&batch, &Config::default()).unwrap();
-    assert_eq!(out.schema(), arrowquant_std::schema::schema());
+    assert_eq!(out.schema(), arrowquant_std::schema());
     assert_eq!(out.num_rows(), 2);
     let bad = RecordBatch::try_from_iter([
         ("layer_name", names),
@@ -502,7 +504,7 @@ fn one_and_two_threads_store_the_same_tensors() {
                 window_bytes: 8192,
                 raw_chunk_bytes: 10,
                 buffer_bytes: buffer_bytes.unwrap_or(defaults.buffer_bytes),
-                writer: arrowquant_std::writer::WriterLimits { batch_bytes: 1024, row_group_bytes: 4096 },
+                writer: arrowquant_std::WriterLimits { batch_bytes: 1024, row_group_bytes: 4096 },
             };
             let case = format!("{threads} threads, buffer {buffer_bytes:?}");
             let sub = dir.path().join(format!("t{threads}-{}", buffer_bytes.is_some()));

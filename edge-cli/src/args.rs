@@ -313,7 +313,7 @@ fn parse_target_bpw(s: &str) -> Result<f64, String> {
 
 fn parse_memory(s: &str) -> Result<u64, String> {
     let b = arrowquant_std::parse_bytes(s).map_err(|e| e.to_string())?;
-    if b < arrowquant_std::config::MIN_MAX_MEMORY {
+    if b < arrowquant_std::MIN_MAX_MEMORY {
         return Err(format!("InvalidMaxMemory({s}): the memory budget must be at least 32M"));
     }
     Ok(b)

@@ -8,7 +8,6 @@
 mod args;
 mod cmd;
 mod exit;
-mod modality;
 mod out;
 mod progress;
 mod report;

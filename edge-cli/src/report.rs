@@ -7,13 +7,13 @@
 
 use std::fmt::Write as _;
 
-use arrowquant_std::equalization::EqualizationTable;
-use arrowquant_std::mixed::MixedPrecision;
-use arrowquant_std::time_aware::{MarkovSummary, TimeGroupTable};
-use arrowquant_std::{QuantizeReport, TensorReport, ValidationReport};
+use arrowquant_std::{
+    EqualizationTable, MarkovSummary, MixedPrecision, QuantizeReport, TensorReport, TimeGroupTable,
+    ValidationReport,
+};
 use serde_json::{Value, json};
 
-use crate::modality::{Detection, describe_defaults};
+use arrowquant_std::{Detection, describe_modality_defaults as describe_defaults};
 
 /// Bytes to MB (10^6).
 pub fn mb(bytes: u64) -> f64 {

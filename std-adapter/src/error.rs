@@ -152,7 +152,7 @@ pub enum AdapterError {
     Config(#[from] ConfigError),
     /// An unreadable or unusable calibration file (the message names it and the layer).
     #[error(transparent)]
-    Calibration(#[from] crate::calibration::CalibrationError),
+    Calibration(#[from] crate::features::calibration::CalibrationError),
     /// Mixed precision cannot meet the request (for example a budget below the
     /// cheapest assignment).
     #[error("{}: mixed precision: {}", shown(path), esc(reason))]

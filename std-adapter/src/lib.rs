@@ -12,9 +12,10 @@
 //! | read a quantized file, dequantize, export safetensors | [`QuantizedFile`] |
 //! | compare original and quantized | [`validate()`] -> [`ValidationReport`] |
 //! | quantize an Arrow record batch in memory | [`quantize_batch`] |
-//! | time-aware activation parameters from a calibration file | [`time_aware`], [`QuantizedFile::time_group_params`] |
-//! | mixed precision under a bits-per-weight budget | [`mixed`] (`target_bpw`) |
-//! | channel equalization from per-channel activation absmax | [`equalization`], [`QuantizedFile::equalization_factors`] |
+//! | time-aware activation parameters from a calibration file | [`calibration`], [`TimeGroupTable`], [`QuantizedFile::time_group_params`] |
+//! | mixed precision under a bits-per-weight budget | `target_bpw` -> [`MixedPrecision`] |
+//! | channel equalization from per-channel activation absmax | [`EqualizationTable`], [`QuantizedFile::equalization_factors`] |
+//! | detect a model's modality and its defaults | [`detect_modality`], [`modality_defaults`] |
 //!
 //! # Example
 //!
@@ -37,9 +38,9 @@
 //! # Memory
 //!
 //! Model data is read through short-lived memory maps of one window each
-//! ([`window`]); the output of at most one tensor is buffered while its quality is
+//! (`model/window.rs`); the output of at most one tensor is buffered while its quality is
 //! checked; the Parquet writer flushes row groups by size, and the output's pages are
-//! sent to disk as they are written ([`atomic::Writeback`]). All three are derived
+//! sent to disk as they are written (`container/atomic.rs`). All three are derived
 //! from `max_memory` (default 256 MiB), so peak memory does not depend on the model
 //! size. `docs/MEMORY.md` has the measurements.
 //!
@@ -48,43 +49,61 @@
 //! Every function returns [`AdapterError`], whose messages name the file and, where
 //! there is one, the tensor. Malformed safetensors headers give
 //! [`AdapterError::Safetensors`] with a [`SafetensorsError`]; outputs are written
-//! atomically ([`atomic`]), so an error leaves nothing under the output name.
+//! atomically (`container/atomic.rs`), so an error leaves nothing under the output name.
 //!
 //! # Crate features
 //!
 //! - `rayon`: encode row chunks on `num_threads` threads (0 = all cores), each
 //!   chunk mapped by the task that encodes it, a window's worth in flight at most;
 //!   with two or more threads the Parquet encoding and zstd run on a writer thread.
+//!
+//! # Layout
+//!
+//! The folders follow the data (`docs/ARCHITECTURE.md`): `config/` (settings,
+//! profiles, modality), `model/` (safetensors in, mmap windows), `encode/` (codec,
+//! per-tensor engine, passes), `features/` (sections stored beside the tensors),
+//! `container/` (one folder per output format), `pipeline.rs` (the run) and
+//! `report.rs` (what it reports). Everything but the entry points above is
+//! `pub(crate)`.
 
-pub mod atomic;
-pub mod batch;
-mod batch_writer;
-pub mod calibration;
-pub mod codec;
-pub mod config;
-pub mod decode_guard;
-pub mod equalization;
+mod config;
+mod container;
+mod encode;
 mod error;
-pub mod mixed;
-pub mod quantize;
-pub mod reader;
-pub mod safetensors;
-pub mod schema;
-pub mod time_aware;
-pub mod validate;
-pub mod window;
-pub mod writer;
+mod features;
+mod model;
+mod pipeline;
+mod report;
+mod validate;
 
 pub use arrowquant_core as core;
-pub use batch::quantize_batch;
-pub use codec::CodecChoice;
-pub use config::{Config, ConfigError, ConfigLayer, Modality, Profile, SchemeName, parse_bytes};
-pub use error::{AdapterError, Result, SafetensorsError};
-pub use quantize::{
-    FallbackStep, Progress, ProgressEvent, QuantizeReport, TensorReport, Tuning, quantize_model,
-    quantize_model_with,
+pub use config::modality::{
+    Detection, defaults_for as modality_defaults, describe_defaults as describe_modality_defaults,
+    detect as detect_modality, resolve_for_model as resolve_config_for_model,
 };
-pub use reader::{ChunkData, ExportReport, OutDtype, QuantizedFile};
-pub use safetensors::{Model, StDtype, TensorInfo};
-pub use schema::StoredTensor;
+pub use config::{
+    Config, ConfigError, ConfigLayer, MIN_MAX_MEMORY, Modality, Profile, SchemeName, parse_bytes,
+};
+pub use container::atomic::AtomicFile;
+/// Why the decoder panicked, if it did: the panic hook of a binary asks
+/// [`decode_guard::in_guarded_decode`] so a guarded decode stays quiet.
+pub use container::parquet::reader::decode_guard;
+pub use container::parquet::reader::{ChunkData, ExportReport, OutDtype, QuantizedFile};
+pub use container::parquet::schema::{StoredTensor, schema};
+pub use container::parquet::writer::WriterLimits;
+pub use encode::batch::quantize_batch;
+pub use encode::codec::CodecChoice;
+pub use error::{AdapterError, Result, SafetensorsError};
+pub use features::calibration;
+pub use features::equalization::{EqualizationOutcome, EqualizationTable};
+pub use features::mixed::MixedPrecision;
+pub use features::time_aware::{MarkovSummary, TimeAwareOutcome, TimeGroupTable};
+pub use model::safetensors::{Header, Model, StDtype, TensorInfo, parse_header};
+pub use pipeline::{Progress, ProgressEvent, Tuning, quantize_model, quantize_model_with};
+pub use report::{FallbackStep, QuantizeReport, TensorReport};
 pub use validate::{TensorValidation, ValidationReport, validate};
+
+/// The mmap window reader, for `examples/kernel_throughput.rs`, which times the input
+/// path on its own. Not part of the API: it may change with any release.
+#[doc(hidden)]
+pub use model::window;

@@ -3,7 +3,7 @@
 //! For every row of the quantized file the matching range of the original tensor is
 //! read through a short-lived mapping and compared with the dequantized values, so
 //! validation needs one row chunk of each at a time. Tensors stored raw must match
-//! byte for byte. An equalized tensor ([`crate::equalization`]) is compared with
+//! byte for byte. An equalized tensor ([`crate::features::equalization`]) is compared with
 //! `W * s`, the weights that were quantized, not with `W`.
 
 use std::collections::HashMap;
@@ -13,12 +13,12 @@ use arrowquant_core::QualityAccumulator;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
-use crate::equalization::scale_columns;
+use crate::container::parquet::reader::{ChunkData, QuantizedFile};
+use crate::container::parquet::schema::finite;
 use crate::error::{AdapterError, Result};
-use crate::reader::{ChunkData, QuantizedFile};
-use crate::safetensors::Model;
-use crate::schema::finite;
-use crate::window::{AlignedScratch, WindowReader, with_input};
+use crate::features::equalization::scale_columns;
+use crate::model::safetensors::Model;
+use crate::model::window::{AlignedScratch, WindowReader, with_input};
 
 /// Validation of one tensor.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

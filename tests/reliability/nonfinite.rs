@@ -13,9 +13,8 @@ use arrowquant_core::{
     AnyCodec, Backend, BlockCodec, GroupCodec, GroupFormat, Input, Preset, QuantError, Scheme, SearchConfig,
     SearchedGroupCodec, StreamError, StreamQuantizer, VecSink, bf16, f16,
 };
-use arrowquant_std::quantize::{Tuning, quantize_model_with};
-use arrowquant_std::writer::WriterLimits;
 use arrowquant_std::{AdapterError, Config, Model};
+use arrowquant_std::{Tuning, WriterLimits, quantize_model_with};
 
 use arrowquant_tests::{listing, model_with_bad_value as model_with, weights};
 

@@ -18,8 +18,7 @@ use std::path::Path;
 use anyhow::{Context, anyhow, bail, ensure};
 use arrowquant_core::device;
 use arrowquant_core::preset::LayoutKind;
-use arrowquant_std::QuantizedFile;
-use arrowquant_std::atomic::AtomicFile;
+use arrowquant_std::{AtomicFile, QuantizedFile};
 use serde_json::json;
 
 use crate::args::{ExportArgs, ExportFormat, GlobalArgs};

@@ -8,9 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, anyhow};
 use arrowquant_core::device;
-use arrowquant_std::equalization::EqualizationOutcome;
-use arrowquant_std::time_aware::TimeAwareOutcome;
-use arrowquant_std::{Model, QuantizedFile};
+use arrowquant_std::{EqualizationOutcome, Model, QuantizedFile, TimeAwareOutcome};
 use serde_json::{Value, json};
 
 use crate::args::{GlobalArgs, InspectArgs};

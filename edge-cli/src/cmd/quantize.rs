@@ -10,11 +10,13 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use arrowquant_std::{AdapterError, Config, ConfigLayer, Model, quantize_model};
+use arrowquant_std::{
+    AdapterError, Config, ConfigLayer, Detection, Model, detect_modality, quantize_model,
+    resolve_config_for_model,
+};
 
 use crate::args::{GlobalArgs, QuantFormat, QuantSettings, QuantizeArgs, SchemeArg};
 use crate::exit::{Outcome, QualityError};
-use crate::modality::{self, Detection};
 use crate::progress::Reporter;
 use crate::report::{QuantizeSummary, quantize_json, quantize_text};
 
@@ -106,7 +108,7 @@ pub fn plan(
     let mut names = HashSet::new();
     for input in models {
         let model = Model::open(input).with_context(|| format!("opening model {}", input.display()))?;
-        let detection = modality::detect(input, model.tensors.iter().map(|t| t.name.as_str()));
+        let detection = detect_modality(input, model.tensors.iter().map(|t| t.name.as_str()));
         for w in &detection.warnings {
             crate::out::note(global, &format!("warning: {w}"));
         }
@@ -141,8 +143,8 @@ pub fn plan(
     Ok(jobs)
 }
 
-/// Resolves the configuration of one model: profile < modality defaults < file <
-/// environment < flags.
+/// Resolves the configuration of one model (the library's rule: profile < modality
+/// defaults < file < environment < flags; a named profile keeps its defaults).
 ///
 /// # Errors
 /// An invalid value (with the guide's error name).
@@ -173,15 +175,7 @@ pub fn resolve_config(
         target_bpw: s.target_bpw,
         ..Default::default()
     };
-    let chosen = flags.modality.or(env.modality).or(file.and_then(|f| f.modality)).or(detection.modality);
-    let mut layers = Vec::with_capacity(4);
-    if let Some(m) = chosen {
-        layers.push(modality::defaults_for(m));
-    }
-    layers.push(file.cloned().unwrap_or_default());
-    layers.push(env.clone());
-    layers.push(ConfigLayer { modality: chosen, ..flags });
-    Config::from_layers(&layers).context("invalid configuration")
+    resolve_config_for_model(file, env, &flags, detection).context("invalid configuration")
 }
 
 /// The output name of a model in directory mode: the file stem, or the directory name

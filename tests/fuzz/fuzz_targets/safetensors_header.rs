@@ -7,7 +7,7 @@
 
 use arrowquant_fuzz::{Cursor, assert_names_file, scratch_dir};
 use arrowquant_std::Model;
-use arrowquant_std::safetensors::{Header, parse_header};
+use arrowquant_std::{Header, parse_header};
 use libfuzzer_sys::fuzz_target;
 
 fn check(h: &Header, file_len: u64) {

@@ -1,5 +1,5 @@
 //! The Arrow batch API: quantize an in-memory record batch of layers into a record
-//! batch of the ArrowQuant file schema ([`crate::schema::schema`]).
+//! batch of the ArrowQuant file schema ([`crate::container::parquet::schema::schema`]).
 //!
 //! Input columns: `layer_name: Utf8`, `weights: List<Float32>` and optionally
 //! `shape: List<Int64>` (a missing or null shape means 1-D). Every layer is
@@ -12,11 +12,12 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use arrowquant_core::{BlockCodec, Input, QualityAccumulator};
 
-use crate::codec::CodecChoice;
 use crate::config::Config;
+use crate::container::parquet::writer::{BatchBuilder, TensorRowInfo};
+use crate::encode::chunk::{EncodedChunk, encode_chunk, metrics_of};
+use crate::encode::codec::CodecChoice;
 use crate::error::{AdapterError, Result};
-use crate::quantize::{EncodedChunk, Tuning, encode_chunk, metrics_of};
-use crate::writer::{BatchBuilder, TensorRowInfo};
+use crate::pipeline::Tuning;
 
 fn schema_err(column: &str, problem: impl Into<String>) -> AdapterError {
     AdapterError::BatchSchema { column: column.to_string(), problem: problem.into() }
@@ -152,7 +153,7 @@ fn quantize_layer(
         out.push(
             &info,
             i as u32,
-            &crate::writer::ChunkRow {
+            &crate::container::parquet::writer::ChunkRow {
                 element_offset: c.element_offset,
                 element_count: c.elements,
                 blocks: c.blocks,

@@ -23,13 +23,13 @@ pub const KEY_TENSORS: &str = "arrowquant.tensors";
 pub const KEY_SOURCE_METADATA: &str = "arrowquant.source_metadata";
 
 /// Key-value metadata (optional): time-aware activation parameters as JSON
-/// ([`crate::time_aware::TimeGroupTable`]); present only when a calibration file was used.
+/// ([`crate::features::time_aware::TimeGroupTable`]); present only when a calibration file was used.
 pub const KEY_TIME_GROUPS: &str = "arrowquant.time_groups";
 /// Key-value metadata (optional): the mixed-precision plan and what it achieved as JSON
-/// ([`crate::mixed::MixedPrecision`]); present only when `target_bpw` was set.
+/// ([`crate::features::mixed::MixedPrecision`]); present only when `target_bpw` was set.
 pub const KEY_MIXED_PRECISION: &str = "arrowquant.mixed_precision";
 /// Key-value metadata (optional): channel-equalization factors per tensor as JSON
-/// ([`crate::equalization::EqualizationTable`]); present only when equalization ran.
+/// ([`crate::features::equalization::EqualizationTable`]); present only when equalization ran.
 /// The stored codes of an equalized tensor decode to `W * s`, not `W`.
 pub const KEY_EQUALIZATION: &str = "arrowquant.equalization";
 
@@ -174,7 +174,7 @@ pub struct StoredTensor {
 impl StoredTensor {
     /// True if the tensor was quantized (not stored raw).
     pub fn is_quantized(&self) -> bool {
-        self.codec != crate::codec::RAW_CODEC_ID
+        self.codec != crate::encode::codec::RAW_CODEC_ID
     }
 }
 

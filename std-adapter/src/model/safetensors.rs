@@ -8,7 +8,7 @@
 //! section and no two tensors sharing bytes. Gaps between tensors are allowed.
 //!
 //! Only the header is read here; tensor data is read window by window by
-//! [`crate::window`].
+//! [`crate::model::window`].
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -222,7 +222,7 @@ pub struct Config {
     /// Compute time-aware activation parameters when a calibration file is given.
     pub enable_time_aware: bool,
     /// Channel equalization (SmoothQuant) when the calibration file has per-channel
-    /// activation absmax ([`crate::equalization`]).
+    /// activation absmax ([`crate::features::equalization`]).
     pub enable_spatial: bool,
     /// Minimum cosine similarity per tensor (0.0-1.0); below it the tensor falls back
     /// to the next wider bit width (2 -> 4 -> 8).
@@ -373,7 +373,7 @@ impl Config {
             return Err(ConfigError::InvalidMaxMemory(self.max_memory));
         }
         if let Some(p) = &self.preset {
-            crate::codec::CodecChoice::from_preset(p)?;
+            crate::encode::codec::CodecChoice::from_preset(p)?;
         }
         for p in self.include.iter().chain(&self.exclude) {
             if p.is_empty() {
@@ -735,6 +735,8 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     }
     p[pi..].iter().all(|&c| c == '*')
 }
+
+pub(crate) mod modality;
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@
 //! fails a check gives [`AdapterError::BadQuantizedFile`] naming the tensor.
 //!
 //! Every accessor reads through one scan whose page decoding runs under
-//! [`decode_guard`](crate::decode_guard), so corrupt pages on which the parquet crate
+//! [`decode_guard`](crate::container::parquet::reader::decode_guard), so corrupt pages on which the parquet crate
 //! panics are errors naming the file, whichever accessor reached them. Callers that
 //! need the stored codes rather than values (the device format) use
 //! [`QuantizedFile::for_each_encoded_tensor`] instead of a Parquet scan of their own.
@@ -25,16 +25,16 @@ use arrowquant_core::{BlockCodec, bf16, f16};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::AtomicFile;
-use crate::codec::CodecChoice;
 use crate::config::Config;
-use crate::decode_guard::guarded;
-use crate::equalization::EqualizationTable;
+use crate::container::atomic::AtomicFile;
+use crate::container::parquet::reader::decode_guard::guarded;
+use crate::container::parquet::schema::{self, StoredTensor, col};
+use crate::encode::codec::CodecChoice;
 use crate::error::{AdapterError, Result};
-use crate::mixed::MixedPrecision;
-use crate::safetensors::StDtype;
-use crate::schema::{self, StoredTensor, col};
-use crate::time_aware::{TimeGroup, TimeGroupTable};
+use crate::features::equalization::EqualizationTable;
+use crate::features::mixed::MixedPrecision;
+use crate::features::time_aware::{TimeGroup, TimeGroupTable};
+use crate::model::safetensors::StDtype;
 
 /// Rows decoded per record batch while reading.
 pub const READ_BATCH_ROWS: usize = 4;
@@ -536,8 +536,8 @@ impl QuantizedFile {
                     })?;
                     conv.clear();
                     conv.resize(bytes.len() / dt.size(), 0f32);
-                    let mut s = crate::window::AlignedScratch::default();
-                    crate::window::with_input(dt, bytes, &mut s, |i| i.to_f32(&mut conv));
+                    let mut s = crate::model::window::AlignedScratch::default();
+                    crate::model::window::with_input(dt, bytes, &mut s, |i| i.to_f32(&mut conv));
                     f(row.element_offset, &conv)
                 }
             }
@@ -948,6 +948,8 @@ impl<'a> Columns<'a> {
         })
     }
 }
+
+pub mod decode_guard;
 
 #[cfg(test)]
 mod tests {

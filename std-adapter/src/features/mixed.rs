@@ -30,11 +30,11 @@ use arrowquant_core::preset::Preset;
 use arrowquant_core::{GroupFormat, Scheme};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::CodecChoice;
 use crate::config::Config;
+use crate::encode::codec::CodecChoice;
 use crate::error::{AdapterError, Result};
-use crate::safetensors::{Model, TensorInfo};
-use crate::window::{AlignedScratch, WindowReader, with_input};
+use crate::model::safetensors::{Model, TensorInfo};
+use crate::model::window::{AlignedScratch, WindowReader, with_input};
 
 /// Elements per measurement chunk: a multiple of every candidate's block length.
 pub const MEASURE_CHUNK: usize = 1 << 16;
@@ -106,7 +106,7 @@ pub struct UniformBaseline {
 }
 
 /// The plan and, after quantization, what it achieved. Stored as JSON under
-/// [`crate::schema::KEY_MIXED_PRECISION`] and reported.
+/// [`crate::container::parquet::schema::KEY_MIXED_PRECISION`] and reported.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MixedPrecision {
     /// The budget: payload bits per weight over the tensors below.
@@ -146,7 +146,7 @@ impl MixedPrecision {
 }
 
 /// Measures `t` with every candidate, streaming it through mmap windows. With
-/// `factors` (channel equalization, [`crate::equalization`]) the columns are scaled
+/// `factors` (channel equalization, [`crate::features::equalization`]) the columns are scaled
 /// first, so the tensor is measured as it will be quantized (`W * s`).
 ///
 /// # Errors
@@ -176,7 +176,7 @@ pub fn measure_tensor(
                 let x = &mut buf[..e - s];
                 input.slice(s, e).to_f32(x);
                 if let Some(f) = factors {
-                    crate::equalization::scale_columns(x, first + s as u64, f);
+                    crate::features::equalization::scale_columns(x, first + s as u64, f);
                 }
                 for (c, acc) in cands.iter().zip(costs.iter_mut()) {
                     let m = measure(&c.codec, x).map_err(|e| match e {

@@ -1,6 +1,6 @@
 //! Channel equalization (SmoothQuant) in the streaming pipeline: from the calibration
 //! file's per-channel activation absmax to scaled weights and the factors stored under
-//! [`crate::schema::KEY_EQUALIZATION`].
+//! [`crate::container::parquet::schema::KEY_EQUALIZATION`].
 //!
 //! # Which tensor a calibration layer feeds
 //!
@@ -34,11 +34,11 @@ use std::path::Path;
 use arrowquant_core::diffusion::equalize;
 use serde::{Deserialize, Serialize};
 
-use crate::calibration::{self, CalibrationError, CalibrationFile};
 use crate::config::Config;
 use crate::error::{AdapterError, Result};
-use crate::safetensors::{Model, TensorInfo};
-use crate::window::{AlignedScratch, WindowReader, with_input};
+use crate::features::calibration::{self, CalibrationError, CalibrationFile};
+use crate::model::safetensors::{Model, TensorInfo};
+use crate::model::window::{AlignedScratch, WindowReader, with_input};
 
 /// Value of [`EqualizationTable::version`] written by this version.
 pub const EQUALIZATION_VERSION: u32 = 1;
@@ -73,7 +73,7 @@ pub struct SkippedLayer {
     pub reason: String,
 }
 
-/// The whole table: stored as JSON under [`crate::schema::KEY_EQUALIZATION`].
+/// The whole table: stored as JSON under [`crate::container::parquet::schema::KEY_EQUALIZATION`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EqualizationTable {
     /// [`EQUALIZATION_VERSION`].

@@ -26,10 +26,10 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use crate::atomic::AtomicFile;
-use crate::batch_writer::BatchWriter;
+use crate::container::atomic::AtomicFile;
+use crate::container::parquet::batch_writer::BatchWriter;
+use crate::container::parquet::schema::{self, StoredTensor, col};
 use crate::error::{AdapterError, Result};
-use crate::schema::{self, StoredTensor, col};
 
 /// Per-tensor quality figures carried on every row of the tensor.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -400,11 +400,6 @@ impl ParquetSink {
         let batch = self.batch.finish().map_err(|e| AdapterError::parquet(&self.path, e))?;
         let w = self.writer.as_mut().ok_or_else(|| AdapterError::parquet(&self.path, "writer closed"))?;
         w.write(batch)
-    }
-
-    /// Bytes written to disk so far (flushed row groups).
-    pub fn bytes_written(&self) -> u64 {
-        self.writer.as_ref().map_or(0, BatchWriter::bytes_written)
     }
 
     /// The manifest so far.

@@ -1,5 +1,5 @@
 //! Time-aware activation parameters: from a calibration file (docs/CALIBRATION.md) to
-//! the table stored in the output file under [`crate::schema::KEY_TIME_GROUPS`].
+//! the table stored in the output file under [`crate::container::parquet::schema::KEY_TIME_GROUPS`].
 //!
 //! Per calibration layer (the layer whose *input* activations were observed; the names
 //! need not be tensor names), [`compute`]:
@@ -33,8 +33,8 @@ use arrowquant_core::diffusion::time_groups::{
 use arrowquant_core::diffusion::{DiffusionError, TimeGroupParams, TimestepStats};
 use serde::{Deserialize, Serialize};
 
-use crate::calibration::{self, CalibrationError, CalibrationFile};
 use crate::config::Config;
+use crate::features::calibration::{self, CalibrationError, CalibrationFile};
 
 /// Value of [`TimeGroupTable::version`] written by this version.
 pub const TIME_GROUPS_VERSION: u32 = 1;
@@ -118,7 +118,7 @@ impl LayerTimeGroups {
     }
 }
 
-/// The whole table: stored as JSON under [`crate::schema::KEY_TIME_GROUPS`].
+/// The whole table: stored as JSON under [`crate::container::parquet::schema::KEY_TIME_GROUPS`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimeGroupTable {
     /// [`TIME_GROUPS_VERSION`].
@@ -382,8 +382,8 @@ fn merge_runs(lo: &[f32], hi: &[f32], bits: u8) -> Vec<TimeGroupParams> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calibration::{SyntheticSpec, synthesize};
     use crate::config::ConfigLayer;
+    use crate::features::calibration::{SyntheticSpec, synthesize};
 
     fn config(yaml: &str) -> Config {
         Config::from_layers(&[ConfigLayer::from_yaml_str(yaml).unwrap()]).unwrap()

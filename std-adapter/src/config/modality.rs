@@ -20,7 +20,7 @@
 
 use std::path::{Path, PathBuf};
 
-use arrowquant_std::{ConfigLayer, Modality};
+use crate::config::{Config, ConfigError, ConfigLayer, Modality};
 
 /// The detected modality and how it was found.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +47,35 @@ pub fn defaults_for(m: Modality) -> ConfigLayer {
             ..Default::default()
         },
     }
+}
+
+/// Resolves the configuration of one model: profile < modality defaults < `file` <
+/// `env` < `explicit`. The modality is the first of `explicit`, `env`, `file` and the
+/// detection that names one.
+///
+/// A profile named in any layer is never overridden by a modality default: the
+/// modality's defaults apply only on top of the default profile (an audio model under
+/// `--profile edge` keeps edge's group of 256).
+///
+/// # Errors
+/// A validation error of the resolved configuration.
+pub fn resolve_for_model(
+    file: Option<&ConfigLayer>,
+    env: &ConfigLayer,
+    explicit: &ConfigLayer,
+    detection: &Detection,
+) -> Result<Config, ConfigError> {
+    let chosen = explicit.modality.or(env.modality).or(file.and_then(|f| f.modality)).or(detection.modality);
+    let named_profile =
+        explicit.deployment_profile.or(env.deployment_profile).or(file.and_then(|f| f.deployment_profile));
+    let mut layers = Vec::with_capacity(4);
+    if let Some(m) = chosen.filter(|_| named_profile.is_none()) {
+        layers.push(defaults_for(m));
+    }
+    layers.push(file.cloned().unwrap_or_default());
+    layers.push(env.clone());
+    layers.push(ConfigLayer { modality: chosen, ..explicit.clone() });
+    Config::from_layers(&layers)
 }
 
 /// One line describing [`defaults_for`], for reports.
@@ -286,7 +315,34 @@ fn from_tensor_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<(Mo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Profile;
     use serde_json::json;
+
+    #[test]
+    fn a_named_profile_is_never_overridden_by_a_modality_default() {
+        let audio =
+            Detection { modality: Some(Modality::Audio), source: "test".into(), warnings: Vec::new() };
+        let none = ConfigLayer::default();
+        // No profile named: the modality's defaults apply over the default profile.
+        let c = resolve_for_model(None, &none, &none, &audio).unwrap();
+        assert_eq!(
+            (c.deployment_profile, c.group_size, c.modality),
+            (Profile::Local, 64, Some(Modality::Audio))
+        );
+        // Named by a flag, the environment or the file: the profile's own defaults stay.
+        let edge = ConfigLayer { deployment_profile: Some(Profile::Edge), ..Default::default() };
+        for c in [
+            resolve_for_model(None, &none, &edge, &audio).unwrap(),
+            resolve_for_model(None, &edge, &none, &audio).unwrap(),
+            resolve_for_model(Some(&edge), &none, &none, &audio).unwrap(),
+        ] {
+            assert_eq!((c.deployment_profile, c.group_size, c.bit_width), (Profile::Edge, 256, 2));
+            assert!(!c.enable_spatial && c.calibration_samples == 32, "edge's defaults: {c:?}");
+        }
+        // An explicit group size still wins over the profile.
+        let edge64 = ConfigLayer { group_size: Some(64), ..edge };
+        assert_eq!(resolve_for_model(None, &none, &edge64, &audio).unwrap().group_size, 64);
+    }
 
     #[test]
     fn metadata_names_the_modality() {

@@ -9,8 +9,7 @@
 
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -25,7 +24,7 @@ use crate::error::{AdapterError, Result};
 const QUEUED_BATCHES: usize = 3;
 
 /// The Arrow writer of an ArrowQuant file.
-pub(crate) type FileWriter = ArrowWriter<BufWriter<crate::atomic::Writeback>>;
+pub(crate) type FileWriter = ArrowWriter<BufWriter<crate::container::atomic::Writeback>>;
 
 /// Writes batches and flushes a row group once it holds `row_group_bytes`.
 pub(crate) enum BatchWriter {
@@ -39,7 +38,6 @@ pub(crate) enum BatchWriter {
 pub(crate) struct WriterThread {
     tx: Option<SyncSender<RecordBatch>>,
     thread: Option<JoinHandle<Result<FileWriter>>>,
-    written: Arc<AtomicU64>,
     path: PathBuf,
 }
 
@@ -67,7 +65,7 @@ impl WriterThread {
                 &self.path,
                 format!(
                     "the writer thread panicked: {}",
-                    crate::decode_guard::panic_message(payload.as_ref())
+                    crate::container::parquet::reader::decode_guard::panic_message(payload.as_ref())
                 ),
             )),
         }
@@ -96,8 +94,7 @@ impl BatchWriter {
             return Ok(BatchWriter::Inline { writer: Box::new(writer), row_group_bytes, path });
         }
         let (tx, rx) = sync_channel::<RecordBatch>(QUEUED_BATCHES);
-        let written = Arc::new(AtomicU64::new(0));
-        let (thread_written, thread_path) = (Arc::clone(&written), path.clone());
+        let thread_path = path.clone();
         let thread = std::thread::Builder::new()
             .name("arrowquant-writer".into())
             .spawn(move || {
@@ -106,12 +103,11 @@ impl BatchWriter {
                 // caller collects this error from `finish` or `write`.
                 for batch in rx {
                     write_batch(&mut w, &batch, row_group_bytes, &thread_path)?;
-                    thread_written.store(w.bytes_written() as u64, Ordering::Relaxed);
                 }
                 Ok(w)
             })
             .map_err(|e| AdapterError::io(&path, e))?;
-        Ok(BatchWriter::Threaded(WriterThread { tx: Some(tx), thread: Some(thread), written, path }))
+        Ok(BatchWriter::Threaded(WriterThread { tx: Some(tx), thread: Some(thread), path }))
     }
 
     /// Writes `batch` (or queues it for the writer thread).
@@ -130,14 +126,6 @@ impl BatchWriter {
                 // The writer thread stopped: its result says why.
                 t.join().map(|_| ())
             }
-        }
-    }
-
-    /// Bytes written to disk so far (flushed row groups).
-    pub(crate) fn bytes_written(&self) -> u64 {
-        match self {
-            BatchWriter::Inline { writer, .. } => writer.bytes_written() as u64,
-            BatchWriter::Threaded(t) => t.written.load(Ordering::Relaxed),
         }
     }
 

@@ -1,0 +1,5 @@
+//! The model in: safetensors headers (one file, shards, an index) and short-lived
+//! memory maps of one window of tensor data at a time.
+
+pub(crate) mod safetensors;
+pub mod window;
