@@ -1,15 +1,12 @@
-//! Reports: the JSON objects `--json` prints and the human-readable text.
-//!
-//! JSON uses the configuration guide's field names (`compression_ratio`,
-//! `cosine_similarity`, `model_size_mb`, `modality`, `bit_width`,
-//! `quantization_time_s`) plus per-layer entries (`layers`) and fallback details
-//! (`fallbacks`). Sizes in MB are 10^6 bytes.
+//! Reports: the human-readable text, and the JSON objects `--json` prints. The
+//! quantize JSON is the serde form of the library's `QuantizeSummary` (field names and
+//! `schema_version` are defined there). Sizes in MB are 10^6 bytes.
 
 use std::fmt::Write as _;
 
 use arrowquant_std::{
-    EqualizationTable, MarkovSummary, MixedPrecision, QuantizeReport, TensorReport, TimeGroupTable,
-    ValidationReport,
+    EqualizationTable, MarkovSummary, MixedPrecision, OutputInfo, QuantizeReport, TensorReport,
+    TimeGroupTable, ValidationReport,
 };
 use serde_json::{Value, json};
 
@@ -20,115 +17,23 @@ pub fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }
 
-/// What a quantize run produced, beyond the library's report.
+/// What a quantize run produced: the library's report, the modality detection and
+/// what the output format wrote.
 #[derive(Debug)]
 pub struct QuantizeSummary {
     /// The library's report.
     pub report: QuantizeReport,
     /// How the modality was found.
     pub detection: Detection,
-    /// Output format name.
-    pub format: &'static str,
-    /// The file written (differs from `report.output` for postcard).
-    pub output: String,
-    /// Its size in bytes.
-    pub output_bytes: u64,
-    /// Tensors the postcard format could not hold (stored raw in Parquet).
-    pub skipped: Vec<String>,
+    /// The output format, file, size and the tensors it left out.
+    pub out: OutputInfo,
 }
 
-fn layer_json(t: &TensorReport) -> Value {
-    json!({
-        "name": t.name,
-        "dtype": t.dtype,
-        "shape": t.shape,
-        "elements": t.elements,
-        "quantized": t.quantized,
-        "codec": t.codec,
-        "preset": t.preset,
-        "bits": t.bits,
-        "bits_requested": t.bits_requested,
-        "group_size": t.block_len,
-        "cosine": t.cosine,
-        "rel_rmse": t.rel_rmse,
-        "sqnr_db": t.sqnr_db,
-        "max_abs_err": t.max_abs_err,
-        "input_bytes": t.input_bytes,
-        "stored_bytes": t.stored_bytes,
-        "bits_per_weight": if t.elements > 0 { t.stored_bytes as f64 * 8.0 / t.elements as f64 } else { 0.0 },
-        "fallback": t.fallback,
-        "fallback_reason": t.fallback_reason,
-        "below_min_accuracy": t.below_min_accuracy,
-        "raw_reason": t.raw_reason,
-    })
-}
-
-/// The JSON object of one quantized model.
+/// The JSON object of one quantized model: the serde form of the library's
+/// [`arrowquant_std::QuantizeSummary`] (with its `schema_version`).
 pub fn quantize_json(s: &QuantizeSummary) -> Value {
-    let r = &s.report;
-    let fallbacks: Vec<Value> = r
-        .tensors
-        .iter()
-        .filter(|t| !t.fallback.is_empty() || t.below_min_accuracy)
-        .map(|t| {
-            json!({
-                "tensor": t.name,
-                "bits_requested": t.bits_requested,
-                "bits": t.bits,
-                "attempts": t.fallback,
-                "cosine": t.cosine,
-                "reason": t.fallback_reason,
-                "below_min_accuracy": t.below_min_accuracy,
-            })
-        })
-        .collect();
-    json!({
-        "command": "quantize",
-        "model": r.model,
-        "output": s.output,
-        "format": s.format,
-        "modality": s.detection.modality.map(|m| m.name()),
-        "modality_source": s.detection.source,
-        "profile": r.config.deployment_profile.name(),
-        "bit_width": r.bit_width,
-        "group_size": r.group_size,
-        "scheme": r.config.scheme.name(),
-        "preset": r.preset,
-        "codec": r.codec,
-        "min_accuracy": r.min_accuracy,
-        "compression_ratio": if s.output_bytes > 0 { r.input_bytes as f64 / s.output_bytes as f64 } else { 0.0 },
-        "cosine_similarity": r.cosine_mean,
-        "cosine_min": r.cosine_min,
-        "model_size_mb": mb(s.output_bytes),
-        "original_size_mb": mb(r.input_bytes),
-        "bits_per_weight": if r.total_elements > 0 { s.output_bytes as f64 * 8.0 / r.total_elements as f64 } else { 0.0 },
-        "payload_bits_per_weight": r.payload_bits_per_weight,
-        "quantization_time_s": r.time_s,
-        "throughput_mb_s": r.throughput_mb_s,
-        "threads": r.threads,
-        "backend": r.backend,
-        "tensor_count": r.tensor_count,
-        "quantized_tensors": r.quantized_tensors,
-        "raw_tensors": r.raw_tensors,
-        "fallback_tensors": r.fallback_tensors,
-        "below_min_accuracy": r.below_min_accuracy,
-        "passed": r.below_min_accuracy.is_empty(),
-        "fallbacks": fallbacks,
-        "skipped_by_format": s.skipped,
-        "layers": r.tensors.iter().map(layer_json).collect::<Vec<_>>(),
-        "time_aware": {
-            "stored": r.time_groups.is_some(),
-            "skipped_reason": r.time_aware_skipped,
-            "table": r.time_groups,
-        },
-        "mixed_precision": r.mixed_precision,
-        "equalization": {
-            "stored": r.equalization.is_some(),
-            "skipped_reason": r.equalization_skipped,
-            "table": r.equalization,
-        },
-        "config": r.config,
-    })
+    let doc = arrowquant_std::QuantizeSummary::new(&s.report, &s.detection, &s.out);
+    serde_json::to_value(doc).unwrap_or_else(|e| json!({ "command": "quantize", "error": e.to_string() }))
 }
 
 /// Lines about the time-aware activation parameters (stored or skipped, and why).
@@ -255,7 +160,7 @@ pub fn quantize_text(s: &QuantizeSummary, verbose: bool) -> String {
     let r = &s.report;
     let c = &r.config;
     let mut o = String::new();
-    let _ = writeln!(o, "quantized {} -> {} ({})", r.model, s.output, s.format);
+    let _ = writeln!(o, "quantized {} -> {} ({})", r.model, s.out.output, s.out.format);
     let modality = match s.detection.modality {
         Some(m) => format!("{} ({}; defaults: {})", m.name(), s.detection.source, describe_defaults(m)),
         None => s.detection.source.clone(),
@@ -277,7 +182,8 @@ pub fn quantize_text(s: &QuantizeSummary, verbose: bool) -> String {
         "  tensors      {} quantized, {} stored unquantized, {} fell back to wider codes",
         r.quantized_tensors, r.raw_tensors, r.fallback_tensors
     );
-    let bpw = if r.total_elements > 0 { s.output_bytes as f64 * 8.0 / r.total_elements as f64 } else { 0.0 };
+    let bpw =
+        if r.total_elements > 0 { s.out.output_bytes as f64 * 8.0 / r.total_elements as f64 } else { 0.0 };
     let requested = match &r.mixed_precision {
         Some(m) => format!("mixed precision (target {} per quantized weight)", m.target_bpw),
         None => format!("{} requested", r.bit_width),
@@ -287,12 +193,12 @@ pub fn quantize_text(s: &QuantizeSummary, verbose: bool) -> String {
         "  bits         {requested}; {:.3} bits/weight in the file, {:.3} in quantized payloads",
         bpw, r.payload_bits_per_weight
     );
-    let ratio = if s.output_bytes > 0 { r.input_bytes as f64 / s.output_bytes as f64 } else { 0.0 };
+    let ratio = if s.out.output_bytes > 0 { r.input_bytes as f64 / s.out.output_bytes as f64 } else { 0.0 };
     let _ = writeln!(
         o,
         "  size         {:.2} MB -> {:.2} MB ({ratio:.2}x)",
         mb(r.input_bytes),
-        mb(s.output_bytes)
+        mb(s.out.output_bytes)
     );
     let worst = r
         .tensors
@@ -307,8 +213,30 @@ pub fn quantize_text(s: &QuantizeSummary, verbose: bool) -> String {
         "  time         {:.2} s ({:.1} MB/s, {} threads, {} kernels)",
         r.time_s, r.throughput_mb_s, r.threads, r.backend
     );
+    fallbacks_text(&mut o, &r.tensors);
+    time_aware_text(&mut o, r.time_groups.as_ref(), r.time_aware_skipped.as_deref());
+    equalization_text(&mut o, r.equalization.as_ref(), r.equalization_skipped.as_deref());
+    if let Some(m) = &r.mixed_precision {
+        mixed_text(&mut o, m, Some(bpw));
+    }
+    if !s.out.skipped.is_empty() {
+        let _ = writeln!(
+            o,
+            "not in the {} file (stored unquantized): {}",
+            s.out.format,
+            s.out.skipped.join(", ")
+        );
+    }
+    if verbose {
+        layers_text(&mut o, &r.tensors);
+    }
+    o
+}
+
+/// The tensors that fell back to wider codes (or stayed below the threshold), if any.
+fn fallbacks_text(o: &mut String, tensors: &[TensorReport]) {
     let falls: Vec<&TensorReport> =
-        r.tensors.iter().filter(|t| !t.fallback.is_empty() || t.below_min_accuracy).collect();
+        tensors.iter().filter(|t| !t.fallback.is_empty() || t.below_min_accuracy).collect();
     if !falls.is_empty() {
         let _ = writeln!(o, "fallbacks:");
         for t in falls {
@@ -324,36 +252,29 @@ pub fn quantize_text(s: &QuantizeSummary, verbose: bool) -> String {
             );
         }
     }
-    time_aware_text(&mut o, r.time_groups.as_ref(), r.time_aware_skipped.as_deref());
-    equalization_text(&mut o, r.equalization.as_ref(), r.equalization_skipped.as_deref());
-    if let Some(m) = &r.mixed_precision {
-        mixed_text(&mut o, m, Some(bpw));
-    }
-    if !s.skipped.is_empty() {
-        let _ = writeln!(o, "not in the {} file (stored unquantized): {}", s.format, s.skipped.join(", "));
-    }
-    if verbose {
+}
+
+/// The per-layer table of `--verbose`.
+fn layers_text(o: &mut String, tensors: &[TensorReport]) {
+    let _ = writeln!(
+        o,
+        "{:<56} {:>5} {:>5} {:>10} {:>9} {:>10}",
+        "tensor", "dtype", "bits", "cosine", "bpw", "stored"
+    );
+    for t in tensors {
+        let bits = if t.quantized { t.bits.to_string() } else { "raw".into() };
+        let bpw = if t.elements > 0 { t.stored_bytes as f64 * 8.0 / t.elements as f64 } else { 0.0 };
         let _ = writeln!(
             o,
-            "{:<56} {:>5} {:>5} {:>10} {:>9} {:>10}",
-            "tensor", "dtype", "bits", "cosine", "bpw", "stored"
+            "{:<56} {:>5} {:>5} {:>10} {:>9.3} {:>10}",
+            t.name,
+            t.dtype,
+            bits,
+            opt(t.cosine, 6),
+            bpw,
+            t.stored_bytes
         );
-        for t in &r.tensors {
-            let bits = if t.quantized { t.bits.to_string() } else { "raw".into() };
-            let bpw = if t.elements > 0 { t.stored_bytes as f64 * 8.0 / t.elements as f64 } else { 0.0 };
-            let _ = writeln!(
-                o,
-                "{:<56} {:>5} {:>5} {:>10} {:>9.3} {:>10}",
-                t.name,
-                t.dtype,
-                bits,
-                opt(t.cosine, 6),
-                bpw,
-                t.stored_bytes
-            );
-        }
     }
-    o
 }
 
 /// The JSON object of a validation.

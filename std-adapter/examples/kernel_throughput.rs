@@ -110,7 +110,7 @@ fn main() -> Res<()> {
         zstd1.push(mb / t.elapsed().as_secs_f64());
         let t = Instant::now();
         let mut sink = VecSink::new();
-        let mut q = StreamQuantizer::<_, 256>::new(codec)?.track_quality(true);
+        let mut q = StreamQuantizer::<_, 256>::new(*codec.codec())?.track_quality(true);
         for c in data.chunks_exact(row) {
             sink.clear();
             q.feed(Input::F16(c), &mut sink).map_err(|e| e.to_string())?;

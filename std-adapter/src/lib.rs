@@ -8,7 +8,7 @@
 //! |---|---|
 //! | open a model (file, sharded directory, model directory) | [`Model::open`] |
 //! | resolve a configuration (profile < file < env < args) | [`Config::resolve`], [`ConfigLayer`] |
-//! | quantize a model to Parquet, with quality fallback | [`quantize_model`] -> [`QuantizeReport`] |
+//! | quantize a model to Parquet, with quality fallback | [`quantize_model`] -> [`QuantizeReport`] ([`QuantizeSummary`]: its `--json` form) |
 //! | read a quantized file, dequantize, export safetensors | [`QuantizedFile`] |
 //! | compare original and quantized | [`validate()`] -> [`ValidationReport`] |
 //! | quantize an Arrow record batch in memory | [`quantize_batch`] |
@@ -100,7 +100,9 @@ pub use features::mixed::MixedPrecision;
 pub use features::time_aware::{MarkovSummary, TimeAwareOutcome, TimeGroupTable};
 pub use model::safetensors::{Header, Model, StDtype, TensorInfo, parse_header};
 pub use pipeline::{Progress, ProgressEvent, Tuning, quantize_model, quantize_model_with};
-pub use report::{FallbackStep, QuantizeReport, TensorReport};
+pub use report::{
+    FallbackStep, OutputInfo, QUANTIZE_SCHEMA_VERSION, QuantizeReport, QuantizeSummary, TensorReport,
+};
 pub use validate::{TensorValidation, ValidationReport, validate};
 
 /// The mmap window reader, for `examples/kernel_throughput.rs`, which times the input

@@ -93,56 +93,17 @@ pub fn validate(original: &Model, quantized: &QuantizedFile, min_accuracy: f64) 
         tensor: tensor.to_string(),
         problem,
     };
-    let by_name: HashMap<&str, usize> =
-        original.tensors.iter().enumerate().map(|(i, t)| (t.name.as_str(), i)).collect();
-    for t in quantized.tensors() {
-        let Some(&i) = by_name.get(t.name.as_str()) else {
-            return Err(mismatch(&t.name, "is not in the original model".into()));
-        };
-        let o = &original.tensors[i];
-        if o.shape != t.shape || o.dtype.name() != t.dtype {
-            return Err(mismatch(
-                &t.name,
-                format!(
-                    "is {} {:?} in the original but {} {:?} in the quantized file",
-                    o.dtype.name(),
-                    o.shape,
-                    t.dtype,
-                    t.shape
-                ),
-            ));
-        }
-    }
-    if let Some(o) = original.tensors.iter().find(|o| quantized.tensor(&o.name).is_none()) {
-        return Err(mismatch(&o.name, "is in the original model but not in the quantized file".into()));
-    }
-
+    let by_name = check_same_tensors(original, quantized)?;
     let mut results = Vec::new();
     let mut cur: Option<Current> = None;
     let mut reader: Option<(usize, WindowReader)> = None;
     let mut bytes = Vec::new();
     let mut orig = Vec::new();
     let mut scratch = AlignedScratch::default();
-    let finish = |c: Current, out: &mut Vec<TensorValidation>| {
-        let q = c.acc.finish();
-        let exact = if c.quantized { q.max_abs_err == 0.0 } else { c.identical };
-        out.push(TensorValidation {
-            name: c.name,
-            quantized: c.quantized,
-            bits: c.bits,
-            elements: c.elements,
-            cosine: c.quantized.then_some(q.cosine),
-            rel_rmse: if c.quantized { finite(q.rel_rmse) } else { None },
-            sqnr_db: if c.quantized { finite(q.sqnr_db) } else { None },
-            max_abs_err: if c.quantized { finite(q.max_abs_err) } else { None },
-            exact,
-            pass: if c.quantized { q.cosine >= min_accuracy } else { c.identical },
-        });
-    };
     quantized.for_each_chunk(|t, element_offset, data| {
         if cur.as_ref().is_none_or(|c| c.name != t.name) {
             if let Some(c) = cur.take() {
-                finish(c, &mut results);
+                results.push(c.finish(min_accuracy));
             }
             cur = Some(Current {
                 name: t.name.clone(),
@@ -192,7 +153,7 @@ pub fn validate(original: &Model, quantized: &QuantizedFile, min_accuracy: f64) 
         Ok(())
     })?;
     if let Some(c) = cur.take() {
-        finish(c, &mut results);
+        results.push(c.finish(min_accuracy));
     }
     let cos: Vec<f64> = results.iter().filter_map(|t| t.cosine).collect();
     let failed: Vec<String> = results.iter().filter(|t| !t.pass).map(|t| t.name.clone()).collect();
@@ -207,4 +168,58 @@ pub fn validate(original: &Model, quantized: &QuantizedFile, min_accuracy: f64) 
         time_s: start.elapsed().as_secs_f64(),
         tensors: results,
     })
+}
+
+impl Current {
+    /// The tensor's validation row, once all its chunks are compared.
+    fn finish(self, min_accuracy: f64) -> TensorValidation {
+        let q = self.acc.finish();
+        let exact = if self.quantized { q.max_abs_err == 0.0 } else { self.identical };
+        TensorValidation {
+            name: self.name,
+            quantized: self.quantized,
+            bits: self.bits,
+            elements: self.elements,
+            cosine: self.quantized.then_some(q.cosine),
+            rel_rmse: if self.quantized { finite(q.rel_rmse) } else { None },
+            sqnr_db: if self.quantized { finite(q.sqnr_db) } else { None },
+            max_abs_err: if self.quantized { finite(q.max_abs_err) } else { None },
+            exact,
+            pass: if self.quantized { q.cosine >= min_accuracy } else { self.identical },
+        }
+    }
+}
+
+/// The two hold the same tensor names, shapes and dtypes; returns the index of each
+/// name in the original model.
+fn check_same_tensors<'m>(original: &'m Model, quantized: &QuantizedFile) -> Result<HashMap<&'m str, usize>> {
+    let mismatch = |tensor: &str, problem: String| AdapterError::Mismatch {
+        path: quantized.path().to_path_buf(),
+        tensor: tensor.to_string(),
+        problem,
+    };
+    let by_name: HashMap<&str, usize> =
+        original.tensors.iter().enumerate().map(|(i, t)| (t.name.as_str(), i)).collect();
+    for t in quantized.tensors() {
+        let Some(&i) = by_name.get(t.name.as_str()) else {
+            return Err(mismatch(&t.name, "is not in the original model".into()));
+        };
+        let o = &original.tensors[i];
+        if o.shape != t.shape || o.dtype.name() != t.dtype {
+            return Err(mismatch(
+                &t.name,
+                format!(
+                    "is {} {:?} in the original but {} {:?} in the quantized file",
+                    o.dtype.name(),
+                    o.shape,
+                    t.dtype,
+                    t.shape
+                ),
+            ));
+        }
+    }
+    if let Some(o) = original.tensors.iter().find(|o| quantized.tensor(&o.name).is_none()) {
+        return Err(mismatch(&o.name, "is in the original model but not in the quantized file".into()));
+    }
+    Ok(by_name)
 }

@@ -97,23 +97,7 @@ pub fn run(args: &InspectArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         }
     }
     if let Some(q) = &quantized {
-        time_aware_text(&mut o, q.time_groups(), skipped_reason(q).as_deref());
-        if let Some(t) = q.time_groups() {
-            for l in &t.layers {
-                o.push_str(&format!("    {}:", l.layer));
-                for g in &l.groups {
-                    o.push_str(&format!(
-                        " [{}, {}) s={:.6e} zp={};",
-                        g.t_start, g.t_end, g.scale, g.zero_point
-                    ));
-                }
-                o.push('\n');
-            }
-        }
-        equalization_text(&mut o, q.equalization(), equalization_skipped_reason(q).as_deref());
-        if let Some(m) = q.mixed_precision() {
-            mixed_text(&mut o, m, Some(q.bits_per_weight()));
-        }
+        sections_text(&mut o, q);
     }
     o.push_str(&format!(
         "{:<56} {:>5} {:>18} {:>10} {:>5} {:>8} {:>12}\n",
@@ -135,6 +119,25 @@ pub fn run(args: &InspectArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     }
     crate::out::print(&o)?;
     Ok(Outcome::Success)
+}
+
+/// The sections stored beside the tensors of a quantized file (time-aware groups
+/// with their per-layer parameters, equalization, mixed precision).
+fn sections_text(o: &mut String, q: &QuantizedFile) {
+    time_aware_text(o, q.time_groups(), skipped_reason(q).as_deref());
+    if let Some(t) = q.time_groups() {
+        for l in &t.layers {
+            o.push_str(&format!("    {}:", l.layer));
+            for g in &l.groups {
+                o.push_str(&format!(" [{}, {}) s={:.6e} zp={};", g.t_start, g.t_end, g.scale, g.zero_point));
+            }
+            o.push('\n');
+        }
+    }
+    equalization_text(o, q.equalization(), equalization_skipped_reason(q).as_deref());
+    if let Some(m) = q.mixed_precision() {
+        mixed_text(o, m, Some(q.bits_per_weight()));
+    }
 }
 
 enum Kind {

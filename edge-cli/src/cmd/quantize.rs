@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use arrowquant_std::{
-    AdapterError, Config, ConfigLayer, Detection, Model, detect_modality, quantize_model,
+    AdapterError, Config, ConfigLayer, Detection, Model, OutputInfo, detect_modality, quantize_model,
     resolve_config_for_model,
 };
 
@@ -240,17 +240,12 @@ pub fn execute(job: &Job, format: QuantFormat, global: &GlobalArgs) -> anyhow::R
             (e.bytes, e.skipped)
         }
     };
-    Ok(QuantizeSummary {
-        report,
-        detection: job.detection.clone(),
-        format: match format {
-            QuantFormat::Parquet => "parquet",
-            QuantFormat::Postcard => "postcard",
-        },
-        output: job.output.display().to_string(),
-        output_bytes,
-        skipped,
-    })
+    let format = match format {
+        QuantFormat::Parquet => "parquet",
+        QuantFormat::Postcard => "postcard",
+    };
+    let out = OutputInfo { format, output: job.output.display().to_string(), output_bytes, skipped };
+    Ok(QuantizeSummary { report, detection: job.detection.clone(), out })
 }
 
 /// A hidden name next to `path` for an intermediate file.

@@ -106,7 +106,7 @@ fn quantize_layer(
         let mut acc = QualityAccumulator::new();
         for s in (0..w.len()).step_by(step) {
             let mut c = EncodedChunk::default();
-            let q = encode_chunk(&codec, Input::F32(&w[s..(s + step).min(w.len())]), s as u64, &mut c)
+            let q = encode_chunk(codec.codec(), Input::F32(&w[s..(s + step).min(w.len())]), s as u64, &mut c)
                 .map_err(|e| AdapterError::Quant {
                     path: "<record batch>".into(),
                     tensor: name.to_string(),

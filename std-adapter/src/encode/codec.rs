@@ -1,14 +1,14 @@
 //! Which block codec quantizes the tensors, how it is named in files, and how a
 //! reader rebuilds it from a row.
 //!
-//! The pipeline is generic over [`BlockCodec`]; [`CodecChoice`] wraps the core's
+//! The pipeline is generic over `BlockCodec`; [`CodecChoice`] wraps the core's
 //! [`AnyCodec`] (plain group formats and the named [`Preset`]s) with the preset name,
 //! if any. Files store the codec's *layout id* (`g4a128`, `k4b256s32c6m6o0`, see
 //! `arrowquant_core::preset`) in the `codec` column, which is all a reader needs to
 //! decode a row: search settings change how codes are chosen, not how they decode.
 
 use arrowquant_core::preset::{AnyCodec, LayoutKind, Preset};
-use arrowquant_core::{BlockCodec, GroupCodec, GroupFormat, Input, QuantError, Scheme};
+use arrowquant_core::{GroupCodec, GroupFormat, QuantError, Scheme};
 
 use crate::config::{Config, ConfigError};
 
@@ -133,37 +133,21 @@ pub fn preset_names() -> Vec<&'static str> {
     Preset::ALL.iter().map(|p| p.name()).collect()
 }
 
-impl BlockCodec for CodecChoice {
-    fn block_len(&self) -> usize {
-        self.codec.block_len()
-    }
+/// A choice is used as its codec: `choice.block_len()`, `choice.encode(..)` are the
+/// core's [`AnyCodec`] methods (no forwarding layer), and generic code takes
+/// [`CodecChoice::codec`].
+impl std::ops::Deref for CodecChoice {
+    type Target = AnyCodec;
 
-    fn codes_len(&self) -> usize {
-        self.codec.codes_len()
-    }
-
-    fn params_len(&self) -> usize {
-        self.codec.params_len()
-    }
-
-    fn encode(
-        &self,
-        input: Input<'_>,
-        first_element: u64,
-        codes: &mut [u8],
-        params: &mut [u8],
-    ) -> Result<(), QuantError> {
-        self.codec.encode(input, first_element, codes, params)
-    }
-
-    fn decode(&self, codes: &[u8], params: &[u8], out: &mut [f32]) -> Result<(), QuantError> {
-        self.codec.decode(codes, params, out)
+    fn deref(&self) -> &AnyCodec {
+        &self.codec
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrowquant_core::BlockCodec;
 
     #[test]
     fn ids_round_trip_and_fallback_widens() {

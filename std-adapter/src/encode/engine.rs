@@ -1,7 +1,7 @@
 //! The per-tensor engine: decides whether a tensor is stored raw or encoded, runs the
 //! quality fallback, and turns the outcome into the tensor's report.
 
-use arrowquant_core::BlockCodec;
+use arrowquant_core::{BlockCodec, Quality};
 
 use crate::config::{Config, glob_match};
 use crate::container::parquet::writer::{ChunkRow, ParquetSink, RowMetrics, TensorRowInfo};
@@ -207,60 +207,11 @@ impl<'c> Engine<'c> {
         start: CodecChoice,
         ctx: &mut TensorCtx<'_, '_>,
     ) -> Result<TensorReport> {
-        let min = self.config.min_accuracy;
         let factors = self.factors.get(ctx.index).and_then(|f| f.as_deref());
-        let mut codec = start;
-        let mut fallback = Vec::new();
         let mut buffered = Vec::new();
-        let mut first_pass = true;
-        let (quality, was_buffered, below) = loop {
-            let blocks = t.elements().div_ceil(codec.block_len() as u64);
-            let est = blocks * (codec.codes_len() + codec.params_len()) as u64;
-            let buffer = est <= self.tuning.buffer_bytes;
-            buffered.clear();
-            let pass = if buffer { Pass::Buffer(&mut buffered) } else { Pass::Measure };
-            let q = self.pass(t, reader, &codec, factors, pass, first_pass.then_some(&mut *ctx))?.finish();
-            first_pass = false;
-            if q.cosine >= min {
-                break (q, buffer, false);
-            }
-            if self.config.fail_fast {
-                return Err(AdapterError::BelowAccuracy {
-                    tensor: t.name.clone(),
-                    cosine: q.cosine,
-                    bits: codec.bits(),
-                    min_accuracy: min,
-                });
-            }
-            match codec.wider() {
-                Some(w) => {
-                    fallback.push(FallbackStep { bits: codec.bits(), cosine: q.cosine });
-                    ctx.emit(
-                        &t.name,
-                        ProgressEvent::Fallback {
-                            from_bits: codec.bits(),
-                            to_bits: w.bits(),
-                            cosine: q.cosine,
-                        },
-                        0,
-                    );
-                    codec = w;
-                }
-                None => break (q, buffer, true),
-            }
-        };
-        let mut reason: Vec<String> = fallback
-            .iter()
-            .map(|s| format!("cosine {:.6} at {} bits is below min_accuracy {min}", s.cosine, s.bits))
-            .collect();
-        if below {
-            reason.push(format!(
-                "cosine {:.6} at {} bits (the widest) is still below min_accuracy {min}",
-                quality.cosine,
-                codec.bits()
-            ));
-        }
-        let fallback_reason = (!reason.is_empty()).then(|| reason.join("; "));
+        let Fitted { codec, quality, was_buffered, below, fallback } =
+            self.fit(t, reader, start, factors, &mut buffered, ctx)?;
+        let fallback_reason = fallback_reason(&fallback, below, &quality, &codec, self.config.min_accuracy);
         let metrics = RowMetrics {
             cosine: quality.cosine,
             rel_rmse: quality.rel_rmse,
@@ -323,4 +274,93 @@ impl<'c> Engine<'c> {
             chunks,
         })
     }
+
+    /// Encodes the tensor with `start`, then with each wider codec while the quality
+    /// is below `min_accuracy` (the fallback ladder of [`CodecChoice::wider`]): the
+    /// chunks are kept in `buffered` when the tensor fits the buffer, else only measured.
+    fn fit(
+        &self,
+        t: &TensorInfo,
+        reader: &WindowReader,
+        start: CodecChoice,
+        factors: Option<&[f32]>,
+        buffered: &mut Vec<EncodedChunk>,
+        ctx: &mut TensorCtx<'_, '_>,
+    ) -> Result<Fitted> {
+        let min = self.config.min_accuracy;
+        let mut codec = start;
+        let mut fallback = Vec::new();
+        let mut first_pass = true;
+        let (quality, was_buffered, below) = loop {
+            let blocks = t.elements().div_ceil(codec.block_len() as u64);
+            let est = blocks * (codec.codes_len() + codec.params_len()) as u64;
+            let buffer = est <= self.tuning.buffer_bytes;
+            buffered.clear();
+            let pass = if buffer { Pass::Buffer(&mut *buffered) } else { Pass::Measure };
+            let q = self.pass(t, reader, &codec, factors, pass, first_pass.then_some(&mut *ctx))?.finish();
+            first_pass = false;
+            if q.cosine >= min {
+                break (q, buffer, false);
+            }
+            if self.config.fail_fast {
+                return Err(AdapterError::BelowAccuracy {
+                    tensor: t.name.clone(),
+                    cosine: q.cosine,
+                    bits: codec.bits(),
+                    min_accuracy: min,
+                });
+            }
+            match codec.wider() {
+                Some(w) => {
+                    fallback.push(FallbackStep { bits: codec.bits(), cosine: q.cosine });
+                    ctx.emit(
+                        &t.name,
+                        ProgressEvent::Fallback {
+                            from_bits: codec.bits(),
+                            to_bits: w.bits(),
+                            cosine: q.cosine,
+                        },
+                        0,
+                    );
+                    codec = w;
+                }
+                None => break (q, buffer, true),
+            }
+        };
+        Ok(Fitted { codec, quality, was_buffered, below, fallback })
+    }
+}
+
+/// What [`Engine::fit`] settled on.
+struct Fitted {
+    codec: CodecChoice,
+    quality: Quality,
+    /// The chunks are in the buffer (else a second pass writes them).
+    was_buffered: bool,
+    /// Still below `min_accuracy` at the widest codec.
+    below: bool,
+    /// The widths rejected, in order.
+    fallback: Vec<FallbackStep>,
+}
+
+/// Why the tensor fell back, one clause per rejected width (None if it did not).
+fn fallback_reason(
+    fallback: &[FallbackStep],
+    below: bool,
+    quality: &Quality,
+    codec: &CodecChoice,
+    min: f64,
+) -> Option<String> {
+    let mut reason: Vec<String> = fallback
+        .iter()
+        .map(|s| format!("cosine {:.6} at {} bits is below min_accuracy {min}", s.cosine, s.bits))
+        .collect();
+    if below {
+        reason.push(format!(
+            "cosine {:.6} at {} bits (the widest) is still below min_accuracy {min}",
+            quality.cosine,
+            codec.bits()
+        ));
+    }
+    (!reason.is_empty()).then(|| reason.join("; "))
 }

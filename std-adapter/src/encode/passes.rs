@@ -68,7 +68,7 @@ impl Engine<'_> {
                 for s in (0..input.len()).step_by(job.chunk_elems) {
                     let piece = input.slice(s, (s + job.chunk_elems).min(input.len()));
                     let mut out = std::mem::take(&mut spare);
-                    let q = encode_chunk(job.codec, piece, first + s as u64, &mut out)
+                    let q = encode_chunk(job.codec.codec(), piece, first + s as u64, &mut out)
                         .map_err(|e| job.error(e))?;
                     acc.merge(&q);
                     if let Some(c) = pass.take(out)? {
@@ -217,7 +217,10 @@ impl ChunkJob<'_> {
             |_, bytes| {
                 with_input(self.dtype, bytes, &mut scratch, |input| -> Result<()> {
                     let input = self.scaled(input, first, &mut scaled);
-                    q = Some(encode_chunk(self.codec, input, first, &mut out).map_err(|e| self.error(e))?);
+                    q = Some(
+                        encode_chunk(self.codec.codec(), input, first, &mut out)
+                            .map_err(|e| self.error(e))?,
+                    );
                     Ok(())
                 })
             },

@@ -179,7 +179,7 @@ pub fn measure_tensor(
                     crate::features::equalization::scale_columns(x, first + s as u64, f);
                 }
                 for (c, acc) in cands.iter().zip(costs.iter_mut()) {
-                    let m = measure(&c.codec, x).map_err(|e| match e {
+                    let m = measure(c.codec.codec(), x).map_err(|e| match e {
                         arrowquant_core::diffusion::DiffusionError::Quant(q) => quant_err(q),
                         other => AdapterError::MixedPrecision {
                             path: reader.path().to_path_buf(),

@@ -217,3 +217,7 @@ pub(crate) fn build_report(
         equalization_skipped: None,
     }
 }
+
+mod summary;
+
+pub use summary::{OutputInfo, QUANTIZE_SCHEMA_VERSION, QuantizeSummary};

@@ -1,0 +1,72 @@
+//! Unit tests of the configuration: profiles, layers, environment, validation.
+
+use super::*;
+
+#[test]
+fn profiles_follow_the_guide() {
+    let e = Config::from_profile(Profile::Edge);
+    assert_eq!((e.bit_width, e.group_size, e.min_accuracy, e.enable_streaming), (2, 256, 0.65, true));
+    let c = Config::from_profile(Profile::Cloud);
+    assert_eq!((c.bit_width, c.group_size, c.num_time_groups, c.calibration_samples), (8, 64, 20, 512));
+    assert_eq!(Config::default(), Config::from_profile(Profile::Local));
+}
+
+#[test]
+fn precedence_file_env_explicit() {
+    let file =
+        ConfigLayer::from_yaml_str("deployment_profile: edge\nbit_width: 8\nmax_memory: 512M\n").unwrap();
+    let env = ConfigLayer::from_vars([("ARROW_QUANT_GROUP_SIZE", "64"), ("PATH", "x")]).unwrap();
+    let explicit = ConfigLayer { group_size: Some(32), ..Default::default() };
+    let c = Config::from_layers(&[file.clone(), env.clone(), ConfigLayer::default()]).unwrap();
+    assert_eq!(
+        (c.deployment_profile, c.bit_width, c.group_size, c.max_memory),
+        (Profile::Edge, 8, 64, 512 << 20)
+    );
+    assert_eq!(c.min_accuracy, 0.65, "the rest comes from the edge profile");
+    let c = Config::from_layers(&[file, env, explicit]).unwrap();
+    assert_eq!(c.group_size, 32);
+}
+
+#[test]
+fn validation_errors_name_allowed_values() {
+    let c = Config { bit_width: 3, ..Config::default() };
+    let e = c.validate().unwrap_err();
+    assert_eq!(e, ConfigError::InvalidBitWidth(3));
+    assert!(e.to_string().contains("2, 4 or 8"));
+    let c = Config { num_time_groups: 0, ..Config::default() };
+    assert_eq!(c.validate(), Err(ConfigError::InvalidTimeGroups(0)));
+    let c = Config { group_size: 100, ..Config::default() };
+    assert_eq!(c.validate(), Err(ConfigError::InvalidGroupSize(100)));
+    let mut c = Config { min_accuracy: 1.5, ..Config::default() };
+    assert_eq!(c.validate(), Err(ConfigError::InvalidAccuracy(1.5)));
+    c.min_accuracy = f64::NAN;
+    assert!(c.validate().is_err());
+}
+
+#[test]
+fn env_errors_name_the_variable() {
+    let e = ConfigLayer::from_vars([("ARROW_QUANT_FAIL_FAST", "maybe")]).unwrap_err();
+    assert!(e.to_string().contains("ARROW_QUANT_FAIL_FAST"), "{e}");
+    let l = ConfigLayer::from_vars([("ARROW_QUANT_DEPLOYMENT_PROFILE", "Cloud")]).unwrap();
+    assert_eq!(l.deployment_profile, Some(Profile::Cloud));
+}
+
+#[test]
+fn yaml_unknown_field_is_an_error() {
+    assert!(ConfigLayer::from_yaml_str("bit_widht: 4\n").is_err());
+    assert!(ConfigLayer::from_yaml_str("bit_width: [1]\n").is_err());
+}
+
+#[test]
+fn bytes_and_globs() {
+    assert_eq!(parse_bytes("512M").unwrap(), 512 << 20);
+    assert_eq!(parse_bytes("2GiB").unwrap(), 2 << 30);
+    assert_eq!(parse_bytes("1000").unwrap(), 1000);
+    assert!(parse_bytes("12Q").is_err());
+    assert!(parse_bytes("").is_err());
+    assert!(glob_match("*.bias", "encoder.layer.0.bias"));
+    assert!(glob_match("encoder.*.weight", "encoder.layer.0.weight"));
+    assert!(!glob_match("*.bias", "encoder.layer.0.weight"));
+    assert!(glob_match("a?c", "abc"));
+    assert!(glob_match("*", ""));
+}
