@@ -39,6 +39,12 @@ use crate::input::Input;
 mod block32;
 mod iq4_nl;
 mod iq4_xs;
+mod k_affine;
+mod k_common;
+mod k_lanes;
+mod k_sym;
+#[cfg(test)]
+mod k_tests;
 mod q2_k;
 mod q3_k;
 mod q4_0;
