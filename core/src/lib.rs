@@ -19,6 +19,9 @@
 //! - [`diffusion`]: time-aware activation parameters, thermodynamic smoothing, channel
 //!   equalization and sensitivity-driven mixed precision.
 //! - [`ggml`]: ggml's block formats (Q4_0 ... Q6_K, IQ4_NL, IQ4_XS) byte for byte, for GGUF.
+//! - [`gguf`] (with `alloc`): the GGUF container, llama.cpp's model file: a header
+//!   writer (metadata, tensor infos, offsets, alignment) and a strict, allocation-bounded
+//!   parser for untrusted headers.
 //! - [`device`]: the compact device format (postcard header + packed blocks) and its
 //!   zero-copy, group-at-a-time reader for firmware.
 //!
@@ -100,6 +103,8 @@ pub mod diffusion;
 mod error;
 pub mod format;
 pub mod ggml;
+#[cfg(feature = "alloc")]
+pub mod gguf;
 pub mod input;
 pub mod kernels;
 pub mod kquant;
