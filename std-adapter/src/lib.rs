@@ -62,10 +62,18 @@ mod batch_writer;
 pub mod calibration;
 pub mod codec;
 pub mod config;
+/// Output containers other than Parquet (the GGUF writer).
+pub mod container {
+    pub mod gguf;
+}
 pub mod decode_guard;
 pub mod equalization;
 mod error;
 pub mod mixed;
+/// Model inputs other than safetensors (GGUF through mmap windows).
+pub mod model {
+    pub mod gguf;
+}
 pub mod quantize;
 pub mod reader;
 pub mod safetensors;
