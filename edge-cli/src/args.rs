@@ -115,6 +115,8 @@ pub enum QuantFormat {
     Parquet,
     /// The compact device format (postcard header + packed blocks per tensor).
     Postcard,
+    /// GGUF v3 in ggml's block types, for llama.cpp and candle (docs/GGUF.md).
+    Gguf,
 }
 
 /// Output formats of `export`.
@@ -217,6 +219,10 @@ pub struct QuantizeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = QuantFormat::Parquet)]
     pub format: QuantFormat,
+    /// With `--format gguf`: the ggml type (Q4_K, Q8_0, ..., any case); default from the
+    /// preset or bit width (int2 -> Q2_K, int4 -> Q4_K, int8 -> Q8_0).
+    #[arg(long, value_name = "TYPE")]
+    pub gguf_type: Option<String>,
     /// How to quantize.
     #[command(flatten)]
     pub settings: QuantSettings,

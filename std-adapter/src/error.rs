@@ -188,6 +188,14 @@ pub enum AdapterError {
         /// The threshold.
         min_accuracy: f64,
     },
+    /// A malformed GGUF file, or one this tool cannot convert.
+    #[error("{}: GGUF: {}", shown(path), esc(message))]
+    Gguf {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the tensor or key.
+        message: String,
+    },
     /// A Parquet or Arrow error while writing or reading our file.
     #[error("{}: parquet: {}", shown(path), esc(message))]
     Parquet {

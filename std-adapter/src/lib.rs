@@ -85,6 +85,10 @@ pub use config::{
     Config, ConfigError, ConfigLayer, MIN_MAX_MEMORY, Modality, Profile, SchemeName, parse_bytes,
 };
 pub use container::atomic::AtomicFile;
+pub use container::gguf::{
+    GgufExport, GgufSource, export_safetensors as export_gguf_safetensors, target_type as gguf_target_type,
+    write_gguf,
+};
 /// Why the decoder panicked, if it did: the panic hook of a binary asks
 /// [`decode_guard::in_guarded_decode`] so a guarded decode stays quiet.
 pub use container::parquet::reader::decode_guard;
@@ -98,6 +102,7 @@ pub use features::calibration;
 pub use features::equalization::{EqualizationOutcome, EqualizationTable};
 pub use features::mixed::MixedPrecision;
 pub use features::time_aware::{MarkovSummary, TimeAwareOutcome, TimeGroupTable};
+pub use model::gguf::{GgufModel, is_gguf};
 pub use model::safetensors::{Header, Model, StDtype, TensorInfo, parse_header};
 pub use pipeline::{Progress, ProgressEvent, Tuning, quantize_model, quantize_model_with};
 pub use report::{

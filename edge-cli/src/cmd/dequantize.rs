@@ -12,6 +12,9 @@ use crate::exit::Outcome;
 /// # Errors
 /// Input and write errors (exit 2); nothing is left at the output on error.
 pub fn run(args: &DequantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
+    if arrowquant_std::is_gguf(&args.input) {
+        return crate::cmd::quantize_gguf::dequantize(&args.input, &args.output, global);
+    }
     write_safetensors(&args.input, &args.output, args.dtype, global, "dequantize")
 }
 

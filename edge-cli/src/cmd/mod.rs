@@ -6,4 +6,5 @@ pub mod dequantize;
 pub mod export;
 pub mod inspect;
 pub mod quantize;
+pub mod quantize_gguf;
 pub mod validate;

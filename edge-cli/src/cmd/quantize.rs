@@ -40,6 +40,9 @@ pub struct Job {
 /// # Errors
 /// Usage and input errors (exit 2), or a [`QualityError`] with `--fail-fast` (exit 1).
 pub fn run(args: &QuantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
+    if args.format == QuantFormat::Gguf {
+        return crate::cmd::quantize_gguf::run(args, global);
+    }
     let jobs = plan(&args.models, &args.output, args.format, &args.settings, global)?;
     let mut summaries = Vec::with_capacity(jobs.len());
     for job in &jobs {
@@ -103,6 +106,7 @@ pub fn plan(
     let ext = match format {
         QuantFormat::Parquet => "parquet",
         QuantFormat::Postcard => "bin",
+        QuantFormat::Gguf => "gguf",
     };
     let mut jobs: Vec<Job> = Vec::with_capacity(models.len());
     let mut names = HashSet::new();
@@ -221,7 +225,7 @@ pub fn execute(job: &Job, format: QuantFormat, global: &GlobalArgs) -> anyhow::R
     let label = job.input.display().to_string();
     let mut reporter = Reporter::new(global, &label);
     let parquet_out = match format {
-        QuantFormat::Parquet => job.output.clone(),
+        QuantFormat::Parquet | QuantFormat::Gguf => job.output.clone(),
         QuantFormat::Postcard => temp_sibling(&job.output, "parquet"),
     };
     // Removes the intermediate Parquet file of the postcard path, whatever happens.
@@ -233,7 +237,7 @@ pub fn execute(job: &Job, format: QuantFormat, global: &GlobalArgs) -> anyhow::R
         other => anyhow::Error::new(other).context(format!("quantizing {label}")),
     })?;
     let (output_bytes, skipped) = match format {
-        QuantFormat::Parquet => (report.output_bytes, Vec::new()),
+        QuantFormat::Parquet | QuantFormat::Gguf => (report.output_bytes, Vec::new()),
         QuantFormat::Postcard => {
             let q = arrowquant_std::QuantizedFile::open(&parquet_out)?;
             let e = crate::cmd::export::write_postcard(&q, &job.output)?;
@@ -243,6 +247,7 @@ pub fn execute(job: &Job, format: QuantFormat, global: &GlobalArgs) -> anyhow::R
     let format = match format {
         QuantFormat::Parquet => "parquet",
         QuantFormat::Postcard => "postcard",
+        QuantFormat::Gguf => "gguf",
     };
     let out = OutputInfo { format, output: job.output.display().to_string(), output_bytes, skipped };
     Ok(QuantizeSummary { report, detection: job.detection.clone(), out })

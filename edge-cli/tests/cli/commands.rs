@@ -744,3 +744,5 @@ fn minilm_quantize_report_matches_validate() {
         assert!((q[k].as_f64().unwrap() - vj[k].as_f64().unwrap()).abs() <= 1e-9, "{k}");
     }
 }
+
+mod gguf;

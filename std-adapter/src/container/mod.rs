@@ -2,4 +2,5 @@
 //! write through (nothing under the output name until it is complete).
 
 pub(crate) mod atomic;
+pub(crate) mod gguf;
 pub(crate) mod parquet;

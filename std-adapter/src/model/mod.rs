@@ -1,5 +1,6 @@
 //! The model in: safetensors headers (one file, shards, an index) and short-lived
 //! memory maps of one window of tensor data at a time.
 
+pub(crate) mod gguf;
 pub(crate) mod safetensors;
 pub mod window;

@@ -1,0 +1,299 @@
+//! `quantize --format gguf`, GGUF input and `dequantize` of a GGUF: types, shapes,
+//! offsets and values read back with core's parser and decoder; malformed GGUF
+//! inputs; and (ignored, needs Python) the bit-for-bit comparison with gguf-py.
+
+use std::path::Path;
+
+use arrowquant_core::ggml::{self, GgmlType};
+use arrowquant_core::gguf::{GgufHeader, GgufWriter, Value, keys};
+
+use super::{Rng, f32_tensor, listing, run, s, safetensors_bytes, tempdir};
+
+fn header_of(path: &Path) -> (Vec<u8>, GgufHeader) {
+    let bytes = std::fs::read(path).unwrap();
+    let h = GgufHeader::parse(&bytes).unwrap();
+    (bytes, h)
+}
+
+fn decode(bytes: &[u8], h: &GgufHeader, name: &str) -> Vec<f32> {
+    let t = h.tensor(name).unwrap();
+    let r = h.data_range(t);
+    let data = &bytes[r.start as usize..r.end as usize];
+    match t.ggml_type() {
+        GgmlType::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
+        GgmlType::F16 => {
+            data.chunks_exact(2).map(|c| arrowquant_core::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect()
+        }
+        ty => {
+            let mut out = vec![0f32; t.elements() as usize];
+            ggml::dequantize(ty, data, &mut out).unwrap();
+            out
+        }
+    }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+fn le_f32(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+#[test]
+fn safetensors_to_gguf_types_shapes_values_and_report() {
+    let dir = tempdir();
+    let model = dir.path().join("tiny.safetensors");
+    let mut rng = Rng(17);
+    let tensors = vec![
+        f32_tensor("a.weight", &[8, 512], &mut rng),
+        f32_tensor("b.weight", &[4, 384], &mut rng),
+        f32_tensor("c.weight", &[4, 200], &mut rng),
+        f32_tensor("norm.weight", &[512], &mut rng),
+        ("ids".to_string(), "I64", vec![4], (0..4i64).flat_map(|i| i.to_le_bytes()).collect()),
+    ];
+    std::fs::write(&model, safetensors_bytes(&tensors)).unwrap();
+    let out = dir.path().join("q.gguf");
+    let r = run(&["quantize", s(&model), "--format", "gguf", "-o", s(&out), "--json", "-q"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["codec"], "gguf:Q4_K");
+    let layers = j["layers"].as_array().unwrap();
+    let layer = |n: &str| layers.iter().find(|l| l["name"] == n).unwrap().clone();
+    assert_eq!(layer("a.weight")["codec"], "Q4_K");
+    assert!(layer("a.weight")["fallback_reason"].is_null());
+    assert_eq!(layer("b.weight")["codec"], "Q5_0");
+    assert!(layer("b.weight")["fallback_reason"].as_str().unwrap().contains("384"));
+    assert_eq!(layer("c.weight")["codec"], "F16");
+    assert_eq!(layer("norm.weight")["codec"], "F32");
+    assert!(layer("a.weight")["cosine"].as_f64().unwrap() > 0.99);
+    assert!(layer("b.weight")["sqnr_db"].as_f64().unwrap() > 20.0);
+    assert!(j["skipped_by_format"][0].as_str().unwrap().starts_with("ids"));
+
+    let (bytes, h) = header_of(&out);
+    assert_eq!(h.version(), 3);
+    assert_eq!(h.alignment(), 32);
+    assert_eq!(h.get(keys::GENERAL_FILE_TYPE), Some(&Value::U32(15)));
+    assert_eq!(h.get(keys::GENERAL_QUANTIZATION_VERSION), Some(&Value::U32(2)));
+    assert_eq!(h.metadata().get_str(keys::GENERAL_ARCHITECTURE).unwrap(), "unknown");
+    assert_eq!(h.metadata().get_str(keys::GENERAL_NAME).unwrap(), "tiny");
+    let names: Vec<&str> = h.tensors().iter().map(|t| t.name()).collect();
+    assert_eq!(names, ["a.weight", "b.weight", "c.weight", "norm.weight"]);
+    let want = [
+        ("a.weight", GgmlType::Q4_K, vec![512u64, 8]),
+        ("b.weight", GgmlType::Q5_0, vec![384, 4]),
+        ("c.weight", GgmlType::F16, vec![200, 4]),
+        ("norm.weight", GgmlType::F32, vec![512]),
+    ];
+    let mut end = 0;
+    for ((name, ty, dims), (_, _, _, input)) in want.iter().zip(&tensors) {
+        let t = h.tensor(name).unwrap();
+        assert_eq!((t.ggml_type(), t.dims()), (*ty, &dims[..]), "{name}");
+        assert_eq!(t.offset() % 32, 0);
+        assert!(t.offset() >= end, "{name}: data in order, not overlapping");
+        end = t.offset() + t.n_bytes();
+        let got = decode(&bytes, &h, name);
+        let x = le_f32(input);
+        if *ty == GgmlType::F32 {
+            let r = h.data_range(t);
+            assert_eq!(&bytes[r.start as usize..r.end as usize], &input[..], "{name}: F32 bit-exact");
+        } else {
+            let c = cosine(&x, &got);
+            assert!(c > 0.99, "{name}: cosine {c}");
+        }
+    }
+    assert_eq!(bytes.len() as u64, h.data_offset() + end.next_multiple_of(32));
+
+    // Reading back: our decoder's values as F32 safetensors.
+    let back = dir.path().join("back.safetensors");
+    let d = run(&["dequantize", s(&out), "-o", s(&back)]);
+    assert_eq!(d.code, 0, "{d:?}");
+    let st = std::fs::read(&back).unwrap();
+    let n = u64::from_le_bytes(st[..8].try_into().unwrap()) as usize;
+    let hj: serde_json::Value = serde_json::from_slice(&st[8..8 + n]).unwrap();
+    assert_eq!(hj["a.weight"]["shape"], serde_json::json!([8, 512]));
+    let [a, b] = [0, 1].map(|i| hj["a.weight"]["data_offsets"][i].as_u64().unwrap() as usize);
+    assert_eq!(le_f32(&st[8 + n + a..8 + n + b]), decode(&bytes, &h, "a.weight"));
+}
+
+#[test]
+fn gguf_type_flag_and_presets_choose_the_type() {
+    let dir = tempdir();
+    let model = dir.path().join("m.safetensors");
+    let mut rng = Rng(3);
+    std::fs::write(&model, safetensors_bytes(&[f32_tensor("w", &[2, 256], &mut rng)])).unwrap();
+    for (args, ty) in [
+        (&["--gguf-type", "q8_0"][..], "Q8_0"),
+        (&["--gguf-type", "IQ4_XS"][..], "IQ4_XS"),
+        (&["--preset", "int2"][..], "Q2_K"),
+        (&["--bits", "8"][..], "Q8_0"),
+        (&[][..], "Q4_K"),
+    ] {
+        let out = dir.path().join("o.gguf");
+        let mut a = vec!["quantize", s(&model), "--format", "gguf", "-o", s(&out), "--json", "-q"];
+        a.extend_from_slice(args);
+        let r = run(&a);
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        assert_eq!(r.json()["layers"][0]["codec"], ty, "{args:?}");
+    }
+    let out = dir.path().join("bad.gguf");
+    let r = run(&["quantize", s(&model), "--format", "gguf", "-o", s(&out), "--gguf-type", "Q9_Z"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("Q9_Z"), "{r:?}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn gguf_input_keeps_every_key_value_and_tensor_name() {
+    let dir = tempdir();
+    let mut rng = Rng(5);
+    let mut w = GgufWriter::new();
+    w.push_kv(keys::GENERAL_ARCHITECTURE, "llama");
+    w.push_kv("llama.context_length", Value::U32(4096));
+    w.push_kv(keys::GENERAL_ALIGNMENT, Value::U32(64));
+    w.push_kv(keys::GENERAL_FILE_TYPE, Value::U32(1));
+    w.push_kv("tokenizer.ggml.model", "gpt2");
+    w.push_tensor("token_embd.weight", &[256, 4], GgmlType::F16).unwrap();
+    w.push_tensor("blk.0.attn_q.weight", &[256, 2], GgmlType::F32).unwrap();
+    w.push_tensor("blk.0.attn_v.weight", &[64, 2], GgmlType::BF16).unwrap();
+    w.push_tensor("output_norm.weight", &[256], GgmlType::F32).unwrap();
+    let layout = w.finish().unwrap();
+    let mut file = layout.header_bytes().to_vec();
+    let mut inputs = Vec::new();
+    for (i, t) in layout.tensors().iter().enumerate() {
+        let x: Vec<f32> = (0..t.elements()).map(|_| rng.weight()).collect();
+        for v in &x {
+            match t.ggml_type() {
+                GgmlType::F16 => file.extend_from_slice(&arrowquant_core::f16::from_f32(*v).to_le_bytes()),
+                GgmlType::BF16 => file.extend_from_slice(&arrowquant_core::bf16::from_f32(*v).to_le_bytes()),
+                _ => file.extend_from_slice(&v.to_le_bytes()),
+            }
+        }
+        inputs.push(x);
+        file.resize(file.len() + layout.padding_after(i) as usize, 0);
+    }
+    let input = dir.path().join("in.gguf");
+    std::fs::write(&input, &file).unwrap();
+    let out = dir.path().join("q.gguf");
+    let r = run(&[
+        "quantize",
+        s(&input),
+        "--format",
+        "gguf",
+        "-o",
+        s(&out),
+        "--gguf-type",
+        "q4_k",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let (bytes, h) = header_of(&out);
+    let (_, hin) = header_of(&input);
+    let keys_in: Vec<&str> = hin.metadata().iter().map(|(k, _)| k).collect();
+    let keys_out: Vec<&str> = h.metadata().iter().map(|(k, _)| k).collect();
+    assert_eq!(&keys_out[..keys_in.len()], &keys_in[..], "every key kept, in order");
+    for (k, v) in hin.metadata().iter() {
+        if k != keys::GENERAL_FILE_TYPE {
+            assert_eq!(h.get(k), Some(v), "{k}");
+        }
+    }
+    assert_eq!(h.get(keys::GENERAL_FILE_TYPE), Some(&Value::U32(15)));
+    assert_eq!(h.alignment(), 64);
+    let names = |h: &GgufHeader| h.tensors().iter().map(|t| t.name().to_string()).collect::<Vec<_>>();
+    assert_eq!(names(&h), names(&hin));
+    let types: Vec<GgmlType> = h.tensors().iter().map(|t| t.ggml_type()).collect();
+    assert_eq!(types, [GgmlType::Q4_K, GgmlType::Q4_K, GgmlType::Q5_0, GgmlType::F32]);
+    for (t, x) in hin.tensors().iter().zip(&inputs) {
+        let got = decode(&bytes, &h, t.name());
+        assert!(cosine(x, &got) > 0.99, "{}", t.name());
+        assert_eq!(h.tensor(t.name()).unwrap().dims(), t.dims());
+    }
+    // The F32 1-D tensor is bit-exact.
+    assert_eq!(decode(&bytes, &h, "output_norm.weight"), inputs[3]);
+}
+
+#[test]
+fn malformed_gguf_inputs_exit_2_naming_the_file_and_write_nothing() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/malformed");
+    let mut cases: Vec<_> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("gguf_"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 20, "{} cases", cases.len());
+    for case in cases {
+        let dir = tempdir();
+        let input = dir.path().join(case.file_name().unwrap());
+        std::fs::copy(&case, &input).unwrap();
+        let out = dir.path().join("out.gguf");
+        let r = run(&["quantize", s(&input), "--format", "gguf", "-o", s(&out)]);
+        assert_eq!(r.code, 2, "{}: {r:?}", case.display());
+        assert!(r.stderr.contains(s(&input)), "{}: names the file: {r:?}", case.display());
+        assert_eq!(r.stderr.trim_end().lines().count(), 1, "{}: one line: {r:?}", case.display());
+        assert_eq!(listing(dir.path()), [input.file_name().unwrap().to_string_lossy().into_owned()]);
+    }
+}
+
+/// The interpreter and model of the Python check, or a loud failure.
+fn python_env() -> (String, String) {
+    let py = std::env::var("ARROWQUANT_PYTHON")
+        .expect("set ARROWQUANT_PYTHON to a python3 with gguf and numpy (CI's python step does)");
+    let minilm = std::env::var("ARROWQUANT_MINILM")
+        .expect("set ARROWQUANT_MINILM to all-MiniLM-L6-v2's model.safetensors");
+    assert!(Path::new(&minilm).is_file(), "ARROWQUANT_MINILM={minilm} is not a file");
+    (py, minilm)
+}
+
+/// Quantizes `model` to `ty`, decodes it with ours and with gguf-py, and checks that
+/// both agree bit for bit and that tensors of type `want` were among them.
+fn check_with_gguf_py(py: &str, model: &Path, ty: GgmlType, want: GgmlType, dir: &Path) {
+    let out = dir.join(format!("{}.gguf", ty.name()));
+    let back = dir.join(format!("{}.safetensors", ty.name()));
+    let r = run(&["quantize", s(model), "--format", "gguf", "-o", s(&out), "--gguf-type", ty.name(), "-q"]);
+    assert_eq!(r.code, 0, "{ty}: {r:?}");
+    let d = run(&["dequantize", s(&out), "-o", s(&back)]);
+    assert_eq!(d.code, 0, "{ty}: {d:?}");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/check_gguf_dequant.py");
+    let o = std::process::Command::new(py)
+        .args([s(&script), s(&out), s(&back), want.name()])
+        .output()
+        .expect("running the python check");
+    eprintln!("{}", String::from_utf8_lossy(&o.stdout));
+    assert!(o.status.success(), "{ty}: {}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_file(out).unwrap();
+    std::fs::remove_file(back).unwrap();
+}
+
+#[test]
+#[ignore = "needs python3 with gguf and numpy; CI's python step runs it"]
+fn gguf_py_dequantizes_our_files_bit_for_bit_minilm() {
+    let (py, minilm) = python_env();
+    let dir = tempdir();
+    for ty in GgmlType::QUANTIZED {
+        // 384-wide rows: the 256-block types fall back to their 32-block types.
+        check_with_gguf_py(&py, Path::new(&minilm), ty, ty.for_row_len(384), dir.path());
+    }
+}
+
+#[test]
+#[ignore = "needs python3 with gguf and numpy; CI's python step runs it"]
+fn gguf_py_dequantizes_our_files_bit_for_bit_4096_rows() {
+    let (py, _) = python_env();
+    let dir = tempdir();
+    let model = dir.path().join("wide.safetensors");
+    let mut rng = Rng(4096);
+    let tensors = [
+        f32_tensor("blk.0.ffn_up.weight", &[16, 4096], &mut rng),
+        f32_tensor("blk.0.attn_q.weight", &[8, 4096], &mut rng),
+        f32_tensor("blk.0.attn_norm.weight", &[4096], &mut rng),
+    ];
+    std::fs::write(&model, safetensors_bytes(&tensors)).unwrap();
+    for ty in GgmlType::QUANTIZED {
+        check_with_gguf_py(&py, &model, ty, ty, dir.path());
+    }
+}
