@@ -197,7 +197,7 @@ fn writer_is_deterministic_and_matches_the_committed_file() {
     let a = file_of(&sample_writer().finish().unwrap());
     let b = file_of(&sample_writer().finish().unwrap());
     assert_eq!(a, b);
-    // tests/python/check_gguf_writer.py reads the committed copy with gguf-py's reader.
+    // tests/python/test_gguf_writer.py reads the committed copy with gguf-py's reader.
     if std::env::var_os("GGUF_BLESS").is_some() {
         std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/src/gguf/testdata/ours.gguf"), &a).unwrap();
     } else {

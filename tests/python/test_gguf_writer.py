@@ -7,7 +7,7 @@ checks that gguf-py (the `gguf` package, the reference Python reader) sees what 
 meant to write: every metadata value with its type, every tensor's name, shape, type,
 offset and data bytes.
 
-    python tests/python/check_gguf_writer.py [path]     # exit 0 if all checks pass
+    python tests/python/test_gguf_writer.py [path]     # exit 0 if all checks pass
 """
 
 import math
