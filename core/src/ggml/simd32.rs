@@ -292,7 +292,7 @@ mod tests {
     #[cfg(not(miri))]
     const SIZES: (usize, usize, usize) = (300, 17, 40);
     #[cfg(miri)]
-    const SIZES: (usize, usize, usize) = (12, 9, 3);
+    const SIZES: (usize, usize, usize) = (4, 9, 2);
 
     fn parity(b: Backend) {
         if !b.is_available() {

@@ -101,8 +101,8 @@ const fn sizes(normal: usize, miri: usize) -> usize {
     if cfg!(miri) { miri } else { normal }
 }
 
-/// Every fixture block natively; under Miri every `FIXTURE_STEP`-th (6 of the 96).
-const FIXTURE_STEP: usize = sizes(1, 16);
+/// Every fixture block natively; under Miri every `FIXTURE_STEP`-th (2 of the 96).
+const FIXTURE_STEP: usize = sizes(1, 48);
 
 fn decode_one(ty: GgmlType, block: &[u8]) -> [f32; QK] {
     let mut y = [0.0; QK];
@@ -195,14 +195,16 @@ fn random_block(rng: &mut Rng, kind: usize) -> [f32; QK] {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "statistical bound over many blocks; interpreted, one 32-weight search takes ~1 s; natively it runs in cargo test"
+)]
 fn ggml_search_never_worse_than_ggml_choice_on_random_blocks() {
     let mut rng = Rng::new(7);
     for c in cases() {
         let (mut ours_total, mut ggml_total) = (0.0, 0.0);
         let mut strictly_better = 0;
-        // Under Miri 22 blocks: every kind of `random_block` (scales, heavy tails, spikes,
-        // all-positive).
-        let n = sizes(3000, 22);
+        let n = 3000;
         for k in 0..n {
             let x = random_block(&mut rng, k);
             let ours = block_err(&x, &decode_one(c.ty, &(c.ours)(&x)));
@@ -228,7 +230,7 @@ fn ggml_search_never_worse_than_ggml_choice_on_random_blocks() {
 #[test]
 fn ggml_codec_encode_equals_block_reference_for_every_input_type() {
     let mut rng = Rng::new(11);
-    let blocks = sizes(40, 6);
+    let blocks = sizes(40, 1);
     let x: Vec<f32> = (0..blocks).flat_map(|k| random_block(&mut rng, k)).collect();
     let h: Vec<half::f16> = x.iter().map(|&v| half::f16::from_f32(v)).collect();
     let b: Vec<half::bf16> = x.iter().map(|&v| half::bf16::from_f32(v)).collect();
@@ -288,7 +290,7 @@ fn ggml_encoders_reject_non_finite_and_out_of_range_naming_the_element() {
 #[test]
 fn ggml_q8_0_round_trip_error_is_within_half_a_step() {
     let mut rng = Rng::new(3);
-    for k in 0..sizes(2000, 22) {
+    for k in 0..sizes(2000, 11) {
         let x = random_block(&mut rng, k);
         let blk = q8_0::quantize_q8_0_ref(&x);
         let d = super::block32::fp16_to_fp32(u16::from_le_bytes(blk.d));
@@ -307,7 +309,7 @@ fn ggml_q8_0_round_trip_error_is_within_half_a_step() {
 fn sqnr_db(f: BlockFn, ty: GgmlType) -> f64 {
     let mut rng = Rng::new(5);
     let (mut sig, mut noise) = (0.0, 0.0);
-    for k in 0..sizes(2000, 20) {
+    for k in 0..2000 {
         let x = random_block(&mut rng, 1 + 3 * (k % 2));
         let y = decode_one(ty, &f(&x));
         sig += x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>();
@@ -317,6 +319,10 @@ fn sqnr_db(f: BlockFn, ty: GgmlType) -> f64 {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "statistical bound over many blocks; interpreted, one 32-weight search takes ~1 s; natively it runs in cargo test"
+)]
 fn ggml_round_trip_sqnr_is_within_bounds() {
     // Bounds: a uniform b-bit quantizer of a block's range gives about 6.02 b dB plus a
     // constant; the floors sit about 1 dB under what this data measures (Q4_0 22.5, Q4_1
