@@ -89,6 +89,10 @@ fn block_errors(ty: GgmlType, x: &[f32], bytes: &[u8]) -> Vec<f64> {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "interpreted, one 256-weight block search takes ~10 s (3 blocks x 6 types took 5 min); natively it runs in cargo test"
+)]
 fn ggml_k_encoders_never_worse_than_ggml_per_block() {
     let x = test_data(6);
     for (ty, _, ggml_encode) in types() {
@@ -120,6 +124,10 @@ fn sqnr_db(ty: GgmlType, x: &[f32], bytes: &[u8]) -> f64 {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "interpreted, one 256-weight block search takes ~10 s (3 blocks x 6 types took 5 min); natively it runs in cargo test"
+)]
 fn ggml_k_round_trip_error_bounds() {
     let mut rng = Rng::new(7);
     let x: Vec<f32> = (0..64 * QK_K).map(|_| rng.unit() * 2.0).collect();
@@ -155,6 +163,10 @@ fn ggml_k_round_trip_error_bounds() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "interpreted, one 256-weight block search takes ~10 s (3 blocks x 6 types took 5 min); natively it runs in cargo test"
+)]
 fn ggml_k_encoders_reject_nan_inf_and_out_of_range_naming_the_element() {
     for (ty, _, _) in types() {
         let codec = GgmlCodec::new(ty).unwrap();
@@ -180,6 +192,10 @@ fn ggml_k_encoders_reject_nan_inf_and_out_of_range_naming_the_element() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "interpreted, one 256-weight block search takes ~10 s (3 blocks x 6 types took 5 min); natively it runs in cargo test"
+)]
 fn ggml_k_lane_ports_equal_the_scalar_ports() {
     use super::k_lanes::{L, ROWS, transpose};
     let x = test_data(8);
