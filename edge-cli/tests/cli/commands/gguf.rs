@@ -218,7 +218,7 @@ fn gguf_input_keeps_every_key_value_and_tensor_name() {
 
 #[test]
 fn malformed_gguf_inputs_exit_2_naming_the_file_and_write_nothing() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/malformed");
+    let corpus = arrowquant_tests::data_dir().join("malformed");
     let mut cases: Vec<_> = std::fs::read_dir(&corpus)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -258,7 +258,7 @@ fn check_with_gguf_py(py: &str, model: &Path, ty: GgmlType, want: GgmlType, dir:
     assert_eq!(r.code, 0, "{ty}: {r:?}");
     let d = run(&["dequantize", s(&out), "-o", s(&back)]);
     assert_eq!(d.code, 0, "{ty}: {d:?}");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/check_gguf_dequant.py");
+    let script = arrowquant_tests::data_dir().join("../python/check_gguf_dequant.py");
     let o = std::process::Command::new(py)
         .args([s(&script), s(&out), s(&back), want.name()])
         .output()
