@@ -167,7 +167,9 @@ fn ggml_our_blocks_never_decode_worse_than_ggml_library_blocks() {
         for (i, (x, lib)) in xs.iter().zip(c.ggml_lib.chunks_exact(bs)).enumerate().step_by(FIXTURE_STEP) {
             let ours = block_err(x, &decode_one(c.ty, &(c.ours)(x)));
             let theirs = block_err(x, &decode_one(c.ty, lib));
-            assert!(ours <= theirs, "{} block {i}: ours {ours} > ggml {theirs}", c.ty);
+            // One ulp of slack on the f64 error sum: Miri perturbs float rounding, and
+            // Q8_0 often picks ggml's own block, so the two sums can differ in the last bit.
+            assert!(ours <= theirs * (1.0 + 1e-12), "{} block {i}: ours {ours} > ggml {theirs}", c.ty);
             ours_total += ours;
             ggml_total += theirs;
         }
