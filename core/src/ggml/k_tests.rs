@@ -215,6 +215,7 @@ fn ggml_k_lane_ports_equal_the_scalar_ports() {
 
 /// Special values for the parity tests: ±0, subnormals, f16 limits, constant and
 /// single-spike blocks.
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 fn special_data() -> Vec<f32> {
     let mut x = Vec::new();
     let specials = [0.0f32, -0.0, 1e-40, -1e-40, 65504.0, -65504.0, 6.1e-5, 5.96e-8, 1.0, -1.0];
