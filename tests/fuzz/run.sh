@@ -21,7 +21,7 @@ secs="${1:-60}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 
-core_targets=(decode_blocks stream_quantize device_reader)
+core_targets=(decode_blocks stream_quantize device_reader gguf_header)
 std_targets=(safetensors_header sharded_index parquet_reader)
 # The std-adapter build gets its own target dir, so the two feature sets never wait on
 # each other's build lock nor rebuild each other's artefacts.
