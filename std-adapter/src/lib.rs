@@ -79,12 +79,18 @@ mod validate;
 pub use arrowquant_core as core;
 pub use config::modality::{
     Detection, defaults_for as modality_defaults, describe_defaults as describe_modality_defaults,
-    detect as detect_modality, resolve_for_model as resolve_config_for_model,
+    detect as detect_modality, metadata_files as model_metadata_files,
+    resolve_for_model as resolve_config_for_model,
 };
 pub use config::{
     Config, ConfigError, ConfigLayer, MIN_MAX_MEMORY, Modality, Profile, SchemeName, parse_bytes,
 };
 pub use container::atomic::AtomicFile;
+pub use container::output_guard::check_output;
+/// The temporary files of this process, for a signal handler to remove.
+pub use container::temp_files;
+/// Which input file an address was mapped from, for a SIGBUS handler.
+pub use model::mapped as mapped_files;
 pub use container::gguf::{
     GgufExport, GgufSource, export_safetensors as export_gguf_safetensors, target_type as gguf_target_type,
     write_gguf,
@@ -104,7 +110,7 @@ pub use features::mixed::MixedPrecision;
 pub use features::time_aware::{MarkovSummary, TimeAwareOutcome, TimeGroupTable};
 pub use model::gguf::{GgufModel, is_gguf};
 pub use model::safetensors::{Header, Model, StDtype, TensorInfo, parse_header};
-pub use pipeline::{Progress, ProgressEvent, Tuning, quantize_model, quantize_model_with};
+pub use pipeline::{Progress, ProgressEvent, Tuning, files_read, quantize_model, quantize_model_with};
 pub use report::{
     FallbackStep, OutputInfo, QUANTIZE_SCHEMA_VERSION, QuantizeReport, QuantizeSummary, TensorReport,
 };

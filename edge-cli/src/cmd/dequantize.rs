@@ -12,6 +12,11 @@ use crate::exit::Outcome;
 /// # Errors
 /// Input and write errors (exit 2); nothing is left at the output on error.
 pub fn run(args: &DequantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
+    // The safetensors header needs every tensor's size before the data; the data of
+    // quantized tensors comes out of the Parquet file in order, so a stream would
+    // do, but the report is printed on stdout: a file for now.
+    crate::output::refuse_stdout(&args.output, "the safetensors output (the report is printed there)")?;
+    crate::output::check(&args.output, std::slice::from_ref(&args.input))?;
     if arrowquant_std::is_gguf(&args.input) {
         return crate::cmd::quantize_gguf::dequantize(&args.input, &args.output, global);
     }

@@ -40,6 +40,12 @@ pub struct PostcardExport {
 /// # Errors
 /// Input and write errors (exit 2); nothing is left at the output on error.
 pub fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
+    let what = match args.format {
+        ExportFormat::Safetensors => "the safetensors output (the report is printed there)",
+        ExportFormat::Postcard => "the device file (it is read back and verified before it is kept)",
+    };
+    crate::output::refuse_stdout(&args.output, what)?;
+    crate::output::check(&args.output, std::slice::from_ref(&args.input))?;
     match args.format {
         ExportFormat::Safetensors => {
             crate::cmd::dequantize::write_safetensors(&args.input, &args.output, args.dtype, global, "export")
@@ -81,7 +87,7 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
 /// # Errors
 /// Read and write errors, codecs the device format cannot hold, a failed read-back.
 pub fn write_postcard(q: &QuantizedFile, out: &Path) -> anyhow::Result<PostcardExport> {
-    let file = AtomicFile::create(out)?;
+    let file = AtomicFile::create_reading(out, &[q.path().to_path_buf()])?;
     let mut w = BufWriter::with_capacity(1 << 20, file.writer()?);
     let mut records = 0usize;
     let mut record = Vec::new();

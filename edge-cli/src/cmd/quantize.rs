@@ -102,6 +102,7 @@ pub fn plan(
         .transpose()
         .context("reading the configuration")?;
     let env_layer = ConfigLayer::from_env().context("reading the environment")?;
+    crate::output::refuse_stdout(output, stdout_reason(format))?;
     let to_dir = models.len() > 1 || output.is_dir() || output.as_os_str().to_string_lossy().ends_with('/');
     let ext = match format {
         QuantFormat::Parquet => "parquet",
@@ -134,7 +135,9 @@ pub fn plan(
         if !names.insert(out.clone()) {
             bail!("two models would both be written to {}: quantize them in separate runs", out.display());
         }
-        refuse_overwriting_input(&model, &out)?;
+        let mut reads = arrowquant_std::files_read(&model, &config);
+        reads.extend(settings.config.iter().cloned());
+        crate::output::check(&out, &reads)?;
         if global.verbose {
             crate::out::note(global, &format!("{}: configuration {}", input.display(), config.to_json()));
         }
@@ -207,14 +210,15 @@ fn output_stem(input: &Path) -> String {
     }
 }
 
-fn refuse_overwriting_input(model: &Model, out: &Path) -> anyhow::Result<()> {
-    let Ok(out_c) = std::fs::canonicalize(out) else { return Ok(()) };
-    for f in &model.files {
-        if std::fs::canonicalize(f).is_ok_and(|c| c == out_c) {
-            bail!("output {} is one of the model's own files: choose another -o", out.display());
-        }
+/// Why `-o -` is refused for `format` (see [`crate::output::refuse_stdout`]).
+fn stdout_reason(format: QuantFormat) -> &'static str {
+    match format {
+        // The writer does not seek, but the report goes to stdout and the run is
+        // followed by nothing that could check a stream: a file for now.
+        QuantFormat::Parquet => "the Parquet output (the quantize report is printed there)",
+        QuantFormat::Postcard => "the device file (it is read back and verified before it is kept)",
+        QuantFormat::Gguf => "the GGUF output (the quantize report is printed there)",
     }
-    Ok(())
 }
 
 /// Quantizes one planned model and returns its summary.
@@ -229,7 +233,7 @@ pub fn execute(job: &Job, format: QuantFormat, global: &GlobalArgs) -> anyhow::R
         QuantFormat::Postcard => temp_sibling(&job.output, "parquet"),
     };
     // Removes the intermediate Parquet file of the postcard path, whatever happens.
-    let _cleanup = (format == QuantFormat::Postcard).then(|| RemoveOnDrop(parquet_out.clone()));
+    let _cleanup = (format == QuantFormat::Postcard).then(|| RemoveOnDrop::new(parquet_out.clone()));
     let result = quantize_model(&job.model, &job.config, &parquet_out, &mut |p| reporter.on(p));
     reporter.finish();
     let report = result.map_err(|e| match e {
@@ -253,18 +257,31 @@ pub fn execute(job: &Job, format: QuantFormat, global: &GlobalArgs) -> anyhow::R
     Ok(QuantizeSummary { report, detection: job.detection.clone(), out })
 }
 
-/// A hidden name next to `path` for an intermediate file.
+/// A hidden name next to `path` for an intermediate file, in the library's temporary
+/// name scheme (`.NAME.tmp-PID-...`), so a later run removes it if this one is killed.
 fn temp_sibling(path: &Path, ext: &str) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    path.with_file_name(format!(".{name}.{}.{ext}", std::process::id()))
+    path.with_file_name(format!(".{name}.tmp-{}-intermediate.{ext}", std::process::id()))
 }
 
+/// Removes an intermediate file when dropped, and on SIGINT/SIGTERM/SIGHUP (it is
+/// registered with the signal handler's table while it lives).
 #[derive(Debug)]
-struct RemoveOnDrop(PathBuf);
+struct RemoveOnDrop {
+    path: PathBuf,
+    _registered: arrowquant_std::temp_files::Registered,
+}
+
+impl RemoveOnDrop {
+    fn new(path: PathBuf) -> Self {
+        let _registered = arrowquant_std::temp_files::register(&path);
+        RemoveOnDrop { path, _registered }
+    }
+}
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 

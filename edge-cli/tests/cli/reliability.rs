@@ -18,6 +18,7 @@ mod crash;
 mod foreign_writer;
 mod fuzz_found;
 mod nonfinite;
+mod output_safety;
 mod row_groups;
 
 use std::process::{Command, Output};

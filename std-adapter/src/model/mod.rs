@@ -2,5 +2,6 @@
 //! memory maps of one window of tensor data at a time.
 
 pub(crate) mod gguf;
+pub mod mapped;
 pub(crate) mod safetensors;
 pub mod window;

@@ -303,6 +303,8 @@ pub struct Model {
     pub tensors: Vec<TensorInfo>,
     /// The `__metadata__` of the first file.
     pub metadata: BTreeMap<String, String>,
+    /// The index file of a sharded model.
+    pub index: Option<PathBuf>,
 }
 
 impl Model {
@@ -377,7 +379,8 @@ impl Model {
             }
             files.push(dir.join(p));
         }
-        let model = Self::open_files(root, files)?;
+        let mut model = Self::open_files(root, files)?;
+        model.index = Some(index.to_path_buf());
         let names: std::collections::HashMap<&str, &Path> =
             model.tensors.iter().map(|t| (t.name.as_str(), model.files[t.file].as_path())).collect();
         for (tensor, shard) in &idx.weight_map {
@@ -414,7 +417,12 @@ impl Model {
                 tensors.push(t);
             }
         }
-        Ok(Model { path: root.to_path_buf(), files, tensors, metadata: metadata.unwrap_or_default() })
+        Ok(Model { path: root.to_path_buf(), files, tensors, metadata: metadata.unwrap_or_default(), index: None })
+    }
+
+    /// Every file the model was read from: the shards and the index.
+    pub fn files_read(&self) -> Vec<PathBuf> {
+        self.files.iter().chain(&self.index).cloned().collect()
     }
 
     /// Total bytes of tensor data.

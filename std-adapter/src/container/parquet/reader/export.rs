@@ -118,7 +118,7 @@ impl QuantizedFile {
         while (8 + text.len()) % 8 != 0 {
             text.push(' ');
         }
-        let file = AtomicFile::create(out)?;
+        let file = AtomicFile::create_reading(out, std::slice::from_ref(&self.path))?;
         let mut w = BufWriter::with_capacity(1 << 20, file.writer()?);
         let io = |e| AdapterError::io(out, e);
         w.write_all(&(text.len() as u64).to_le_bytes()).map_err(io)?;
