@@ -17,6 +17,7 @@ mod corpus;
 mod crash;
 mod foreign_writer;
 mod fuzz_found;
+mod interrupt;
 mod nonfinite;
 mod output_safety;
 mod row_groups;

@@ -220,6 +220,25 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_shrank_before_a_window_is_an_error_naming_it() {
+        let mut t = tempfile::NamedTempFile::new().unwrap();
+        t.write_all(&vec![7u8; 300_000]).unwrap();
+        let r = WindowReader::open(t.path()).unwrap();
+        let mut windows = 0;
+        let e = r
+            .for_each_window(0, 300_000, 65_536, 4, |_, _| {
+                windows += 1;
+                // A copy truncating the file while the first window is being read.
+                t.as_file().set_len(100_000).unwrap();
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(windows, 1, "the window read before the truncation");
+        assert!(matches!(e, AdapterError::Shrunk { len: 100_000, needed: 131_072, .. }), "{e}");
+        assert!(e.to_string().starts_with(&t.path().display().to_string()), "{e}");
+    }
+
+    #[test]
     fn misaligned_bytes_are_copied() {
         let vals = [1.5f32, -2.25, 3.0];
         let mut bytes = vec![0u8];

@@ -14,7 +14,7 @@ use super::{arrowquant, check_input_error, run};
 
 /// Writes a safetensors model of `tensors` F32 matrices of `rows x cols` to `path`,
 /// tensor by tensor (the whole model is never in memory).
-fn write_big_model(path: &Path, tensors: usize, rows: usize, cols: usize) {
+pub(super) fn write_big_model(path: &Path, tensors: usize, rows: usize, cols: usize) {
     use std::io::Write;
     let mut header = serde_json::Map::new();
     let bytes = rows * cols * 4;
