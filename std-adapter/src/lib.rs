@@ -66,6 +66,7 @@
 //! `report.rs` (what it reports). Everything but the entry points above is
 //! `pub(crate)`.
 
+mod alloc;
 mod config;
 mod container;
 mod encode;

@@ -13,6 +13,7 @@
 //! `tests/fuzz/regressions/<target>/`; reader bugs found while writing the corpus are
 //! corpus cases (`tests/fuzz/README.md` lists both).
 
+mod allocation;
 mod corpus;
 mod crash;
 mod foreign_writer;

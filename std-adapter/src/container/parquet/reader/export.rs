@@ -48,7 +48,8 @@ impl QuantizedFile {
                         )
                     })?;
                     conv.clear();
-                    conv.resize(bytes.len() / dt.size(), 0f32);
+                    let what = || format!("tensor `{}` as f32", t.name);
+                    crate::alloc::resize(&mut conv, bytes.len() / dt.size(), 0f32, &self.path, what)?;
                     let mut s = crate::model::window::AlignedScratch::default();
                     crate::model::window::with_input(dt, bytes, &mut s, |i| i.to_f32(&mut conv));
                     f(row.element_offset, &conv)
@@ -72,6 +73,7 @@ impl QuantizedFile {
     pub fn read_tensor_f32(&self, name: &str) -> Result<Vec<f32>> {
         let mut out = Vec::new();
         self.dequantize_tensor(name, |_, v| {
+            crate::alloc::reserve(&mut out, v.len(), &self.path, || format!("tensor `{name}`"))?;
             out.extend_from_slice(v);
             Ok(())
         })?;
