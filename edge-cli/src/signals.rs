@@ -25,7 +25,8 @@ pub fn install() {
                 continue;
             }
             let mut act: libc::sigaction = std::mem::zeroed();
-            act.sa_sigaction = on_signal as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void)
+            act.sa_sigaction = on_signal
+                as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void)
                 as libc::sighandler_t;
             act.sa_flags = libc::SA_SIGINFO;
             libc::sigemptyset(&mut act.sa_mask);

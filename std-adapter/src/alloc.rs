@@ -54,7 +54,8 @@ mod tests {
     #[test]
     fn an_impossible_size_is_an_error_naming_what() {
         let mut v: Vec<u64> = Vec::new();
-        let e = resize(&mut v, usize::MAX / 8, 0, Path::new("/m/q.parquet"), || "tensor `w` values".into()).unwrap_err();
+        let e = resize(&mut v, usize::MAX / 8, 0, Path::new("/m/q.parquet"), || "tensor `w` values".into())
+            .unwrap_err();
         assert!(e.to_string().starts_with("/m/q.parquet: cannot allocate"), "{e}");
         assert!(e.to_string().ends_with("for tensor `w` values"), "{e}");
         assert!(try_filled(usize::MAX / 4, 0f64).is_err());

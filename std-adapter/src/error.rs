@@ -250,7 +250,10 @@ pub enum AdapterError {
     },
     /// A mapped input is shorter than the range being read (truncated or rewritten
     /// while the run reads it).
-    #[error("{}: the file shrank to {len} bytes while it was read (byte {needed} needed); is a copy still in progress?", shown(path))]
+    #[error(
+        "{}: the file shrank to {len} bytes while it was read (byte {needed} needed); is a copy still in progress?",
+        shown(path)
+    )]
     Shrunk {
         /// The input file.
         path: PathBuf,

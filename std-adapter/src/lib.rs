@@ -87,21 +87,19 @@ pub use config::{
     Config, ConfigError, ConfigLayer, MIN_MAX_MEMORY, Modality, Profile, SchemeName, parse_bytes,
 };
 pub use container::atomic::AtomicFile;
-pub use container::output_guard::check_output;
-/// The temporary files of this process, for a signal handler to remove.
-pub use container::temp_files;
-/// Which input file an address was mapped from, for a SIGBUS handler.
-pub use model::mapped as mapped_files;
 pub use container::gguf::{
     GgufExport, GgufSource, export_safetensors as export_gguf_safetensors, target_type as gguf_target_type,
     write_gguf,
 };
+pub use container::output_guard::check_output;
 /// Why the decoder panicked, if it did: the panic hook of a binary asks
 /// [`decode_guard::in_guarded_decode`] so a guarded decode stays quiet.
 pub use container::parquet::reader::decode_guard;
 pub use container::parquet::reader::{ChunkData, ExportReport, OutDtype, QuantizedFile};
 pub use container::parquet::schema::{StoredTensor, schema};
 pub use container::parquet::writer::WriterLimits;
+/// The temporary files of this process, for a signal handler to remove.
+pub use container::temp_files;
 pub use encode::batch::quantize_batch;
 pub use encode::codec::CodecChoice;
 pub use error::{AdapterError, Result, SafetensorsError};
@@ -110,6 +108,8 @@ pub use features::equalization::{EqualizationOutcome, EqualizationTable};
 pub use features::mixed::MixedPrecision;
 pub use features::time_aware::{MarkovSummary, TimeAwareOutcome, TimeGroupTable};
 pub use model::gguf::{GgufModel, is_gguf};
+/// Which input file an address was mapped from, for a SIGBUS handler.
+pub use model::mapped as mapped_files;
 pub use model::safetensors::{Header, Model, StDtype, TensorInfo, parse_header};
 pub use pipeline::{Progress, ProgressEvent, Tuning, files_read, quantize_model, quantize_model_with};
 pub use report::{

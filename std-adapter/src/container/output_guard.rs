@@ -31,7 +31,10 @@ pub fn check_output(dest: &Path, reads: &[PathBuf]) -> Result<()> {
         if std::fs::metadata(input).is_ok_and(|m| same_file(&meta, &m, dest, input)) {
             return Err(AdapterError::OutputRefused {
                 path: dest.to_path_buf(),
-                reason: format!("it is {}, which this run reads; choose another output path", input.display()),
+                reason: format!(
+                    "it is {}, which this run reads; choose another output path",
+                    input.display()
+                ),
             });
         }
     }

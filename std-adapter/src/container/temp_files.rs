@@ -187,7 +187,8 @@ mod tests {
         let dead = dir.path().join(".out.parquet.tmp-4194305-ab-0");
         let dead_inner = dir.path().join("..out.parquet.tmp-4194305-parquet.tmp-4194305-ab-0");
         let live = dir.path().join(format!(".out.parquet.tmp-{}-ab-0", std::process::id()));
-        let parent = dir.path().join(format!(".out.parquet.tmp-{}-ab-0", std::os::unix::process::parent_id()));
+        let parent =
+            dir.path().join(format!(".out.parquet.tmp-{}-ab-0", std::os::unix::process::parent_id()));
         let unrelated = dir.path().join(".other.parquet.tmp-4194305-ab-0");
         for p in [&dead, &dead_inner, &live, &parent, &unrelated] {
             std::fs::write(p, b"x").unwrap();

@@ -417,7 +417,13 @@ impl Model {
                 tensors.push(t);
             }
         }
-        Ok(Model { path: root.to_path_buf(), files, tensors, metadata: metadata.unwrap_or_default(), index: None })
+        Ok(Model {
+            path: root.to_path_buf(),
+            files,
+            tensors,
+            metadata: metadata.unwrap_or_default(),
+            index: None,
+        })
     }
 
     /// Every file the model was read from: the shards and the index.

@@ -16,8 +16,11 @@ fn a_calibration_file_claiming_billions_of_timesteps_is_an_allocation_error() {
     // 85 bytes that claim 4e9 timesteps and hold no layer: the time-group search
     // would need (groups + 2) x (T + 1) f64 of scratch, hundreds of GB.
     let cal = dir.path().join("cal.json");
-    std::fs::write(&cal, r#"{"format":"arrowquant-calibration","version":1,"timesteps":4000000000,"layers":[]}"#)
-        .unwrap();
+    std::fs::write(
+        &cal,
+        r#"{"format":"arrowquant-calibration","version":1,"timesteps":4000000000,"layers":[]}"#,
+    )
+    .unwrap();
     let out = dir.path().join("q.parquet");
     let (m, c, o) = (model.to_str().unwrap(), cal.to_str().unwrap(), out.to_str().unwrap());
     let mut cmd = arrowquant(&["quantize", m, "-o", o, "--calibration", c, "-q"], &[]);

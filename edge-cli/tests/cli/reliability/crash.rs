@@ -85,7 +85,11 @@ fn sigkill_in_the_middle_of_writing_leaves_nothing_under_the_final_name() {
     let r = run(arrowquant(&["inspect", o, "--json"], &[]));
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(r.stdout.contains("layers.3.weight"), "{r:?}");
-    assert_eq!(temporaries(dir.path(), "out.parquet"), Vec::<String>::new(), "temporary files left: {leftovers:?}");
+    assert_eq!(
+        temporaries(dir.path(), "out.parquet"),
+        Vec::<String>::new(),
+        "temporary files left: {leftovers:?}"
+    );
 }
 
 /// Sets RLIMIT_FSIZE for the child and the disposition of SIGXFSZ it starts with

@@ -16,7 +16,10 @@ use super::{arrowquant, check_input_error, run};
 /// Temporary files of the output `name` (`.NAME.tmp-*`, and `..NAME.tmp-*`, the
 /// temporary of an intermediate file).
 fn temporaries(dir: &Path, name: &str) -> Vec<String> {
-    listing(dir).into_iter().filter(|f| f.trim_start_matches('.').starts_with(&format!("{name}.tmp-"))).collect()
+    listing(dir)
+        .into_iter()
+        .filter(|f| f.trim_start_matches('.').starts_with(&format!("{name}.tmp-")))
+        .collect()
 }
 
 /// Waits until the child has a temporary file for `name` in `dir`: it is then in the
