@@ -12,10 +12,9 @@ use crate::exit::Outcome;
 /// # Errors
 /// Input and write errors (exit 2); nothing is left at the output on error.
 pub fn run(args: &DequantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
-    // The safetensors header needs every tensor's size before the data; the data of
-    // quantized tensors comes out of the Parquet file in order, so a stream would
-    // do, but the report is printed on stdout: a file for now.
-    crate::output::refuse_stdout(&args.output, "the safetensors output (the report is printed there)")?;
+    // The safetensors header (every tensor's size) comes from the Parquet manifest,
+    // then the data in order: it streams to `-o -`.
+    crate::output::stream_if_stdout(&args.output);
     crate::output::check(&args.output, std::slice::from_ref(&args.input))?;
     if arrowquant_std::is_gguf(&args.input) {
         return crate::cmd::quantize_gguf::dequantize(&args.input, &args.output, global);

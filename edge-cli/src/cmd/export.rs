@@ -40,11 +40,12 @@ pub struct PostcardExport {
 /// # Errors
 /// Input and write errors (exit 2); nothing is left at the output on error.
 pub fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
-    let what = match args.format {
-        ExportFormat::Safetensors => "the safetensors output (the report is printed there)",
-        ExportFormat::Postcard => "the device file (it is read back and verified before it is kept)",
-    };
-    crate::output::refuse_stdout(&args.output, what)?;
+    match args.format {
+        ExportFormat::Safetensors => crate::output::stream_if_stdout(&args.output),
+        ExportFormat::Postcard => {
+            crate::output::refuse_stdout(&args.output, crate::cmd::quantize::POSTCARD_NOT_STREAMED)?
+        }
+    }
     crate::output::check(&args.output, std::slice::from_ref(&args.input))?;
     match args.format {
         ExportFormat::Safetensors => {

@@ -102,8 +102,15 @@ pub fn plan(
         .transpose()
         .context("reading the configuration")?;
     let env_layer = ConfigLayer::from_env().context("reading the environment")?;
-    crate::output::refuse_stdout(output, stdout_reason(format))?;
-    let to_dir = models.len() > 1 || output.is_dir() || output.as_os_str().to_string_lossy().ends_with('/');
+    if format == QuantFormat::Postcard {
+        crate::output::refuse_stdout(output, POSTCARD_NOT_STREAMED)?;
+    }
+    if crate::output::is_stdout(output) && models.len() > 1 {
+        bail!("-o - takes one model ({} given): standard output holds one file", models.len());
+    }
+    crate::output::stream_if_stdout(output);
+    let to_dir = !crate::output::is_stdout(output)
+        && (models.len() > 1 || output.is_dir() || output.as_os_str().to_string_lossy().ends_with('/'));
     let ext = match format {
         QuantFormat::Parquet => "parquet",
         QuantFormat::Postcard => "bin",
@@ -210,16 +217,11 @@ fn output_stem(input: &Path) -> String {
     }
 }
 
-/// Why `-o -` is refused for `format` (see [`crate::output::refuse_stdout`]).
-fn stdout_reason(format: QuantFormat) -> &'static str {
-    match format {
-        // The writer does not seek, but the report goes to stdout and the run is
-        // followed by nothing that could check a stream: a file for now.
-        QuantFormat::Parquet => "the Parquet output (the quantize report is printed there)",
-        QuantFormat::Postcard => "the device file (it is read back and verified before it is kept)",
-        QuantFormat::Gguf => "the GGUF output (the quantize report is printed there)",
-    }
-}
+/// Why the device format is not streamed: Parquet, GGUF and safetensors are written
+/// front to back and stream to `-o -`; the device file is made from a finished
+/// Parquet file and read back before it is kept.
+pub const POSTCARD_NOT_STREAMED: &str =
+    "the device file is read back and checked before it is kept, which a stream cannot be";
 
 /// Quantizes one planned model and returns its summary.
 ///

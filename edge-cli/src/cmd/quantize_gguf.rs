@@ -26,7 +26,7 @@ pub fn run(args: &QuantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> 
         bail!("--format gguf takes one model per run ({} given)", args.models.len());
     };
     let forced = args.gguf_type.as_deref().map(parse_type).transpose()?;
-    crate::output::refuse_stdout(&args.output, "the GGUF output (the quantize report is printed there)")?;
+    crate::output::stream_if_stdout(&args.output);
     let (source, mut files) = if is_gguf(input) {
         let m = GgufModel::open(input).with_context(|| format!("opening GGUF model {}", input.display()))?;
         (GgufSource::from_gguf(&m), vec![input.clone()])
@@ -36,7 +36,9 @@ pub fn run(args: &QuantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> 
     };
     files.extend(arrowquant_std::model_metadata_files(input));
     files.extend(args.settings.config.iter().cloned());
-    let output = if args.output.is_dir() || args.output.as_os_str().to_string_lossy().ends_with('/') {
+    let output = if crate::output::is_stdout(&args.output) {
+        args.output.clone()
+    } else if args.output.is_dir() || args.output.as_os_str().to_string_lossy().ends_with('/') {
         args.output.join(format!("{}.gguf", stem(input)))
     } else {
         args.output.clone()
@@ -92,6 +94,7 @@ fn stem(input: &Path) -> String {
 /// # Errors
 /// Input and write errors (exit 2); nothing is left at the output on error.
 pub fn dequantize(input: &Path, output: &Path, global: &GlobalArgs) -> anyhow::Result<Outcome> {
+    crate::output::stream_if_stdout(output);
     crate::output::check(output, &[input.to_path_buf()])?;
     let r = arrowquant_std::export_gguf_safetensors(input, output)
         .with_context(|| format!("dequantizing {}", input.display()))?;

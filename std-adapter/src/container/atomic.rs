@@ -11,6 +11,14 @@
 //! refuses a symlink, FIFO, device or directory there, and [`AtomicFile::commit`]
 //! checks again before its rename ([`super::output_guard`]).
 //!
+//! # `-` is standard output
+//!
+//! The path `-` ([`STDOUT`]) streams to standard output instead (write `./-` for a
+//! file of that name). Every writer of ours writes sequentially, so the bytes are the
+//! same; but a stream cannot be taken back: a run that fails half-way has already
+//! sent a partial file, which every reader refuses (a Parquet file without its
+//! footer, a safetensors or GGUF file shorter than its header says).
+//!
 //! # Writeback while writing
 //!
 //! The [`Writeback`] handle that [`AtomicFile::writer`] returns asks the kernel to
@@ -34,6 +42,14 @@ use std::path::{Path, PathBuf};
 use crate::container::output_guard;
 use crate::container::temp_files::{self, Registered};
 use crate::error::{AdapterError, Result};
+
+/// The output path that means standard output.
+pub const STDOUT: &str = "-";
+
+/// Whether `dest` is [`STDOUT`].
+pub fn is_stdout(dest: &Path) -> bool {
+    dest.as_os_str() == STDOUT
+}
 
 /// A file being written under a temporary name.
 #[derive(Debug)]
@@ -63,6 +79,9 @@ impl AtomicFile {
     /// [`AdapterError::OutputRefused`] if `dest` exists and is not a regular file;
     /// [`AdapterError::Io`] naming `dest` (for example a missing directory).
     pub fn create(dest: &Path) -> Result<Self> {
+        if is_stdout(dest) {
+            return Self::stdout();
+        }
         let name = dest
             .file_name()
             .ok_or_else(|| AdapterError::io(dest, io::Error::other("output path has no file name")))?;
@@ -91,6 +110,18 @@ impl AtomicFile {
             }
         }
         Err(AdapterError::io(dest, io::Error::other("could not pick a temporary file name")))
+    }
+
+    /// Standard output: written in place, nothing to rename (module docs).
+    fn stdout() -> Result<Self> {
+        let dest = PathBuf::from(STDOUT);
+        let file = stdout_file().map_err(|e| AdapterError::io(&dest, e))?;
+        Ok(AtomicFile {
+            file: Some(file),
+            tmp: PathBuf::new(),
+            dest,
+            _registered: temp_files::unregistered(),
+        })
     }
 
     /// The final path.
@@ -122,6 +153,11 @@ impl AtomicFile {
     pub fn commit(mut self) -> Result<()> {
         let file =
             self.file.take().ok_or_else(|| AdapterError::io(&self.dest, io::Error::other("no file")))?;
+        if is_stdout(&self.dest) {
+            // A pipe cannot be synced; there is nothing to rename.
+            let mut f = file;
+            return f.flush().map_err(|e| AdapterError::io(&self.dest, e));
+        }
         // The path may have become a symlink or FIFO while the output was written.
         if let Ok(meta) = std::fs::symlink_metadata(&self.dest) {
             output_guard::refuse_non_regular(&self.dest, &meta)?;
@@ -159,6 +195,24 @@ impl Drop for AtomicFile {
     }
 }
 
+/// A handle to standard output that writes through the same descriptor.
+#[cfg(unix)]
+fn stdout_file() -> io::Result<File> {
+    use std::os::fd::AsFd;
+    Ok(File::from(io::stdout().as_fd().try_clone_to_owned()?))
+}
+
+#[cfg(windows)]
+fn stdout_file() -> io::Result<File> {
+    use std::os::windows::io::AsHandle;
+    Ok(File::from(io::stdout().as_handle().try_clone_to_owned()?))
+}
+
+/// What standard output is (for [`output_guard`]'s check against the inputs).
+pub(crate) fn stdout_metadata() -> io::Result<std::fs::Metadata> {
+    stdout_file()?.metadata()
+}
+
 /// Bytes per writeback range (see the module docs): large enough that the calls cost
 /// nothing next to the writes, small enough to bound the dirty pages.
 pub const WRITEBACK_BYTES: u64 = 8 << 20;
@@ -180,6 +234,11 @@ pub struct Writeback {
 impl Writeback {
     fn new(file: File) -> Self {
         Writeback { file, written: 0, started: 0 }
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
     }
 
     /// Starts writeback of every whole range written since the last call, after

@@ -24,6 +24,9 @@ use crate::error::{AdapterError, Result};
 /// # Errors
 /// [`AdapterError::OutputRefused`] naming the input or the kind of file found.
 pub fn check_output(dest: &Path, reads: &[PathBuf]) -> Result<()> {
+    if super::atomic::is_stdout(dest) {
+        return check_stdout(dest, reads);
+    }
     // `symlink_metadata`: a symlink at the output is itself refused, whatever it names.
     let Ok(meta) = std::fs::symlink_metadata(dest) else { return Ok(()) };
     refuse_non_regular(dest, &meta)?;
@@ -35,6 +38,21 @@ pub fn check_output(dest: &Path, reads: &[PathBuf]) -> Result<()> {
                     "it is {}, which this run reads; choose another output path",
                     input.display()
                 ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Standard output may be anything (a pipe, a terminal, a file) but an input:
+/// `quantize m.safetensors -o - >> m.safetensors` would append to the model as it is read.
+fn check_stdout(dest: &Path, reads: &[PathBuf]) -> Result<()> {
+    let Ok(meta) = super::atomic::stdout_metadata() else { return Ok(()) };
+    for input in reads {
+        if meta.is_file() && std::fs::metadata(input).is_ok_and(|m| same_file(&meta, &m, dest, input)) {
+            return Err(AdapterError::OutputRefused {
+                path: dest.to_path_buf(),
+                reason: format!("standard output is {}, which this run reads", input.display()),
             });
         }
     }

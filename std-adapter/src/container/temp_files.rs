@@ -47,6 +47,11 @@ pub fn register(path: &Path) -> Registered {
     register_in(&TABLE, path)
 }
 
+/// A registration of nothing (an output that has no temporary file).
+pub(crate) fn unregistered() -> Registered {
+    Registered { table: &TABLE, slot: None }
+}
+
 fn register_in(table: &'static Table, path: &Path) -> Registered {
     let Some(c) = c_path(path) else { return Registered { table, slot: None } };
     // Leaked on purpose (module docs): a handler may read it after it is unregistered.

@@ -201,27 +201,74 @@ fn symlinks_fifos_and_directories_at_the_output_are_left_alone() {
     assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
 }
 
+/// Runs `args` in `dir` and returns its stdout bytes and the run.
+fn run_bytes(dir: &Path, args: &[&str]) -> (Vec<u8>, super::Run) {
+    let mut cmd = arrowquant(args, &[]);
+    cmd.current_dir(dir);
+    let o = cmd.output().unwrap();
+    let r = super::Run {
+        code: o.status.code(),
+        stdout: String::new(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    };
+    (o.stdout, r)
+}
+
 #[test]
-fn dash_output_is_refused_with_the_reason_and_makes_no_file() {
+fn dash_output_streams_the_same_bytes_to_stdout_or_says_why_not() {
     let dir = tempfile::tempdir().unwrap();
     let q = quantized(dir.path());
     let m = dir.path().join("m.safetensors");
-    let before = listing(dir.path());
-    let commands: [&[&str]; 6] = [
-        &["quantize", s(&m), "-o", "-", "-q"],
-        &["quantize", s(&m), "--format", "gguf", "-o", "-", "-q"],
-        &["quantize", s(&m), "--format", "postcard", "-o", "-", "-q"],
-        &["dequantize", s(&q), "-o", "-"],
-        &["export", s(&q), "--format", "safetensors", "-o", "-"],
-        &["export", s(&q), "--format", "postcard", "-o", "-"],
+    let file = dir.path().join("file.out");
+    let streams: [&[&str]; 5] = [
+        &["quantize", s(&m), "-q"],
+        &["--json", "quantize", s(&m), "--format", "gguf", "-q"],
+        &["dequantize", s(&q)],
+        &["dequantize", s(&q), "--dtype", "bf16"],
+        &["export", s(&q), "--format", "safetensors"],
     ];
-    for args in commands {
-        let mut cmd = arrowquant(args, &[]);
-        cmd.current_dir(dir.path());
-        let r = run(cmd);
-        check_input_error(&r, &["-o -", "cannot be written to standard output"])
-            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        assert!(r.stdout.is_empty(), "{args:?}: {r:?}");
+    for args in streams {
+        let (to_file, r) = run_bytes(dir.path(), &[args, &["-o", s(&file)]].concat());
+        assert_eq!(r.code, Some(0), "{args:?} -o file: {r:?}");
+        let want = std::fs::read(&file).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        let before = listing(dir.path());
+        let (streamed, r) = run_bytes(dir.path(), &[args, &["-o", "-"]].concat());
+        assert_eq!(r.code, Some(0), "{args:?} -o -: {r:?}");
+        assert!(
+            streamed == want,
+            "{args:?}: stdout differs from the file ({} vs {} bytes)",
+            streamed.len(),
+            want.len()
+        );
+        // The report went to stderr instead, and no file appeared (none named `-`).
+        let head = String::from_utf8_lossy(&to_file[..to_file.len().min(6)]).into_owned();
+        assert!(!head.is_empty() && r.stderr.contains(&head), "{args:?}: report not on stderr: {r:?}");
         assert_eq!(listing(dir.path()), before, "{args:?}");
     }
+    // The device format is read back before it is kept; several models make several files.
+    let refused: [(&[&str], &str); 3] = [
+        (&["quantize", s(&m), "--format", "postcard", "-o", "-", "-q"], "read back"),
+        (&["export", s(&q), "--format", "postcard", "-o", "-"], "read back"),
+        (&["quantize", s(&m), s(&m), "-o", "-", "-q"], "takes one model"),
+    ];
+    let before = listing(dir.path());
+    for (args, why) in refused {
+        let (stdout, r) = run_bytes(dir.path(), args);
+        check_input_error(&r, &["-o -", why]).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        assert!(stdout.is_empty(), "{args:?}: {r:?}");
+        assert_eq!(listing(dir.path()), before, "{args:?}");
+    }
+    // Standard output appended to the model being read is refused.
+    let append = std::fs::OpenOptions::new().append(true).open(&m).unwrap();
+    let bytes = std::fs::read(&m).unwrap();
+    let mut cmd = arrowquant(&["quantize", s(&m), "-o", "-", "-q"], &[]);
+    let o = cmd.stdout(append).output().unwrap();
+    let r = super::Run {
+        code: o.status.code(),
+        stdout: String::new(),
+        stderr: String::from_utf8_lossy(&o.stderr).into(),
+    };
+    check_input_error(&r, &["standard output is", "m.safetensors, which this run reads"]).unwrap();
+    assert!(std::fs::read(&m).unwrap() == bytes);
 }

@@ -145,10 +145,8 @@ impl QuantizedFile {
             }
             Ok(())
         })?;
-        w.flush().map_err(io)?;
-        drop(w);
+        let size = w.into_inner().map_err(|e| io(e.into_error()))?.written();
         file.commit()?;
-        let size = std::fs::metadata(out).map_err(io)?.len();
         Ok(ExportReport { path: out.display().to_string(), tensors: self.tensors.len(), bytes: size, dtype })
     }
 }
