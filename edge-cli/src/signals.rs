@@ -1,6 +1,9 @@
 //! Signals that end a run: SIGINT, SIGTERM and SIGHUP remove the temporary files and
 //! exit with 128 + the signal (130, 143, 129); SIGBUS from a model file that shrank
-//! while mapped names the file, removes the temporary files and exits with 2.
+//! while mapped names the file, removes the temporary files and exits with 2; SIGABRT
+//! (an allocation that failed outside our own `try_reserve`s, in a dependency: Rust
+//! aborts on those) removes the temporary files and exits with 2 after Rust's own
+//! "memory allocation of N bytes failed" line.
 //!
 //! The previous output is never touched: it is replaced only by the rename of a
 //! finished file. The handler runs in signal context, so it only calls
@@ -10,11 +13,15 @@
 //! alone: see `arrowquant_std::window`'s module docs (the library re-checks before
 //! every window; only a handler can catch a truncation in the middle of one).
 
+/// The signals [`on_signal`] handles.
+#[cfg(unix)]
+const HANDLED: [libc::c_int; 5] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGBUS, libc::SIGABRT];
+
 /// Installs the handler (first thing in `main`, before any thread exists). A signal
 /// ignored by the parent (`nohup` ignores SIGHUP) stays ignored.
 #[cfg(unix)]
 pub fn install() {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGBUS] {
+    for sig in HANDLED {
         // SAFETY: `sigaction` with a zeroed struct filled in here: a handler that is
         // async-signal-safe (module docs), SA_SIGINFO for its three-argument form, and
         // the four signals masked while it runs so that it never runs twice at once on
@@ -30,7 +37,7 @@ pub fn install() {
                 as libc::sighandler_t;
             act.sa_flags = libc::SA_SIGINFO;
             libc::sigemptyset(&mut act.sa_mask);
-            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGBUS] {
+            for s in HANDLED {
                 libc::sigaddset(&mut act.sa_mask, s);
             }
             libc::sigaction(sig, &act, std::ptr::null_mut());
@@ -48,6 +55,11 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut
         libc::SIGINT => (b"SIGINT", 130),
         libc::SIGTERM => (b"SIGTERM", 143),
         libc::SIGHUP => (b"SIGHUP", 129),
+        libc::SIGABRT => {
+            write_err(b"error: aborted (out of memory?); temporary files removed\n");
+            // SAFETY: `_exit` is async-signal-safe and never returns.
+            unsafe { libc::_exit(crate::exit::EXIT_ERROR) }
+        }
         _ => {
             bus_error(info);
             // SAFETY: `_exit` is async-signal-safe and never returns.

@@ -2,7 +2,8 @@
 //! files (the postcard path's intermediate Parquet file too) and exit with 130, 143
 //! and 129, the previous output byte for byte as it was; a temporary file of a killed
 //! run is removed by the next run only if its process is gone; a model file that
-//! shrinks while it is read is an error naming it (exit 2), never a SIGBUS death.
+//! shrinks while it is read is an error naming it (exit 2), never a SIGBUS death; an
+//! abort (out of memory in a dependency) still removes the temporary files.
 
 use std::path::Path;
 use std::process::Child;
@@ -74,6 +75,25 @@ fn signals_remove_temporary_files_and_keep_the_previous_output() {
         std::fs::remove_file(&out).unwrap();
         assert_eq!(listing(dir.path()), ["big.safetensors"], "{what}");
     }
+}
+
+#[test]
+fn an_abort_removes_the_temporary_files_and_exits_2() {
+    // What an allocation failure inside a dependency does (Rust aborts): the handler
+    // still removes the temporary output.
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("big.safetensors");
+    write_big_model(&model, 8, 2048, 2048);
+    let out = dir.path().join("out.parquet");
+    let args = ["quantize", model.to_str().unwrap(), "-o", out.to_str().unwrap(), "--threads", "1", "-q"];
+    let mut child = arrowquant(&args, &[]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    wait_for_temporary(&mut child, dir.path(), "out.parquet");
+    // SAFETY: signals our own child, not yet waited for.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGABRT) }, 0);
+    let (code, stderr) = stderr_of(child);
+    let r = super::Run { code, stdout: String::new(), stderr };
+    check_input_error(&r, &["aborted", "temporary files removed"]).unwrap();
+    assert_eq!(listing(dir.path()), ["big.safetensors"], "{r:?}");
 }
 
 #[test]
