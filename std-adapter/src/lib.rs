@@ -16,6 +16,8 @@
 //! | mixed precision under a bits-per-weight budget | `target_bpw` -> [`MixedPrecision`] |
 //! | channel equalization from per-channel activation absmax | [`EqualizationTable`], [`QuantizedFile::equalization_factors`] |
 //! | detect a model's modality and its defaults | [`detect_modality`], [`modality_defaults`] |
+//! | refuse an output that is an input or not a regular file (every writer does) | [`check_output`], [`files_read`] |
+//! | remove this process's temporary files from a signal handler | [`temp_files::remove_all`], [`mapped_files::file_at`] |
 //!
 //! # Example
 //!
