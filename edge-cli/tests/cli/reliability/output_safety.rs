@@ -150,6 +150,15 @@ fn dequantize_and_export_refuse_to_overwrite_their_input() {
             assert!(snapshot(dir.path()) == before, "{args:?}: a file changed or appeared");
         }
     }
+    // The same for a GGUF input.
+    let g = dir.path().join("q.gguf");
+    let m = dir.path().join("m.safetensors");
+    let r = run(arrowquant(&["quantize", s(&m), "--format", "gguf", "-o", s(&g), "-q"], &[]));
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let before = snapshot(dir.path());
+    let r = run(arrowquant(&["dequantize", s(&g), "-o", s(&g)], &[]));
+    check_input_error(&r, &["q.gguf, which this run reads"]).unwrap();
+    assert!(snapshot(dir.path()) == before, "dequantize of a GGUF over itself changed a file");
 }
 
 #[cfg(unix)]
