@@ -3,14 +3,17 @@
 //!
 //! Exit codes: 0 success, 1 a quality check failed, 2 a usage or input error. Errors
 //! print their cause chain on one line (`error: ...`); a closed stdout (`| head`) ends
-//! the program quietly with 0.
+//! the program quietly with 0. SIGINT, SIGTERM and SIGHUP remove the temporary files
+//! and exit with 130, 143 and 129 (`signals.rs`).
 
 mod args;
 mod cmd;
 mod exit;
 mod out;
+mod output;
 mod progress;
 mod report;
+mod signals;
 mod synth;
 
 use clap::Parser;
@@ -21,6 +24,7 @@ use crate::exit::Outcome;
 fn main() {
     exit::install_panic_hook();
     exit::ignore_file_size_signal();
+    signals::install();
     // clap exits with 2 on usage errors and 0 for --help/--version, as we want.
     let cli = Cli::parse();
     let outcome = run(&cli);

@@ -1,19 +1,33 @@
-//! Where output goes: reports and JSON on stdout, progress and notes on stderr.
+//! Where output goes: reports and JSON on stdout, progress and notes on stderr; with
+//! `-o -` the data goes to stdout and the reports to stderr ([`give_stdout_to_data`]).
 //!
 //! Writes to stdout return `io::Result` instead of panicking like `println!`, so a
 //! closed pipe ends the program quietly (see [`crate::exit`]).
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 
 use crate::args::GlobalArgs;
 
-/// Writes `text` to stdout.
+/// Set when stdout carries the output file (`-o -`).
+static STDOUT_IS_DATA: AtomicBool = AtomicBool::new(false);
+
+/// Sends the reports to stderr from now on: stdout carries the output file.
+pub fn give_stdout_to_data() {
+    STDOUT_IS_DATA.store(true, Ordering::Relaxed);
+}
+
+/// Writes `text` to stdout (to stderr after [`give_stdout_to_data`]).
 ///
 /// # Errors
 /// The write error (a closed pipe included).
 pub fn print(text: &str) -> anyhow::Result<()> {
+    if STDOUT_IS_DATA.load(Ordering::Relaxed) {
+        let mut o = std::io::stderr().lock();
+        return o.write_all(text.as_bytes()).and_then(|()| o.flush()).context("writing to stderr");
+    }
     let mut o = std::io::stdout().lock();
     o.write_all(text.as_bytes()).and_then(|()| o.flush()).context("writing to stdout")
 }

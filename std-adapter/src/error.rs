@@ -228,6 +228,40 @@ pub enum AdapterError {
         /// What is wrong with it.
         problem: String,
     },
+    /// The output path names something a run must not replace: a file the run reads
+    /// (the same file, through a symlink or a hard link), or an existing path that is not
+    /// a regular file (a symlink, FIFO, device, directory).
+    #[error("{}: refusing to write the output there: {}", shown(path), esc(reason))]
+    OutputRefused {
+        /// The output path.
+        path: PathBuf,
+        /// Why, naming the input it would destroy.
+        reason: String,
+    },
+    /// Memory for a buffer could not be reserved.
+    #[error("{}: cannot allocate {bytes} bytes for {}", shown(path), esc(what))]
+    OutOfMemory {
+        /// The file being read or written.
+        path: PathBuf,
+        /// What the buffer was for.
+        what: String,
+        /// Bytes asked for.
+        bytes: u64,
+    },
+    /// A mapped input is shorter than the range being read (truncated or rewritten
+    /// while the run reads it).
+    #[error(
+        "{}: the file shrank to {len} bytes while it was read (byte {needed} needed); is a copy still in progress?",
+        shown(path)
+    )]
+    Shrunk {
+        /// The input file.
+        path: PathBuf,
+        /// Its length now.
+        len: u64,
+        /// The end of the range being read.
+        needed: u64,
+    },
     /// Original and quantized files do not describe the same tensors (validation).
     #[error("{}: tensor `{}`: {}", shown(path), esc(tensor), esc(problem))]
     Mismatch {

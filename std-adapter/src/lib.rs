@@ -16,6 +16,8 @@
 //! | mixed precision under a bits-per-weight budget | `target_bpw` -> [`MixedPrecision`] |
 //! | channel equalization from per-channel activation absmax | [`EqualizationTable`], [`QuantizedFile::equalization_factors`] |
 //! | detect a model's modality and its defaults | [`detect_modality`], [`modality_defaults`] |
+//! | refuse an output that is an input or not a regular file (every writer does) | [`check_output`], [`files_read`] |
+//! | remove this process's temporary files from a signal handler | [`temp_files::remove_all`], [`mapped_files::file_at`] |
 //!
 //! # Example
 //!
@@ -66,6 +68,7 @@
 //! `report.rs` (what it reports). Everything but the entry points above is
 //! `pub(crate)`.
 
+mod alloc;
 mod config;
 mod container;
 mod encode;
@@ -79,7 +82,8 @@ mod validate;
 pub use arrowquant_core as core;
 pub use config::modality::{
     Detection, defaults_for as modality_defaults, describe_defaults as describe_modality_defaults,
-    detect as detect_modality, resolve_for_model as resolve_config_for_model,
+    detect as detect_modality, metadata_files as model_metadata_files,
+    resolve_for_model as resolve_config_for_model,
 };
 pub use config::{
     Config, ConfigError, ConfigLayer, MIN_MAX_MEMORY, Modality, Profile, SchemeName, parse_bytes,
@@ -89,12 +93,15 @@ pub use container::gguf::{
     GgufExport, GgufSource, export_safetensors as export_gguf_safetensors, target_type as gguf_target_type,
     write_gguf,
 };
+pub use container::output_guard::check_output;
 /// Why the decoder panicked, if it did: the panic hook of a binary asks
 /// [`decode_guard::in_guarded_decode`] so a guarded decode stays quiet.
 pub use container::parquet::reader::decode_guard;
 pub use container::parquet::reader::{ChunkData, ExportReport, OutDtype, QuantizedFile};
 pub use container::parquet::schema::{StoredTensor, schema};
 pub use container::parquet::writer::WriterLimits;
+/// The temporary files of this process, for a signal handler to remove.
+pub use container::temp_files;
 pub use encode::batch::quantize_batch;
 pub use encode::codec::CodecChoice;
 pub use error::{AdapterError, Result, SafetensorsError};
@@ -103,8 +110,10 @@ pub use features::equalization::{EqualizationOutcome, EqualizationTable};
 pub use features::mixed::MixedPrecision;
 pub use features::time_aware::{MarkovSummary, TimeAwareOutcome, TimeGroupTable};
 pub use model::gguf::{GgufModel, is_gguf};
+/// Which input file an address was mapped from, for a SIGBUS handler.
+pub use model::mapped as mapped_files;
 pub use model::safetensors::{Header, Model, StDtype, TensorInfo, parse_header};
-pub use pipeline::{Progress, ProgressEvent, Tuning, quantize_model, quantize_model_with};
+pub use pipeline::{Progress, ProgressEvent, Tuning, files_read, quantize_model, quantize_model_with};
 pub use report::{
     FallbackStep, OutputInfo, QUANTIZE_SCHEMA_VERSION, QuantizeReport, QuantizeSummary, TensorReport,
 };

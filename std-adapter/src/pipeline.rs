@@ -43,7 +43,7 @@
 //! window bound still holds. The output's pages are sent to disk as they are written
 //! ([`crate::container::atomic::Writeback`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -159,6 +159,7 @@ pub fn quantize_model_with(
     progress: &mut dyn FnMut(&Progress<'_>),
 ) -> Result<QuantizeReport> {
     config.validate()?;
+    crate::container::output_guard::check_output(out, &files_read(model, config))?;
     let start = Instant::now();
     let base = CodecChoice::from_config(config)?;
     let mut engine = Engine::new(config, tuning, base)?;
@@ -244,6 +245,15 @@ pub fn quantize_model_with(
     report.equalization = equalization;
     report.equalization_skipped = equalization_skipped;
     Ok(report)
+}
+
+/// Every file that quantizing `model` with `config` reads (shards, index, the metadata
+/// files beside the model, the calibration file): the output must be none of them.
+pub fn files_read(model: &Model, config: &Config) -> Vec<PathBuf> {
+    let mut files = model.files_read();
+    files.extend(crate::config::modality::metadata_files(&model.path));
+    files.extend(config.calibration.iter().cloned());
+    files
 }
 
 /// A stored JSON blob, with the output path in the error.

@@ -12,6 +12,10 @@ use crate::exit::Outcome;
 /// # Errors
 /// Input and write errors (exit 2); nothing is left at the output on error.
 pub fn run(args: &DequantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
+    // The safetensors header (every tensor's size) comes from the Parquet manifest,
+    // then the data in order: it streams to `-o -`.
+    crate::output::stream_if_stdout(&args.output);
+    crate::output::check(&args.output, std::slice::from_ref(&args.input))?;
     if arrowquant_std::is_gguf(&args.input) {
         return crate::cmd::quantize_gguf::dequantize(&args.input, &args.output, global);
     }

@@ -41,6 +41,13 @@ pub struct PostcardExport {
 /// Input and write errors (exit 2); nothing is left at the output on error.
 pub fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     match args.format {
+        ExportFormat::Safetensors => crate::output::stream_if_stdout(&args.output),
+        ExportFormat::Postcard => {
+            crate::output::refuse_stdout(&args.output, crate::cmd::quantize::POSTCARD_NOT_STREAMED)?
+        }
+    }
+    crate::output::check(&args.output, std::slice::from_ref(&args.input))?;
+    match args.format {
         ExportFormat::Safetensors => {
             crate::cmd::dequantize::write_safetensors(&args.input, &args.output, args.dtype, global, "export")
         }
@@ -81,7 +88,7 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
 /// # Errors
 /// Read and write errors, codecs the device format cannot hold, a failed read-back.
 pub fn write_postcard(q: &QuantizedFile, out: &Path) -> anyhow::Result<PostcardExport> {
-    let file = AtomicFile::create(out)?;
+    let file = AtomicFile::create_reading(out, &[q.path().to_path_buf()])?;
     let mut w = BufWriter::with_capacity(1 << 20, file.writer()?);
     let mut records = 0usize;
     let mut record = Vec::new();

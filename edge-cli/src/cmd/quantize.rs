@@ -102,7 +102,15 @@ pub fn plan(
         .transpose()
         .context("reading the configuration")?;
     let env_layer = ConfigLayer::from_env().context("reading the environment")?;
-    let to_dir = models.len() > 1 || output.is_dir() || output.as_os_str().to_string_lossy().ends_with('/');
+    if format == QuantFormat::Postcard {
+        crate::output::refuse_stdout(output, POSTCARD_NOT_STREAMED)?;
+    }
+    if crate::output::is_stdout(output) && models.len() > 1 {
+        bail!("-o - takes one model ({} given): standard output holds one file", models.len());
+    }
+    crate::output::stream_if_stdout(output);
+    let to_dir = !crate::output::is_stdout(output)
+        && (models.len() > 1 || output.is_dir() || output.as_os_str().to_string_lossy().ends_with('/'));
     let ext = match format {
         QuantFormat::Parquet => "parquet",
         QuantFormat::Postcard => "bin",
@@ -134,7 +142,9 @@ pub fn plan(
         if !names.insert(out.clone()) {
             bail!("two models would both be written to {}: quantize them in separate runs", out.display());
         }
-        refuse_overwriting_input(&model, &out)?;
+        let mut reads = arrowquant_std::files_read(&model, &config);
+        reads.extend(settings.config.iter().cloned());
+        crate::output::check(&out, &reads)?;
         if global.verbose {
             crate::out::note(global, &format!("{}: configuration {}", input.display(), config.to_json()));
         }
@@ -207,15 +217,11 @@ fn output_stem(input: &Path) -> String {
     }
 }
 
-fn refuse_overwriting_input(model: &Model, out: &Path) -> anyhow::Result<()> {
-    let Ok(out_c) = std::fs::canonicalize(out) else { return Ok(()) };
-    for f in &model.files {
-        if std::fs::canonicalize(f).is_ok_and(|c| c == out_c) {
-            bail!("output {} is one of the model's own files: choose another -o", out.display());
-        }
-    }
-    Ok(())
-}
+/// Why the device format is not streamed: Parquet, GGUF and safetensors are written
+/// front to back and stream to `-o -`; the device file is made from a finished
+/// Parquet file and read back before it is kept.
+pub const POSTCARD_NOT_STREAMED: &str =
+    "the device file is read back and checked before it is kept, which a stream cannot be";
 
 /// Quantizes one planned model and returns its summary.
 ///
@@ -229,7 +235,7 @@ pub fn execute(job: &Job, format: QuantFormat, global: &GlobalArgs) -> anyhow::R
         QuantFormat::Postcard => temp_sibling(&job.output, "parquet"),
     };
     // Removes the intermediate Parquet file of the postcard path, whatever happens.
-    let _cleanup = (format == QuantFormat::Postcard).then(|| RemoveOnDrop(parquet_out.clone()));
+    let _cleanup = (format == QuantFormat::Postcard).then(|| RemoveOnDrop::new(parquet_out.clone()));
     let result = quantize_model(&job.model, &job.config, &parquet_out, &mut |p| reporter.on(p));
     reporter.finish();
     let report = result.map_err(|e| match e {
@@ -253,18 +259,31 @@ pub fn execute(job: &Job, format: QuantFormat, global: &GlobalArgs) -> anyhow::R
     Ok(QuantizeSummary { report, detection: job.detection.clone(), out })
 }
 
-/// A hidden name next to `path` for an intermediate file.
+/// A hidden name next to `path` for an intermediate file, in the library's temporary
+/// name scheme (`.NAME.tmp-PID-...`), so a later run removes it if this one is killed.
 fn temp_sibling(path: &Path, ext: &str) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    path.with_file_name(format!(".{name}.{}.{ext}", std::process::id()))
+    path.with_file_name(format!(".{name}.tmp-{}-intermediate.{ext}", std::process::id()))
 }
 
+/// Removes an intermediate file when dropped, and on SIGINT/SIGTERM/SIGHUP (it is
+/// registered with the signal handler's table while it lives).
 #[derive(Debug)]
-struct RemoveOnDrop(PathBuf);
+struct RemoveOnDrop {
+    path: PathBuf,
+    _registered: arrowquant_std::temp_files::Registered,
+}
+
+impl RemoveOnDrop {
+    fn new(path: PathBuf) -> Self {
+        let _registered = arrowquant_std::temp_files::register(&path);
+        RemoveOnDrop { path, _registered }
+    }
+}
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 

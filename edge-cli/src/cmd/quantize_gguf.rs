@@ -5,7 +5,7 @@
 //! Inputs are recognised by their first bytes (`GGUF`), not their names. Every input
 //! header is checked before anything is written; the output is written atomically.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, bail};
 use arrowquant_std::core::ggml::GgmlType;
@@ -26,19 +26,24 @@ pub fn run(args: &QuantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> 
         bail!("--format gguf takes one model per run ({} given)", args.models.len());
     };
     let forced = args.gguf_type.as_deref().map(parse_type).transpose()?;
-    let (source, files) = if is_gguf(input) {
+    crate::output::stream_if_stdout(&args.output);
+    let (source, mut files) = if is_gguf(input) {
         let m = GgufModel::open(input).with_context(|| format!("opening GGUF model {}", input.display()))?;
         (GgufSource::from_gguf(&m), vec![input.clone()])
     } else {
         let m = Model::open(input).with_context(|| format!("opening model {}", input.display()))?;
-        (GgufSource::from_safetensors(&m), m.files.clone())
+        (GgufSource::from_safetensors(&m), m.files_read())
     };
-    let output = if args.output.is_dir() || args.output.as_os_str().to_string_lossy().ends_with('/') {
+    files.extend(arrowquant_std::model_metadata_files(input));
+    files.extend(args.settings.config.iter().cloned());
+    let output = if crate::output::is_stdout(&args.output) {
+        args.output.clone()
+    } else if args.output.is_dir() || args.output.as_os_str().to_string_lossy().ends_with('/') {
         args.output.join(format!("{}.gguf", stem(input)))
     } else {
         args.output.clone()
     };
-    refuse_overwriting_input(&files, &output)?;
+    crate::output::check(&output, &files)?;
 
     let detection = arrowquant_std::detect_modality(input, source.tensors.iter().map(|t| t.name.as_str()));
     let file_layer = args
@@ -51,6 +56,8 @@ pub fn run(args: &QuantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> 
     let env_layer = ConfigLayer::from_env().context("reading the environment")?;
     let config =
         crate::cmd::quantize::resolve_config(&args.settings, file_layer.as_ref(), &env_layer, &detection)?;
+    files.extend(config.calibration.iter().cloned());
+    crate::output::check(&output, &files)?;
     let target = forced.unwrap_or_else(|| target_type(&config));
     if let Some(dir) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
@@ -82,19 +89,13 @@ fn stem(input: &Path) -> String {
     name.split('.').next().filter(|s| !s.is_empty()).unwrap_or("model").to_string()
 }
 
-fn refuse_overwriting_input(files: &[PathBuf], out: &Path) -> anyhow::Result<()> {
-    let Ok(out_c) = std::fs::canonicalize(out) else { return Ok(()) };
-    if files.iter().any(|f| std::fs::canonicalize(f).is_ok_and(|c| c == out_c)) {
-        bail!("output {} is one of the model's own files: choose another -o", out.display());
-    }
-    Ok(())
-}
-
 /// `dequantize IN.gguf -o OUT.safetensors`: every tensor decoded to F32.
 ///
 /// # Errors
 /// Input and write errors (exit 2); nothing is left at the output on error.
 pub fn dequantize(input: &Path, output: &Path, global: &GlobalArgs) -> anyhow::Result<Outcome> {
+    crate::output::stream_if_stdout(output);
+    crate::output::check(output, &[input.to_path_buf()])?;
     let r = arrowquant_std::export_gguf_safetensors(input, output)
         .with_context(|| format!("dequantizing {}", input.display()))?;
     if global.json {

@@ -403,7 +403,7 @@ fn bad_input_files_exit_2_naming_the_problem_and_write_nothing() {
     let before = std::fs::read(&good).unwrap();
     let r = run(&["quantize", s(&good), "-o", s(&good)]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("one of the model's own files"), "{r:?}");
+    assert!(r.stderr.contains("which this run reads"), "{r:?}");
     assert_eq!(std::fs::read(&good).unwrap(), before);
 }
 

@@ -13,11 +13,14 @@
 //! `tests/fuzz/regressions/<target>/`; reader bugs found while writing the corpus are
 //! corpus cases (`tests/fuzz/README.md` lists both).
 
+mod allocation;
 mod corpus;
 mod crash;
 mod foreign_writer;
 mod fuzz_found;
+mod interrupt;
 mod nonfinite;
+mod output_safety;
 mod row_groups;
 
 use std::process::{Command, Output};

@@ -86,10 +86,10 @@ pub fn describe_defaults(m: Modality) -> &'static str {
     }
 }
 
-/// Detects the modality of the model at `model_path` from its metadata files, then
-/// from `tensor_names`.
-pub fn detect<'a>(model_path: &Path, tensor_names: impl IntoIterator<Item = &'a str>) -> Detection {
-    let mut warnings = Vec::new();
+/// The metadata files [`detect`] reads for the model at `model_path`, whether they
+/// exist or not (`config.json` beside it, `model_index.json` beside it and one level
+/// up), with whether each is a pipeline index. An output must not replace them.
+fn metadata_candidates(model_path: &Path) -> Vec<(PathBuf, bool)> {
     let dir = if model_path.is_dir() {
         model_path.to_path_buf()
     } else {
@@ -99,7 +99,19 @@ pub fn detect<'a>(model_path: &Path, tensor_names: impl IntoIterator<Item = &'a 
     if let Some(parent) = dir.parent() {
         candidates.push((parent.join("model_index.json"), true));
     }
-    for (path, is_index) in candidates {
+    candidates
+}
+
+/// The metadata files read beside the model at `model_path` (see [`detect`]).
+pub fn metadata_files(model_path: &Path) -> Vec<PathBuf> {
+    metadata_candidates(model_path).into_iter().map(|(p, _)| p).collect()
+}
+
+/// Detects the modality of the model at `model_path` from its metadata files, then
+/// from `tensor_names`.
+pub fn detect<'a>(model_path: &Path, tensor_names: impl IntoIterator<Item = &'a str>) -> Detection {
+    let mut warnings = Vec::new();
+    for (path, is_index) in metadata_candidates(model_path) {
         if !path.is_file() {
             continue;
         }

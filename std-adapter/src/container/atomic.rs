@@ -2,9 +2,22 @@
 //! then rename over the final name.
 //!
 //! Until [`AtomicFile::commit`] succeeds nothing exists under the final name; a
-//! dropped (uncommitted) file removes its temporary. A process killed mid-write
-//! leaves only a `.NAME.tmp-*` file, which a later run ignores (each run picks a new
-//! temporary name).
+//! dropped (uncommitted) file removes its temporary. The temporary is registered
+//! with [`super::temp_files`], so a signal handler can remove it too; a process killed
+//! outright (SIGKILL) leaves a `.NAME.tmp-PID-*` file, which the next run writing
+//! `NAME` removes once process PID is gone.
+//!
+//! The final path must not be anything but a regular file: [`AtomicFile::create`]
+//! refuses a symlink, FIFO, device or directory there, and [`AtomicFile::commit`]
+//! checks again before its rename ([`super::output_guard`]).
+//!
+//! # `-` is standard output
+//!
+//! The path `-` ([`STDOUT`]) streams to standard output instead (write `./-` for a
+//! file of that name). Every writer of ours writes sequentially, so the bytes are the
+//! same; but a stream cannot be taken back: a run that fails half-way has already
+//! sent a partial file, which every reader refuses (a Parquet file without its
+//! footer, a safetensors or GGUF file shorter than its header says).
 //!
 //! # Writeback while writing
 //!
@@ -26,7 +39,17 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::container::output_guard;
+use crate::container::temp_files::{self, Registered};
 use crate::error::{AdapterError, Result};
+
+/// The output path that means standard output.
+pub const STDOUT: &str = "-";
+
+/// Whether `dest` is [`STDOUT`].
+pub fn is_stdout(dest: &Path) -> bool {
+    dest.as_os_str() == STDOUT
+}
 
 /// A file being written under a temporary name.
 #[derive(Debug)]
@@ -34,20 +57,36 @@ pub struct AtomicFile {
     file: Option<File>,
     tmp: PathBuf,
     dest: PathBuf,
+    /// Keeps `tmp` in the signal handler's table while it exists.
+    _registered: Registered,
 }
 
 impl AtomicFile {
-    /// Creates a temporary file next to `dest`.
+    /// [`AtomicFile::create`] after checking that `dest` is none of `reads`, the files
+    /// the run reads ([`output_guard::check_output`]).
     ///
     /// # Errors
+    /// [`AdapterError::OutputRefused`], or as [`AtomicFile::create`].
+    pub fn create_reading(dest: &Path, reads: &[PathBuf]) -> Result<Self> {
+        output_guard::check_output(dest, reads)?;
+        Self::create(dest)
+    }
+
+    /// Creates a temporary file next to `dest`, after removing the temporary files of
+    /// dead runs for the same `dest` ([`temp_files::remove_stale`]).
+    ///
+    /// # Errors
+    /// [`AdapterError::OutputRefused`] if `dest` exists and is not a regular file;
     /// [`AdapterError::Io`] naming `dest` (for example a missing directory).
     pub fn create(dest: &Path) -> Result<Self> {
+        if is_stdout(dest) {
+            return Self::stdout();
+        }
         let name = dest
             .file_name()
             .ok_or_else(|| AdapterError::io(dest, io::Error::other("output path has no file name")))?;
-        if dest.is_dir() {
-            return Err(AdapterError::io(dest, io::Error::other("output path is a directory")));
-        }
+        output_guard::check_output(dest, &[])?;
+        temp_files::remove_stale(dest);
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -56,18 +95,33 @@ impl AtomicFile {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         for attempt in 0..100u32 {
             let tmp = dir.join(format!(
-                ".{}.tmp-{}-{:x}-{attempt}",
-                name.to_string_lossy(),
+                "{}{}-{:x}-{attempt}",
+                temp_files::tmp_prefix(&name.to_string_lossy()),
                 std::process::id(),
                 nanos & 0xffff_ffff
             ));
             match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-                Ok(file) => return Ok(AtomicFile { file: Some(file), tmp, dest: dest.to_path_buf() }),
+                Ok(file) => {
+                    let _registered = temp_files::register(&tmp);
+                    return Ok(AtomicFile { file: Some(file), tmp, dest: dest.to_path_buf(), _registered });
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(AdapterError::io(dest, e)),
             }
         }
         Err(AdapterError::io(dest, io::Error::other("could not pick a temporary file name")))
+    }
+
+    /// Standard output: written in place, nothing to rename (module docs).
+    fn stdout() -> Result<Self> {
+        let dest = PathBuf::from(STDOUT);
+        let file = stdout_file().map_err(|e| AdapterError::io(&dest, e))?;
+        Ok(AtomicFile {
+            file: Some(file),
+            tmp: PathBuf::new(),
+            dest,
+            _registered: temp_files::unregistered(),
+        })
     }
 
     /// The final path.
@@ -99,6 +153,15 @@ impl AtomicFile {
     pub fn commit(mut self) -> Result<()> {
         let file =
             self.file.take().ok_or_else(|| AdapterError::io(&self.dest, io::Error::other("no file")))?;
+        if is_stdout(&self.dest) {
+            // A pipe cannot be synced; there is nothing to rename.
+            let mut f = file;
+            return f.flush().map_err(|e| AdapterError::io(&self.dest, e));
+        }
+        // The path may have become a symlink or FIFO while the output was written.
+        if let Ok(meta) = std::fs::symlink_metadata(&self.dest) {
+            output_guard::refuse_non_regular(&self.dest, &meta)?;
+        }
         let res = (|| {
             let mut f = file;
             f.flush()?;
@@ -132,6 +195,24 @@ impl Drop for AtomicFile {
     }
 }
 
+/// A handle to standard output that writes through the same descriptor.
+#[cfg(unix)]
+fn stdout_file() -> io::Result<File> {
+    use std::os::fd::AsFd;
+    Ok(File::from(io::stdout().as_fd().try_clone_to_owned()?))
+}
+
+#[cfg(windows)]
+fn stdout_file() -> io::Result<File> {
+    use std::os::windows::io::AsHandle;
+    Ok(File::from(io::stdout().as_handle().try_clone_to_owned()?))
+}
+
+/// What standard output is (for [`output_guard`]'s check against the inputs).
+pub(crate) fn stdout_metadata() -> io::Result<std::fs::Metadata> {
+    stdout_file()?.metadata()
+}
+
 /// Bytes per writeback range (see the module docs): large enough that the calls cost
 /// nothing next to the writes, small enough to bound the dirty pages.
 pub const WRITEBACK_BYTES: u64 = 8 << 20;
@@ -153,6 +234,11 @@ pub struct Writeback {
 impl Writeback {
     fn new(file: File) -> Self {
         Writeback { file, written: 0, started: 0 }
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
     }
 
     /// Starts writeback of every whole range written since the last call, after

@@ -3,4 +3,6 @@
 
 pub(crate) mod atomic;
 pub(crate) mod gguf;
+pub(crate) mod output_guard;
 pub(crate) mod parquet;
+pub mod temp_files;

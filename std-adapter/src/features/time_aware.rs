@@ -259,7 +259,14 @@ pub fn compute(
             ),
         });
     }
-    let mut scratch = vec![0.0f64; dp_scratch_len(t, k)];
+    let n = dp_scratch_len(t, k);
+    let mut scratch = crate::alloc::try_filled(n, 0.0f64).map_err(|_| CalibrationError::Invalid {
+        path: path.to_path_buf(),
+        what: format!(
+            "cannot allocate {} bytes for the time-group search over {t} timesteps and {k} groups",
+            (n as u64).saturating_mul(8)
+        ),
+    })?;
     let mut layers = Vec::with_capacity(file.layers.len());
     for l in &file.layers {
         let stats = l.timestep_stats();

@@ -2,5 +2,7 @@
 //! memory maps of one window of tensor data at a time.
 
 pub(crate) mod gguf;
+mod index;
+pub mod mapped;
 pub(crate) mod safetensors;
 pub mod window;

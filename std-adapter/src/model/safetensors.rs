@@ -303,6 +303,8 @@ pub struct Model {
     pub tensors: Vec<TensorInfo>,
     /// The `__metadata__` of the first file.
     pub metadata: BTreeMap<String, String>,
+    /// The index file of a sharded model.
+    pub index: Option<PathBuf>,
 }
 
 impl Model {
@@ -342,57 +344,7 @@ impl Model {
         Self::open_files(path, vec![path.to_path_buf()])
     }
 
-    fn open_index(root: &Path, index: &Path) -> Result<Self> {
-        let bad = |msg: String| AdapterError::Safetensors {
-            path: index.to_path_buf(),
-            // Shard and tensor names come from the index; `Index` is displayed with
-            // control characters escaped (`error::esc`), so the message stays on one line.
-            source: SafetensorsError::Index(msg),
-        };
-        let text = std::fs::read(index).map_err(|e| AdapterError::io(index, e))?;
-        #[derive(Deserialize)]
-        struct Index {
-            weight_map: BTreeMap<String, String>,
-        }
-        // JSON is UTF-8 (RFC 8259). serde_json checks only the strings it keeps, so a
-        // stray byte in an ignored field would otherwise pass: check the whole text.
-        let text = std::str::from_utf8(&text)
-            .map_err(|e| bad(format!("not valid UTF-8 (at byte {})", e.valid_up_to())))?;
-        let idx: Index = serde_json::from_str(text).map_err(|e| bad(format!("not a valid index: {e}")))?;
-        let dir = index.parent().unwrap_or(Path::new("."));
-        let mut shard_names: Vec<&String> = idx.weight_map.values().collect();
-        shard_names.sort();
-        shard_names.dedup();
-        if shard_names.is_empty() {
-            return Err(bad("weight_map is empty".into()));
-        }
-        let mut files = Vec::new();
-        for s in shard_names {
-            let p = Path::new(s);
-            // Shards must sit next to the index: no absolute paths, no `..`.
-            if p.components().count() != 1
-                || !matches!(p.components().next(), Some(std::path::Component::Normal(_)))
-            {
-                return Err(bad(format!("shard name `{s}` must be a plain file name")));
-            }
-            files.push(dir.join(p));
-        }
-        let model = Self::open_files(root, files)?;
-        let names: std::collections::HashMap<&str, &Path> =
-            model.tensors.iter().map(|t| (t.name.as_str(), model.files[t.file].as_path())).collect();
-        for (tensor, shard) in &idx.weight_map {
-            match names.get(tensor.as_str()) {
-                None => return Err(bad(format!("tensor `{tensor}` is not in shard `{shard}`"))),
-                Some(p) if p.file_name().is_some_and(|n| n != shard.as_str()) => {
-                    return Err(bad(format!("tensor `{tensor}` is in `{}`, not in `{shard}`", p.display())));
-                }
-                Some(_) => {}
-            }
-        }
-        Ok(model)
-    }
-
-    fn open_files(root: &Path, files: Vec<PathBuf>) -> Result<Self> {
+    pub(super) fn open_files(root: &Path, files: Vec<PathBuf>) -> Result<Self> {
         let mut tensors = Vec::new();
         let mut metadata = None;
         let mut seen = std::collections::HashMap::new();
@@ -414,7 +366,18 @@ impl Model {
                 tensors.push(t);
             }
         }
-        Ok(Model { path: root.to_path_buf(), files, tensors, metadata: metadata.unwrap_or_default() })
+        Ok(Model {
+            path: root.to_path_buf(),
+            files,
+            tensors,
+            metadata: metadata.unwrap_or_default(),
+            index: None,
+        })
+    }
+
+    /// Every file the model was read from: the shards and the index.
+    pub fn files_read(&self) -> Vec<PathBuf> {
+        self.files.iter().chain(&self.index).cloned().collect()
     }
 
     /// Total bytes of tensor data.

@@ -11,8 +11,14 @@
 //!
 //! Mapping a file is sound only while no one truncates or rewrites it. The adapter
 //! maps model files read-only and documents that they must not be modified while
-//! being quantized; a file shrunk under us would raise SIGBUS, as with every
-//! mmap-based reader (safetensors, llama.cpp).
+//! being quantized. A file shrunk under us (a copy or download still in progress)
+//! would raise SIGBUS, as with every mmap-based reader (safetensors, llama.cpp), so:
+//! the file's length is checked before each window is mapped (an ordinary error,
+//! [`AdapterError::Shrunk`], for a file that shrank between windows: the common case,
+//! and the only one a library can turn into an `Err`), and each mapping is recorded
+//! in [`super::mapped`] so that a SIGBUS handler can name the file if it shrinks
+//! while a window is being read (the CLI installs one: it removes the temporary files
+//! and exits with 2). Both, because neither covers the other's case.
 //!
 //! # Alignment
 //!
@@ -33,8 +39,17 @@ use crate::error::{AdapterError, Result};
 pub struct WindowReader {
     file: File,
     path: PathBuf,
+    /// `path` as a leaked C string, for [`super::mapped`] (never freed: a signal
+    /// handler may read it at any time).
+    c_path: *const std::ffi::c_char,
     page: u64,
 }
+
+// SAFETY: `c_path` points to a leaked, immutable C string that lives for the whole
+// process; sharing or sending the pointer between threads is sound.
+unsafe impl Send for WindowReader {}
+// SAFETY: as for `Send`: nothing is ever written through `c_path`.
+unsafe impl Sync for WindowReader {}
 
 impl WindowReader {
     /// Opens `path` for reading.
@@ -43,7 +58,11 @@ impl WindowReader {
     /// [`AdapterError::Io`].
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| AdapterError::io(path, e))?;
-        Ok(WindowReader { file, path: path.to_path_buf(), page: page_size() })
+        let c_path = std::ffi::CString::new(path.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| c"<a path with a NUL byte>".to_owned())
+            .into_raw()
+            .cast_const();
+        Ok(WindowReader { file, path: path.to_path_buf(), c_path, page: page_size() })
     }
 
     /// The file's path.
@@ -75,12 +94,16 @@ impl WindowReader {
             let aligned = start - start % self.page;
             let lead = (start - aligned) as usize;
             let map_len = usize::try_from(n).map_err(|_| self.too_big())? + lead;
+            self.check_length(start + n)?;
             // SAFETY: the mapping is read-only and lives only for this iteration; the
             // module docs state the obligation that model files are not modified while
-            // being read. The range lies inside the file (checked by the header parser).
+            // being read. The range lies inside the file (checked by the header parser,
+            // and against the file's current length just above).
             let map = unsafe { MmapOptions::new().offset(aligned).len(map_len).populate().map(&self.file) }
                 .map_err(|e| AdapterError::io(&self.path, e))?;
+            let recorded = super::mapped::record(map.as_ptr(), map.len(), self.c_path);
             f(pos, &map[lead..])?;
+            drop(recorded);
             drop(map);
             pos += n;
         }
@@ -97,6 +120,15 @@ impl WindowReader {
             out.extend_from_slice(b);
             Ok(())
         })
+    }
+
+    /// Fails with [`AdapterError::Shrunk`] if the file now ends before `needed`.
+    fn check_length(&self, needed: u64) -> Result<()> {
+        let len = self.file.metadata().map_err(|e| AdapterError::io(&self.path, e))?.len();
+        if len < needed {
+            return Err(AdapterError::Shrunk { path: self.path.clone(), len, needed });
+        }
+        Ok(())
     }
 
     fn too_big(&self) -> AdapterError {
@@ -185,6 +217,25 @@ mod tests {
         .unwrap();
         assert_eq!(got, &data[70_001..270_001]);
         assert_eq!(starts, [0, 65_536, 131_072, 196_608]);
+    }
+
+    #[test]
+    fn a_file_that_shrank_before_a_window_is_an_error_naming_it() {
+        let mut t = tempfile::NamedTempFile::new().unwrap();
+        t.write_all(&vec![7u8; 300_000]).unwrap();
+        let r = WindowReader::open(t.path()).unwrap();
+        let mut windows = 0;
+        let e = r
+            .for_each_window(0, 300_000, 65_536, 4, |_, _| {
+                windows += 1;
+                // A copy truncating the file while the first window is being read.
+                t.as_file().set_len(100_000).unwrap();
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(windows, 1, "the window read before the truncation");
+        assert!(matches!(e, AdapterError::Shrunk { len: 100_000, needed: 131_072, .. }), "{e}");
+        assert!(e.to_string().starts_with(&t.path().display().to_string()), "{e}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Crash safety of output files: the CLI writes to a temporary file and renames it
 //! over the final name only when complete (`arrowquant_std::atomic`). A SIGKILL in
-//! the middle of writing must leave nothing under the final name and must not stop
-//! the next run; hitting the file size limit (RLIMIT_FSIZE) must give a clear error
+//! the middle of writing must leave nothing under the final name, and the next run
+//! removes the temporary file it left; hitting the file size limit (RLIMIT_FSIZE) must give a clear error
 //! and leave no output at all.
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -14,7 +14,7 @@ use super::{arrowquant, check_input_error, run};
 
 /// Writes a safetensors model of `tensors` F32 matrices of `rows x cols` to `path`,
 /// tensor by tensor (the whole model is never in memory).
-fn write_big_model(path: &Path, tensors: usize, rows: usize, cols: usize) {
+pub(super) fn write_big_model(path: &Path, tensors: usize, rows: usize, cols: usize) {
     use std::io::Write;
     let mut header = serde_json::Map::new();
     let bytes = rows * cols * 4;
@@ -78,13 +78,18 @@ fn sigkill_in_the_middle_of_writing_leaves_nothing_under_the_final_name() {
     let leftovers = temporaries(dir.path(), "out.parquet");
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 
-    // The next run ignores the leftover temporary and produces a complete file.
+    // The next run removes the leftover temporary (its process is gone) and produces
+    // a complete file.
     let r = run(arrowquant(&["quantize", m, "-o", o, "-q"], &[]));
     assert_eq!(r.code, Some(0), "{r:?}");
     let r = run(arrowquant(&["inspect", o, "--json"], &[]));
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(r.stdout.contains("layers.3.weight"), "{r:?}");
-    assert_eq!(temporaries(dir.path(), "out.parquet"), leftovers, "the second run left its own temporary");
+    assert_eq!(
+        temporaries(dir.path(), "out.parquet"),
+        Vec::<String>::new(),
+        "temporary files left: {leftovers:?}"
+    );
 }
 
 /// Sets RLIMIT_FSIZE for the child and the disposition of SIGXFSZ it starts with

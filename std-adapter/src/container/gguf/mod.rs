@@ -277,7 +277,10 @@ pub fn write_gguf(
     let layout = w.finish().map_err(|e| gguf_error(&source.path, e))?;
 
     let window = (config.max_memory / 8).clamp(1 << 20, 64 << 20);
-    let file = AtomicFile::create(out)?;
+    let mut reads: Vec<PathBuf> = source.tensors.iter().map(|t| t.file.clone()).collect();
+    reads.push(source.path.clone());
+    reads.extend(crate::config::modality::metadata_files(&source.path));
+    let file = AtomicFile::create_reading(out, &reads)?;
     let mut sink = BufWriter::with_capacity(1 << 20, file.writer()?);
     let io = |e| AdapterError::io(out, e);
     sink.write_all(layout.header_bytes()).map_err(io)?;

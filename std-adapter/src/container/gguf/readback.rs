@@ -50,7 +50,7 @@ pub fn export_safetensors(input: &Path, out: &Path) -> Result<GgufExport> {
         .map_err(|e| AdapterError::io(out, std::io::Error::other(e)))?;
     json.resize(json.len().div_ceil(8) * 8, b' ');
 
-    let file = AtomicFile::create(out)?;
+    let file = AtomicFile::create_reading(out, &[input.to_path_buf()])?;
     let io = |e| AdapterError::io(out, e);
     let mut w = BufWriter::with_capacity(1 << 20, file.writer()?);
     w.write_all(&(json.len() as u64).to_le_bytes()).map_err(io)?;

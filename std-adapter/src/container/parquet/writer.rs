@@ -429,10 +429,10 @@ impl ParquetSink {
             w.append_key_value_metadata(kv);
         }
         let buf = w.into_inner().map_err(|e| AdapterError::parquet(&self.path, e))?;
-        buf.into_inner().map_err(|e| AdapterError::io(&self.path, e.into_error()))?;
+        let file = buf.into_inner().map_err(|e| AdapterError::io(&self.path, e.into_error()))?;
+        let size = file.written();
+        drop(file);
         let out = self.out.take().ok_or_else(|| AdapterError::parquet(&self.path, "file closed"))?;
-        let tmp = out.tmp_path().to_path_buf();
-        let size = std::fs::metadata(&tmp).map_err(|e| AdapterError::io(&tmp, e))?.len();
         out.commit()?;
         Ok(size)
     }

@@ -48,7 +48,8 @@ impl QuantizedFile {
                         )
                     })?;
                     conv.clear();
-                    conv.resize(bytes.len() / dt.size(), 0f32);
+                    let what = || format!("tensor `{}` as f32", t.name);
+                    crate::alloc::resize(&mut conv, bytes.len() / dt.size(), 0f32, &self.path, what)?;
                     let mut s = crate::model::window::AlignedScratch::default();
                     crate::model::window::with_input(dt, bytes, &mut s, |i| i.to_f32(&mut conv));
                     f(row.element_offset, &conv)
@@ -72,6 +73,7 @@ impl QuantizedFile {
     pub fn read_tensor_f32(&self, name: &str) -> Result<Vec<f32>> {
         let mut out = Vec::new();
         self.dequantize_tensor(name, |_, v| {
+            crate::alloc::reserve(&mut out, v.len(), &self.path, || format!("tensor `{name}`"))?;
             out.extend_from_slice(v);
             Ok(())
         })?;
@@ -118,7 +120,7 @@ impl QuantizedFile {
         while (8 + text.len()) % 8 != 0 {
             text.push(' ');
         }
-        let file = AtomicFile::create(out)?;
+        let file = AtomicFile::create_reading(out, std::slice::from_ref(&self.path))?;
         let mut w = BufWriter::with_capacity(1 << 20, file.writer()?);
         let io = |e| AdapterError::io(out, e);
         w.write_all(&(text.len() as u64).to_le_bytes()).map_err(io)?;
@@ -143,10 +145,8 @@ impl QuantizedFile {
             }
             Ok(())
         })?;
-        w.flush().map_err(io)?;
-        drop(w);
+        let size = w.into_inner().map_err(|e| io(e.into_error()))?.written();
         file.commit()?;
-        let size = std::fs::metadata(out).map_err(io)?.len();
         Ok(ExportReport { path: out.display().to_string(), tensors: self.tensors.len(), bytes: size, dtype })
     }
 }

@@ -193,7 +193,9 @@ impl QuantizedFile {
         let Some(codec) = self.check_row(t, row)? else { return Ok(ChunkData::Raw(row.codes)) };
         let bl = codec.block_len() as u64;
         buf.clear();
-        buf.resize((row.blocks * bl) as usize, 0.0);
+        let what = || format!("tensor `{}` chunk {}", t.name, row.chunk);
+        let len = usize::try_from(row.blocks.saturating_mul(bl)).unwrap_or(usize::MAX);
+        crate::alloc::resize(buf, len, 0.0, &self.path, what)?;
         codec
             .decode(row.codes, row.params, buf)
             .map_err(|e| self.bad(&t.name, format!("chunk {}: {e}", row.chunk)))?;
