@@ -30,7 +30,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use arrowquant_core::ggml::{GgmlCodec, GgmlType};
+use arrowquant_core::ggml::{Effort, GgmlCodec, GgmlType};
 use arrowquant_core::gguf::{self, GgufWriter, Metadata, Value, keys};
 use arrowquant_core::{Dtype, QualityAccumulator, StreamError, StreamQuantizer, VecSink};
 
@@ -235,7 +235,10 @@ pub fn choose_type(ne: &[u64], data: SourceData, target: GgmlType) -> (GgmlType,
     }
 }
 
-/// Writes `source` as a GGUF file at `out` with `target` as the main type.
+/// Writes `source` as a GGUF file at `out` with `target` as the main type, its block
+/// types encoded at `effort` ([`Effort::Fast`]: several times faster for Q2_K and
+/// Q4_K, at least ggml's quality over a tensor; [`Effort::Best`]: no block worse than
+/// ggml's).
 ///
 /// # Errors
 /// I/O, a GGUF layout error (a name of 64 bytes or more), values the encoder refuses
@@ -244,6 +247,7 @@ pub fn write_gguf(
     source: &GgufSource,
     config: &Config,
     target: GgmlType,
+    effort: Effort,
     out: &Path,
 ) -> Result<QuantizeReport> {
     let start = Instant::now();
@@ -291,7 +295,7 @@ pub fn write_gguf(
                 &readers[readers.len() - 1].1
             }
         };
-        let quality = write_tensor(reader, t, *ty, window, &mut sink, out)?;
+        let quality = write_tensor(reader, t, (*ty, effort), window, &mut sink, out)?;
         let pad = layout.padding_after(i) as usize;
         sink.write_all(&[0u8; 256][..pad.min(256)]).map_err(io)?;
         if pad > 256 {
@@ -310,7 +314,7 @@ pub fn write_gguf(
 fn write_tensor(
     reader: &WindowReader,
     t: &SourceTensor,
-    ty: GgmlType,
+    (ty, effort): (GgmlType, Effort),
     window: u64,
     sink: &mut impl Write,
     out: &Path,
@@ -335,7 +339,7 @@ fn write_tensor(
         SourceData::Float(d) => d,
     };
     let mut scratch = AlignedScratch::default();
-    if let Some(codec) = GgmlCodec::new(ty) {
+    if let Some(codec) = GgmlCodec::with_effort(ty, effort) {
         let mut q = StreamQuantizer::<GgmlCodec>::new(codec).map_err(quant)?.track_quality(true);
         let mut blocks = VecSink::new();
         let unit = (d.size() * ty.block_len()) as u64;
