@@ -179,6 +179,30 @@ fn gguf_effort_best_is_never_worse_than_fast_and_a_bad_effort_is_a_usage_error()
 }
 
 #[test]
+fn gguf_output_is_the_same_on_one_and_two_threads() {
+    let dir = tempdir();
+    let model = dir.path().join("m.safetensors");
+    let mut rng = Rng(6);
+    // 256 K-blocks (1,024 Q8_0 blocks): several pieces per thread.
+    let tensors = [f32_tensor("a", &[64, 1024], &mut rng), f32_tensor("b", &[3, 1024], &mut rng)];
+    std::fs::write(&model, safetensors_bytes(&tensors)).unwrap();
+    for (ty, effort) in [("Q4_K", "fast"), ("Q2_K", "best"), ("Q8_0", "fast"), ("Q5_0", "best")] {
+        let mut files = Vec::new();
+        for threads in ["1", "2"] {
+            let out = dir.path().join(format!("{ty}-{threads}.gguf"));
+            let a = ["quantize", s(&model), "--format", "gguf", "-o", s(&out), "--json", "-q"];
+            let r =
+                run(&[&a[..], &["--gguf-type", ty, "--gguf-effort", effort, "--threads", threads]].concat());
+            assert_eq!(r.code, 0, "{ty} {threads}: {r:?}");
+            assert_eq!(r.json()["threads"].as_u64(), Some(threads.parse().unwrap()), "{ty}");
+            files.push((std::fs::read(&out).unwrap(), r.json()["layers"][0]["sqnr_db"].as_f64().unwrap()));
+        }
+        assert!(files[0].0 == files[1].0, "{ty} {effort}: the bytes differ between 1 and 2 threads");
+        assert!((files[0].1 - files[1].1).abs() < 1e-9, "{ty}: SQNR {} vs {}", files[0].1, files[1].1);
+    }
+}
+
+#[test]
 fn gguf_input_keeps_every_key_value_and_tensor_name() {
     let dir = tempdir();
     let mut rng = Rng(5);
