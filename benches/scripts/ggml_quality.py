@@ -1,6 +1,6 @@
 """Quality of our ggml block encoders against ggml's own quantizer, per type.
 
-    /work/cache/venv/bin/python benches/scripts/ggml_quality.py [--types Q4_0,Q8_0] [--repeat 3]
+    /work/cache/venv/bin/python benches/scripts/ggml_quality.py [--types Q4_0,Q8_0] [--repeat 3] [--effort fast]
 
 For every type of GgmlType::QUANTIZED (types whose encoder is not in core yet are
 reported as such), on two tensor sets:
@@ -91,11 +91,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--types", default=",".join(QUANTIZED))
     ap.add_argument("--repeat", type=int, default=3, help="encode repetitions; the best time counts")
+    ap.add_argument("--effort", choices=["best", "fast"], default="best",
+                    help="our encoder's effort (GgmlCodec::with_effort); fast differs for Q2_K and Q4_K")
     args = ap.parse_args()
     exe = build_example()
     g = Ggml()
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    print(f"# machine: {cpu}, {platform.machine()}, one thread; ggml lib: {os.environ.get('GGML_LIB', 'llama-build libggml-base.so')}")
+    print(f"# effort: {args.effort}; machine: {cpu}, {platform.machine()}, one thread; ggml lib: {os.environ.get('GGML_LIB', 'llama-build libggml-base.so')}")
     sets = [("MiniLM", load_safetensors_2d(MINILM)), ("gen4096", gen4096())]
     hdr = (f"| set | type | bpw | ours cos mean | ggml cos mean | ours cos min | ggml cos min | "
            f"ours SQNR dB | ggml SQNR dB | ours M w/s | ggml M w/s | ggml decodes ours bit-exact |")
@@ -113,7 +115,7 @@ def main():
                 rows = np.concatenate([t.reshape(-1) for _, t in used]).astype("<f4")
                 inp, dec, blk = (os.path.join(tmp, f) for f in ("in.f32", "dec.f32", "blk.bin"))
                 rows.tofile(inp)
-                r = subprocess.run([exe, name, inp, dec, blk, "--repeat", str(args.repeat)],
+                r = subprocess.run([exe, name, inp, dec, blk, "--repeat", str(args.repeat), "--effort", args.effort],
                                    capture_output=True, text=True)
                 info = dict(kv.split("=", 1) for kv in r.stdout.split() if "=" in kv)
                 # ggml's quantizer, tensor by tensor (its rows), timed.

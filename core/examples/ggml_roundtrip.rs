@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p arrowquant-core --example ggml_roundtrip -- \
-//!     <TYPE> <in.f32> <decoded_out.f32> [<blocks_out.bin>] [--repeat N]
+//!     <TYPE> <in.f32> <decoded_out.f32> [<blocks_out.bin>] [--repeat N] [--effort fast|best]
 //! ```
 //!
 //! Prints one line: `type=<T> status=ok weights=<n> encode_s=<best of N> bpw=<bits>`,
@@ -15,26 +15,38 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use arrowquant_core::ggml::{GgmlCodec, GgmlType};
+use arrowquant_core::ggml::{Effort, GgmlCodec, GgmlType};
 use arrowquant_core::{BlockCodec, Input, QuantError};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut repeat = 1usize;
+    let mut effort = Effort::Best;
     let mut pos = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--repeat" {
             repeat = it.next().and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+        } else if a == "--effort" {
+            effort = match it.next().map(String::as_str) {
+                Some("fast") => Effort::Fast,
+                Some("best") => Effort::Best,
+                other => {
+                    eprintln!("--effort takes fast or best, not {other:?}");
+                    return ExitCode::from(2);
+                }
+            };
         } else {
             pos.push(a.as_str());
         }
     }
     let [ty, input, decoded, rest @ ..] = pos.as_slice() else {
-        eprintln!("usage: ggml_roundtrip <TYPE> <in.f32> <decoded_out.f32> [<blocks_out.bin>] [--repeat N]");
+        eprintln!(
+            "usage: ggml_roundtrip <TYPE> <in.f32> <decoded_out.f32> [<blocks_out.bin>] [--repeat N] [--effort fast|best]"
+        );
         return ExitCode::from(2);
     };
-    match run(ty, input, decoded, rest.first().copied(), repeat) {
+    match run(ty, input, decoded, rest.first().copied(), repeat, effort) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             println!("type={ty} status=error msg={msg}");
@@ -49,9 +61,10 @@ fn run(
     decoded: &str,
     blocks_out: Option<&str>,
     repeat: usize,
+    effort: Effort,
 ) -> Result<(), String> {
     let ty = GgmlType::from_name(name).ok_or_else(|| format!("unknown ggml type {name}"))?;
-    let codec = GgmlCodec::new(ty).ok_or_else(|| format!("{ty} is not a block type"))?;
+    let codec = GgmlCodec::with_effort(ty, effort).ok_or_else(|| format!("{ty} is not a block type"))?;
     let bytes = std::fs::read(input).map_err(|e| format!("{input}: {e}"))?;
     if bytes.len() % 4 != 0 {
         return Err(format!("{input}: length {} is not a multiple of 4", bytes.len()));

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use arrowquant_std::core::ggml::Effort;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Quantize model weights to INT2/INT4/INT8 on the device that runs the model.
@@ -223,6 +224,11 @@ pub struct QuantizeArgs {
     /// preset or bit width (int2 -> Q2_K, int4 -> Q4_K, int8 -> Q8_0).
     #[arg(long, value_name = "TYPE")]
     pub gguf_type: Option<String>,
+    /// With `--format gguf`: how hard the block encoders search. `fast` (Q2_K and Q4_K
+    /// several times faster, at least ggml's quality over each tensor) or `best` (no
+    /// block worse than ggml's own quantizer; slower).
+    #[arg(long, value_name = "EFFORT", value_parser = parse_effort, default_value = "fast")]
+    pub gguf_effort: Effort,
     /// How to quantize.
     #[command(flatten)]
     pub settings: QuantSettings,
@@ -323,6 +329,14 @@ fn parse_memory(s: &str) -> Result<u64, String> {
         return Err(format!("InvalidMaxMemory({s}): the memory budget must be at least 32M"));
     }
     Ok(b)
+}
+
+/// `fast` or `best`, core's [`Effort`] names.
+fn parse_effort(s: &str) -> Result<Effort, String> {
+    [Effort::Fast, Effort::Best]
+        .into_iter()
+        .find(|e| e.name() == s)
+        .ok_or_else(|| format!("{s:?} is not an effort (fast, best)"))
 }
 
 #[cfg(test)]

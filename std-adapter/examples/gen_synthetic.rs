@@ -1,10 +1,15 @@
-//! Writes a synthetic 7B-shaped fp16 safetensors model, streaming (a few MiB of
-//! memory whatever the size), for the memory and throughput measurements in
-//! `docs/MEMORY.md`.
+//! Writes a synthetic 7B-shaped fp16 model, streaming (a few MiB of memory whatever
+//! the size), for the memory and throughput measurements in `docs/MEMORY.md` and
+//! `docs/GGUF.md`: safetensors, or GGUF when OUT ends in `.gguf`.
 //!
 //! ```text
 //! cargo run --release -p arrowquant-std --example gen_synthetic -- OUT.safetensors [LAYERS] [SEED]
+//! cargo run --release -p arrowquant-std --example gen_synthetic -- OUT.gguf [LAYERS] [SEED]
 //! ```
+//! The GGUF holds the same tensors under llama.cpp's names (`token_embd.weight`,
+//! `blk.N.attn_q.weight`, ...) in ggml's dimension order, F16, with the `llama.*`
+//! hyper-parameters llama-quantize reads (no vocabulary: it is for quantizers, not for
+//! inference).
 //! Shapes follow a LLaMA-7B: an embedding of 32000x4096, then per layer four
 //! 4096x4096 attention matrices (q, k, v, o), three MLP matrices of 11008x4096
 //! elements (gate and up 11008x4096, down 4096x11008) and two 4096 norms.
@@ -16,6 +21,8 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
+use arrowquant_std::core::ggml::GgmlType;
+use arrowquant_std::core::gguf::{GgufWriter, Metadata, Value};
 use half::f16;
 
 /// xorshift64*: fast, seedable, good enough for test data.
@@ -53,13 +60,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         tensors.push((format!("{p}.mlp.up_proj.weight"), vec![ff, d]));
         tensors.push((format!("{p}.mlp.down_proj.weight"), vec![d, ff]));
     }
+    let mut w = if out.ends_with(".gguf") {
+        gguf_header(&out, &tensors, layers as u32)?
+    } else {
+        safetensors_header(&out, &tensors)?
+    };
+    write_data(&mut w, &tensors, seed, out.ends_with(".gguf"))?;
+    w.flush()?;
+    let bytes: u64 = tensors.iter().map(|(_, s)| s.iter().product::<u64>() * 2).sum();
+    eprintln!("wrote {out}: {} tensors, {bytes} bytes of data", tensors.len());
+    Ok(())
+}
+
+type Writer = BufWriter<File>;
+
+/// Opens `out` and writes the safetensors header of `tensors` (F16, packed).
+fn safetensors_header(
+    out: &str,
+    tensors: &[(String, Vec<u64>)],
+) -> Result<Writer, Box<dyn std::error::Error>> {
     let mut header = serde_json::Map::new();
     header.insert(
         "__metadata__".into(),
         serde_json::json!({"format": "pt", "generator": "arrowquant gen_synthetic"}),
     );
     let mut off = 0u64;
-    for (name, shape) in &tensors {
+    for (name, shape) in tensors {
         let n: u64 = shape.iter().product::<u64>() * 2;
         header.insert(
             name.clone(),
@@ -71,9 +97,76 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while (8 + text.len()) % 8 != 0 {
         text.push(' ');
     }
-    let mut w = BufWriter::with_capacity(8 << 20, File::create(&out)?);
+    let mut w = BufWriter::with_capacity(8 << 20, File::create(out)?);
     w.write_all(&(text.len() as u64).to_le_bytes())?;
     w.write_all(text.as_bytes())?;
+    Ok(w)
+}
+
+/// llama.cpp's name of one of our tensors.
+fn gguf_name(name: &str) -> String {
+    if name == "model.embed_tokens.weight" {
+        return "token_embd.weight".into();
+    }
+    let rest = name.strip_prefix("model.layers.").unwrap_or(name);
+    let (l, t) = rest.split_once('.').unwrap_or(("0", rest));
+    let t = match t {
+        "input_layernorm.weight" => "attn_norm.weight",
+        "self_attn.q_proj.weight" => "attn_q.weight",
+        "self_attn.k_proj.weight" => "attn_k.weight",
+        "self_attn.v_proj.weight" => "attn_v.weight",
+        "self_attn.o_proj.weight" => "attn_output.weight",
+        "post_attention_layernorm.weight" => "ffn_norm.weight",
+        "mlp.gate_proj.weight" => "ffn_gate.weight",
+        "mlp.up_proj.weight" => "ffn_up.weight",
+        "mlp.down_proj.weight" => "ffn_down.weight",
+        other => other,
+    };
+    format!("blk.{l}.{t}")
+}
+
+/// Opens `out` and writes a GGUF header for `tensors` (F16, ggml's dimension order).
+fn gguf_header(
+    out: &str,
+    tensors: &[(String, Vec<u64>)],
+    layers: u32,
+) -> Result<Writer, Box<dyn std::error::Error>> {
+    let mut m = Metadata::new();
+    m.push("general.architecture", Value::String("llama".into()));
+    m.push("general.name", Value::String("synthetic-7b".into()));
+    m.push("general.file_type", Value::U32(1));
+    for (k, v) in [
+        ("llama.block_count", layers),
+        ("llama.context_length", 4096),
+        ("llama.embedding_length", 4096),
+        ("llama.feed_forward_length", 11008),
+        ("llama.attention.head_count", 32),
+        ("llama.attention.head_count_kv", 32),
+        ("llama.rope.dimension_count", 128),
+        ("llama.vocab_size", 32000),
+    ] {
+        m.push(k, Value::U32(v));
+    }
+    m.push("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5));
+    let mut g = GgufWriter::with_metadata(m);
+    for (name, shape) in tensors {
+        let ne: Vec<u64> = shape.iter().rev().copied().collect();
+        g.push_tensor(gguf_name(name).as_str(), &ne, GgmlType::F16).map_err(|e| e.to_string())?;
+    }
+    let layout = g.finish().map_err(|e| e.to_string())?;
+    let mut w = BufWriter::with_capacity(8 << 20, File::create(out)?);
+    w.write_all(layout.header_bytes())?;
+    Ok(w)
+}
+
+/// The seeded values of every tensor, in order; with `align32`, each tensor's data
+/// padded to 32 bytes (GGUF's default alignment).
+fn write_data(
+    w: &mut Writer,
+    tensors: &[(String, Vec<u64>)],
+    seed: u64,
+    align32: bool,
+) -> std::io::Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 22);
     for (i, (name, shape)) in tensors.iter().enumerate() {
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(i as u64 + 1) | 1);
@@ -99,11 +192,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             w.write_all(&buf)?;
             left -= k;
         }
+        if align32 {
+            let pad = (32 - (n * 2) % 32) % 32;
+            w.write_all(&[0u8; 32][..pad as usize])?;
+        }
         if i % 16 == 0 {
             eprintln!("{}/{} {name}", i + 1, tensors.len());
         }
     }
-    w.flush()?;
-    eprintln!("wrote {out}: {} tensors, {} bytes of data", tensors.len(), off);
     Ok(())
 }

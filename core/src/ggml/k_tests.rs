@@ -45,7 +45,7 @@ fn ggml_k_decoders_match_gguf_bit_for_bit() {
 
 /// Test rows: Gaussian, Laplacian-like, heavy-tailed (a few huge values), constant,
 /// all-zero, tiny and all-positive blocks, at several scales.
-fn test_data(blocks_per_kind: usize) -> Vec<f32> {
+pub(super) fn test_data(blocks_per_kind: usize) -> Vec<f32> {
     let mut rng = Rng::new(0x6b5f_7465_7374);
     let mut x = Vec::new();
     let gauss = |rng: &mut Rng| {

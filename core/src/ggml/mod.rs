@@ -41,6 +41,7 @@ mod iq4_nl;
 mod iq4_xs;
 mod k_affine;
 mod k_common;
+mod k_fast;
 mod k_lanes;
 mod k_sym;
 #[cfg(test)]
@@ -274,17 +275,54 @@ impl core::fmt::Display for GgmlType {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GgmlCodec {
     ty: GgmlType,
+    effort: Effort,
+}
+
+/// How hard the encoder searches inside the layout (the decoded bytes always follow
+/// ggml's rule exactly).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Effort {
+    /// Per block, the best of ggml's own choice, our search and a least-squares polish:
+    /// no block decodes worse than ggml's quantizer would make it. Slowest.
+    #[default]
+    Best,
+    /// Q2_K and Q4_K: our two-level search alone (the `int2`/`int4` presets' search), several times faster than
+    /// [`Best`](Self::Best) and than ggml's quantizer, and over a tensor at least as good
+    /// as ggml's on mean cosine, min cosine and SQNR (docs/GGUF.md), though one block
+    /// may be slightly worse. The other types encode as with `Best`.
+    Fast,
+}
+
+impl Effort {
+    /// The effort's name as the command line spells it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Effort::Best => "best",
+            Effort::Fast => "fast",
+        }
+    }
 }
 
 impl GgmlCodec {
-    /// The codec of quantized type `ty`; `None` for F32, F16 and BF16.
+    /// The codec of quantized type `ty` at [`Effort::Best`]; `None` for F32, F16 and
+    /// BF16.
     pub fn new(ty: GgmlType) -> Option<GgmlCodec> {
-        ty.is_quantized().then_some(GgmlCodec { ty })
+        GgmlCodec::with_effort(ty, Effort::Best)
+    }
+
+    /// The codec of quantized type `ty` at `effort`; `None` for F32, F16 and BF16.
+    pub fn with_effort(ty: GgmlType, effort: Effort) -> Option<GgmlCodec> {
+        ty.is_quantized().then_some(GgmlCodec { ty, effort })
     }
 
     /// The type this codec writes.
     pub fn ggml_type(&self) -> GgmlType {
         self.ty
+    }
+
+    /// How hard this codec searches.
+    pub fn effort(&self) -> Effort {
+        self.effort
     }
 }
 
@@ -313,6 +351,16 @@ impl BlockCodec for GgmlCodec {
             return Err(QuantError::LengthMismatch { expected: 0, actual: params.len() });
         }
         let _ = blocks;
+        if self.effort == Effort::Fast {
+            let fast = match self.ty {
+                GgmlType::Q2_K => Some(&q2_k::FAST),
+                GgmlType::Q4_K => Some(&q4_k::FAST),
+                _ => None,
+            };
+            if let Some(spec) = fast {
+                return k_fast::encode(spec, input, first_element, codes);
+            }
+        }
         match self.ty {
             GgmlType::Q4_0 => q4_0::encode(input, first_element, codes),
             GgmlType::Q4_1 => q4_1::encode(input, first_element, codes),

@@ -199,6 +199,10 @@ fn encode_block(x: &Block, out: &mut [u8]) {
 
 k_common::dispatch_encoder!(encode_block);
 
+/// The fast effort ([`super::k_fast`]): the `kquant` search alone.
+pub(crate) const FAST: super::k_fast::FastSpec =
+    super::k_fast::FastSpec { bits: 4, sub: 32, sub_bits: 6, type_size: TYPE_SIZE, write };
+
 /// Encodes whole blocks with ggml's own choice (the scalar port).
 #[cfg(test)]
 pub(crate) fn encode_ggml(input: Input<'_>, first_element: u64, out: &mut [u8]) -> Result<(), QuantError> {

@@ -63,7 +63,7 @@ pub fn run(args: &QuantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> 
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating output directory {}", dir.display()))?;
     }
-    let report = write_gguf(&source, &config, target, &output)
+    let report = write_gguf(&source, &config, target, args.gguf_effort, &output)
         .with_context(|| format!("quantizing {} to GGUF", input.display()))?;
     let out = OutputInfo {
         format: "gguf",

@@ -147,6 +147,62 @@ fn gguf_type_flag_and_presets_choose_the_type() {
 }
 
 #[test]
+fn gguf_effort_best_is_never_worse_than_fast_and_a_bad_effort_is_a_usage_error() {
+    let dir = tempdir();
+    let model = dir.path().join("m.safetensors");
+    let mut rng = Rng(5);
+    std::fs::write(&model, safetensors_bytes(&[f32_tensor("w", &[16, 1024], &mut rng)])).unwrap();
+    for ty in ["Q4_K", "Q2_K"] {
+        let mut files = Vec::new();
+        let mut sqnr = Vec::new();
+        for effort in ["fast", "best"] {
+            let out = dir.path().join(format!("{ty}-{effort}.gguf"));
+            let a = ["quantize", s(&model), "--format", "gguf", "-o", s(&out), "--json", "-q"];
+            let r = run(&[&a[..], &["--gguf-type", ty, "--gguf-effort", effort]].concat());
+            assert_eq!(r.code, 0, "{ty} {effort}: {r:?}");
+            assert_eq!(r.json()["layers"][0]["codec"], ty);
+            sqnr.push(r.json()["layers"][0]["sqnr_db"].as_f64().unwrap());
+            let (bytes, h) = header_of(&out);
+            let y = decode(&bytes, &h, "w");
+            files.push(bytes);
+            assert!(y.iter().all(|v| v.is_finite()), "{ty} {effort}");
+        }
+        // Best keeps, per block, the better of fast's search and ggml's choice.
+        assert_ne!(files[0], files[1], "{ty}: the efforts must differ");
+        assert!(sqnr[1] >= sqnr[0] - 1e-9, "{ty}: best {} < fast {}", sqnr[1], sqnr[0]);
+    }
+    let out = dir.path().join("bad.gguf");
+    let r = run(&["quantize", s(&model), "--format", "gguf", "-o", s(&out), "--gguf-effort", "turbo"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("turbo") && r.stderr.contains("fast"), "{r:?}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn gguf_output_is_the_same_on_one_and_two_threads() {
+    let dir = tempdir();
+    let model = dir.path().join("m.safetensors");
+    let mut rng = Rng(6);
+    // 256 K-blocks (1,024 Q8_0 blocks): several pieces per thread.
+    let tensors = [f32_tensor("a", &[64, 1024], &mut rng), f32_tensor("b", &[3, 1024], &mut rng)];
+    std::fs::write(&model, safetensors_bytes(&tensors)).unwrap();
+    for (ty, effort) in [("Q4_K", "fast"), ("Q2_K", "best"), ("Q8_0", "fast"), ("Q5_0", "best")] {
+        let mut files = Vec::new();
+        for threads in ["1", "2"] {
+            let out = dir.path().join(format!("{ty}-{threads}.gguf"));
+            let a = ["quantize", s(&model), "--format", "gguf", "-o", s(&out), "--json", "-q"];
+            let r =
+                run(&[&a[..], &["--gguf-type", ty, "--gguf-effort", effort, "--threads", threads]].concat());
+            assert_eq!(r.code, 0, "{ty} {threads}: {r:?}");
+            assert_eq!(r.json()["threads"].as_u64(), Some(threads.parse().unwrap()), "{ty}");
+            files.push((std::fs::read(&out).unwrap(), r.json()["layers"][0]["sqnr_db"].as_f64().unwrap()));
+        }
+        assert!(files[0].0 == files[1].0, "{ty} {effort}: the bytes differ between 1 and 2 threads");
+        assert!((files[0].1 - files[1].1).abs() < 1e-9, "{ty}: SQNR {} vs {}", files[0].1, files[1].1);
+    }
+}
+
+#[test]
 fn gguf_input_keeps_every_key_value_and_tensor_name() {
     let dir = tempdir();
     let mut rng = Rng(5);
@@ -251,10 +307,11 @@ fn python_env() -> (String, String) {
 
 /// Quantizes `model` to `ty`, decodes it with ours and with gguf-py, and checks that
 /// both agree bit for bit and that tensors of type `want` were among them.
-fn check_with_gguf_py(py: &str, model: &Path, ty: GgmlType, want: GgmlType, dir: &Path) {
+fn check_with_gguf_py(py: &str, model: &Path, (ty, effort): (GgmlType, &str), want: GgmlType, dir: &Path) {
     let out = dir.join(format!("{}.gguf", ty.name()));
     let back = dir.join(format!("{}.safetensors", ty.name()));
-    let r = run(&["quantize", s(model), "--format", "gguf", "-o", s(&out), "--gguf-type", ty.name(), "-q"]);
+    let args = ["--gguf-type", ty.name(), "--gguf-effort", effort, "-q"];
+    let r = run(&[&["quantize", s(model), "--format", "gguf", "-o", s(&out)][..], &args].concat());
     assert_eq!(r.code, 0, "{ty}: {r:?}");
     let d = run(&["dequantize", s(&out), "-o", s(&back)]);
     assert_eq!(d.code, 0, "{ty}: {d:?}");
@@ -276,7 +333,7 @@ fn gguf_py_dequantizes_our_files_bit_for_bit_minilm() {
     let dir = tempdir();
     for ty in GgmlType::QUANTIZED {
         // 384-wide rows: the 256-block types fall back to their 32-block types.
-        check_with_gguf_py(&py, Path::new(&minilm), ty, ty.for_row_len(384), dir.path());
+        check_with_gguf_py(&py, Path::new(&minilm), (ty, "fast"), ty.for_row_len(384), dir.path());
     }
 }
 
@@ -294,6 +351,9 @@ fn gguf_py_dequantizes_our_files_bit_for_bit_4096_rows() {
     ];
     std::fs::write(&model, safetensors_bytes(&tensors)).unwrap();
     for ty in GgmlType::QUANTIZED {
-        check_with_gguf_py(&py, &model, ty, ty, dir.path());
+        // Both efforts: they differ for Q2_K and Q4_K.
+        for effort in ["fast", "best"] {
+            check_with_gguf_py(&py, &model, (ty, effort), ty, dir.path());
+        }
     }
 }

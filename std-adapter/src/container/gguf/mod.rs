@@ -16,12 +16,13 @@
 //!
 //! Tensor sizes follow from shapes and types, so the header with every tensor info
 //! is laid out ([`GgufWriter`]) before any data is read. Each tensor's data is then
-//! read through mmap windows of `window_bytes`, quantized by a
-//! `StreamQuantizer<GgmlCodec>` (quality measured against the input while streaming)
-//! and written with the padding the layout gives, into the atomic temp file, which is
+//! read through mmap windows of `window_bytes`, its whole blocks quantized on the
+//! thread pool (`num_threads`; [`blocks`]: the same bytes on any number of threads),
+//! quality measured against the input while streaming, and written with the padding the layout gives, into the atomic temp file, which is
 //! renamed at the end. Memory: the header, one mapped window and the blocks encoded
 //! from it (smaller than the window), whatever the model size.
 
+mod blocks;
 mod readback;
 
 pub use readback::{GgufExport, export_safetensors};
@@ -30,9 +31,11 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use arrowquant_core::ggml::{GgmlCodec, GgmlType};
+use arrowquant_core::ggml::{Effort, GgmlCodec, GgmlType};
 use arrowquant_core::gguf::{self, GgufWriter, Metadata, Value, keys};
-use arrowquant_core::{Dtype, QualityAccumulator, StreamError, StreamQuantizer, VecSink};
+use arrowquant_core::{Dtype, QualityAccumulator};
+
+use blocks::BlockEncoder;
 
 use crate::config::Config;
 use crate::container::atomic::AtomicFile;
@@ -235,7 +238,10 @@ pub fn choose_type(ne: &[u64], data: SourceData, target: GgmlType) -> (GgmlType,
     }
 }
 
-/// Writes `source` as a GGUF file at `out` with `target` as the main type.
+/// Writes `source` as a GGUF file at `out` with `target` as the main type, its block
+/// types encoded at `effort` ([`Effort::Fast`]: several times faster for Q2_K and
+/// Q4_K, at least ggml's quality over a tensor; [`Effort::Best`]: no block worse than
+/// ggml's).
 ///
 /// # Errors
 /// I/O, a GGUF layout error (a name of 64 bytes or more), values the encoder refuses
@@ -244,6 +250,7 @@ pub fn write_gguf(
     source: &GgufSource,
     config: &Config,
     target: GgmlType,
+    effort: Effort,
     out: &Path,
 ) -> Result<QuantizeReport> {
     let start = Instant::now();
@@ -286,6 +293,7 @@ pub fn write_gguf(
     sink.write_all(layout.header_bytes()).map_err(io)?;
     let mut reports = Vec::with_capacity(source.tensors.len());
     let mut readers: Vec<(PathBuf, WindowReader)> = Vec::new();
+    let encoder = BlockEncoder::new(config.num_threads).map_err(|e| AdapterError::io(out, e))?;
     for (i, (t, (ty, reason))) in source.tensors.iter().zip(&plan).enumerate() {
         let reader = match readers.iter().position(|(p, _)| *p == t.file) {
             Some(k) => &readers[k].1,
@@ -294,7 +302,7 @@ pub fn write_gguf(
                 &readers[readers.len() - 1].1
             }
         };
-        let quality = write_tensor(reader, t, *ty, window, &mut sink, out)?;
+        let quality = write_tensor(reader, t, (*ty, effort, &encoder), window, &mut sink, out)?;
         let pad = layout.padding_after(i) as usize;
         sink.write_all(&[0u8; 256][..pad.min(256)]).map_err(io)?;
         if pad > 256 {
@@ -305,7 +313,7 @@ pub fn write_gguf(
     sink.flush().map_err(io)?;
     drop(sink);
     file.commit()?;
-    Ok(report(source, config, target, out, layout.file_len(), reports, start))
+    Ok(report(source, config, target, out, (layout.file_len(), encoder.threads()), reports, start))
 }
 
 /// Streams one tensor's data (without padding) to `sink`; the quality against the
@@ -313,7 +321,7 @@ pub fn write_gguf(
 fn write_tensor(
     reader: &WindowReader,
     t: &SourceTensor,
-    ty: GgmlType,
+    (ty, effort, encoder): (GgmlType, Effort, &BlockEncoder),
     window: u64,
     sink: &mut impl Write,
     out: &Path,
@@ -323,10 +331,6 @@ fn write_tensor(
         path: t.file.clone(),
         tensor: t.name.clone(),
         source: e,
-    };
-    let stream = |e: StreamError<std::convert::Infallible>| match e {
-        StreamError::Quant(e) => quant(e),
-        other => AdapterError::io(out, std::io::Error::other(other.to_string())),
     };
     let d = match t.data {
         SourceData::Ggml(src) => {
@@ -338,19 +342,19 @@ fn write_tensor(
         SourceData::Float(d) => d,
     };
     let mut scratch = AlignedScratch::default();
-    if let Some(codec) = GgmlCodec::new(ty) {
-        let mut q = StreamQuantizer::<GgmlCodec>::new(codec).map_err(quant)?.track_quality(true);
-        let mut blocks = VecSink::new();
+    if let Some(codec) = GgmlCodec::with_effort(ty, effort) {
+        let mut acc = QualityAccumulator::new();
+        let mut blocks = Vec::new();
         let unit = (d.size() * ty.block_len()) as u64;
-        reader.for_each_window(t.offset, t.byte_len, window, unit, |_, bytes| {
-            with_input(d, bytes, &mut scratch, |input| q.feed(input, &mut blocks)).map_err(stream)?;
-            sink.write_all(&blocks.codes).map_err(io)?;
-            blocks.clear();
-            Ok(())
+        reader.for_each_window(t.offset, t.byte_len, window, unit, |at, bytes| {
+            let first = at / d.size() as u64;
+            with_input(d, bytes, &mut scratch, |input| {
+                encoder.encode(&codec, input, first, &mut blocks, &mut acc)
+            })
+            .map_err(quant)?;
+            sink.write_all(&blocks).map_err(io)
         })?;
-        let summary = q.finish(&mut blocks).map_err(stream)?;
-        sink.write_all(&blocks.codes).map_err(io)?;
-        return Ok(summary.quality);
+        return Ok(Some(acc.finish()));
     }
     // F32, F16 or BF16 out: convert element by element, through a small f32 buffer.
     let mut acc = QualityAccumulator::new();
@@ -436,7 +440,7 @@ fn report(
     config: &Config,
     target: GgmlType,
     out: &Path,
-    output_bytes: u64,
+    (output_bytes, threads): (u64, usize),
     tensors: Vec<TensorReport>,
     start: Instant,
 ) -> QuantizeReport {
@@ -473,7 +477,7 @@ fn report(
         cosine_min: cos.iter().copied().reduce(f64::min),
         time_s,
         throughput_mb_s: if time_s > 0.0 { input_bytes as f64 / 1e6 / time_s } else { 0.0 },
-        threads: 1,
+        threads,
         backend: arrowquant_core::Backend::detect().name().to_string(),
         config: config.clone(),
         tensors,
