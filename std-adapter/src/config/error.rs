@@ -38,6 +38,18 @@ pub enum ConfigError {
     /// An empty include/exclude pattern.
     #[error("InvalidPattern({0:?}): patterns must not be empty")]
     InvalidPattern(String),
+    /// An include or exclude pattern that matches no tensor of the model: a typo would
+    /// otherwise quantize nothing (or everything) without a word.
+    #[error(
+        "{option} pattern `{}` matches no tensor name of the model",
+        crate::error::escape_controls(pattern)
+    )]
+    PatternMatchesNothing {
+        /// `include` or `exclude`.
+        option: String,
+        /// The pattern.
+        pattern: String,
+    },
     /// `activation_bits` is outside 2-16.
     #[error("InvalidActivationBits({0}): activation_bits must be between 2 and 16")]
     InvalidActivationBits(u8),
@@ -63,6 +75,9 @@ pub enum ConfigError {
         /// What was expected.
         expected: String,
     },
+    /// An `ARROW_QUANT_*` variable whose value is not UTF-8.
+    #[error("environment variable {0} is not valid UTF-8 text")]
+    EnvNotUtf8(String),
     /// An unreadable or malformed config file.
     #[error("config file {}: {message}", path.display())]
     File {

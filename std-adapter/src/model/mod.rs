@@ -2,5 +2,6 @@
 //! memory maps of one window of tensor data at a time.
 
 pub(crate) mod gguf;
+pub(crate) mod input;
 pub(crate) mod safetensors;
 pub mod window;

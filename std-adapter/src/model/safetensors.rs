@@ -11,7 +11,6 @@
 //! [`crate::model::window`].
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -155,7 +154,67 @@ struct RawEntry {
 }
 
 /// Collects a JSON object's entries in order, keeping duplicates so they can be reported.
+/// Each value is read as a [`StrictValue`]: a key repeated inside an entry (`dtype`
+/// twice) is an error naming the tensor, as in the `safetensors` crate, instead of the
+/// last one silently winning.
 struct Entries(Vec<(String, serde_json::Value)>);
+
+/// A JSON value whose objects, at any depth, repeat no key.
+struct StrictValue(serde_json::Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::{Error, SeqAccess};
+        use serde_json::Value;
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StrictValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E: Error>(self, v: bool) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::Bool(v)))
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(v.into()))
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(v.into()))
+            }
+            fn visit_f64<E: Error>(self, v: f64) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)))
+            }
+            fn visit_str<E: Error>(self, v: &str) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::String(v.to_string())))
+            }
+            fn visit_string<E: Error>(self, v: String) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::String(v)))
+            }
+            fn visit_unit<E: Error>(self) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::Null))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> std::result::Result<StrictValue, A::Error> {
+                let mut v = Vec::new();
+                while let Some(StrictValue(x)) = s.next_element()? {
+                    v.push(x);
+                }
+                Ok(StrictValue(Value::Array(v)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<StrictValue, A::Error> {
+                let mut map = serde_json::Map::new();
+                while let Some(k) = m.next_key::<String>()? {
+                    let StrictValue(v) = m.next_value()?;
+                    if map.contains_key(&k) {
+                        return Err(A::Error::custom(format!("key `{k}` appears twice")));
+                    }
+                    map.insert(k, v);
+                }
+                Ok(StrictValue(Value::Object(map)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 impl<'de> Deserialize<'de> for Entries {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
@@ -167,7 +226,10 @@ impl<'de> Deserialize<'de> for Entries {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<Entries, A::Error> {
                 let mut v = Vec::new();
-                while let Some((k, val)) = m.next_entry::<String, serde_json::Value>()? {
+                while let Some(k) = m.next_key::<String>()? {
+                    let StrictValue(val) = m
+                        .next_value()
+                        .map_err(|e: A::Error| serde::de::Error::custom(format!("tensor `{k}`: {e}")))?;
                     v.push((k, val));
                 }
                 Ok(Entries(v))
@@ -256,13 +318,30 @@ pub fn parse_header(
         });
     }
     tensors.sort_by_key(|t| (t.offset, t.byte_len));
-    for w in tensors.windows(2) {
-        // Empty tensors own no bytes and cannot overlap anything.
-        if w[0].byte_len > 0 && w[1].byte_len > 0 && w[1].offset < w[0].offset + w[0].byte_len {
-            return Err(SafetensorsError::Overlap { first: w[0].name.clone(), second: w[1].name.clone() });
+    check_no_overlap(&tensors)?;
+    Ok(Header { tensors, metadata, data_start, data_len })
+}
+
+/// No two tensors share a byte, whatever order the header lists them in. `tensors` is
+/// sorted by (start, length). Empty tensors own no bytes and are skipped: they must not
+/// stand between two tensors that do overlap (comparing only neighbours missed that).
+/// Each tensor is compared with the one reaching furthest among those before it, which
+/// is the only one it can overlap first.
+fn check_no_overlap(tensors: &[TensorInfo]) -> std::result::Result<(), SafetensorsError> {
+    let mut furthest: Option<&TensorInfo> = None;
+    for t in tensors.iter().filter(|t| t.byte_len > 0) {
+        if let Some(f) = furthest {
+            // Offsets and lengths were checked against the data section: no overflow.
+            let f_end = f.offset + f.byte_len;
+            if t.offset < f_end {
+                return Err(SafetensorsError::Overlap { first: f.name.clone(), second: t.name.clone() });
+            }
+        }
+        if furthest.is_none_or(|f| t.offset + t.byte_len > f.offset + f.byte_len) {
+            furthest = Some(t);
         }
     }
-    Ok(Header { tensors, metadata, data_start, data_len })
+    Ok(())
 }
 
 /// Reads and validates the header of a safetensors file (only the header is read).
@@ -270,7 +349,7 @@ pub fn parse_header(
 /// # Errors
 /// [`AdapterError::Io`] or [`AdapterError::Safetensors`] naming the file.
 pub fn read_header(path: &Path) -> Result<Header> {
-    let mut f = File::open(path).map_err(|e| AdapterError::io(path, e))?;
+    let mut f = super::input::open_regular(path).map_err(|e| AdapterError::io(path, e))?;
     let file_len = f.metadata().map_err(|e| AdapterError::io(path, e))?.len();
     let st = |source| AdapterError::Safetensors { path: path.to_path_buf(), source };
     let mut prefix = [0u8; 8];
@@ -349,7 +428,7 @@ impl Model {
             // control characters escaped (`error::esc`), so the message stays on one line.
             source: SafetensorsError::Index(msg),
         };
-        let text = std::fs::read(index).map_err(|e| AdapterError::io(index, e))?;
+        let text = super::input::read_regular(index).map_err(|e| AdapterError::io(index, e))?;
         #[derive(Deserialize)]
         struct Index {
             weight_map: BTreeMap<String, String>,
@@ -490,6 +569,16 @@ mod tests {
         assert!(matches!(parse(&file(dup, 8)), Err(SafetensorsError::DuplicateTensor(_))));
         let huge = r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#;
         assert!(matches!(parse(&file(huge, 8)), Err(SafetensorsError::ShapeOverflow { .. })));
+        let between = r#"{"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]},"z":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#;
+        assert!(
+            matches!(parse(&file(between, 16)), Err(SafetensorsError::Overlap { .. })),
+            "an empty tensor between two overlapping ones"
+        );
+        let empties = r#"{"z":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"y":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
+        assert!(parse(&file(empties, 8)).is_ok(), "empty tensors at the edges of others overlap nothing");
+        let dup_key = r#"{"a":{"dtype":"F32","dtype":"I32","shape":[1],"data_offsets":[0,4]}}"#;
+        let e = parse(&file(dup_key, 4)).unwrap_err().to_string();
+        assert!(e.contains("`a`") && e.contains("`dtype` appears twice"), "{e}");
         let rev = r#"{"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}}"#;
         assert!(matches!(parse(&file(rev, 8)), Err(SafetensorsError::ReversedOffsets { .. })));
     }
