@@ -104,6 +104,7 @@ pub use features::equalization::{EqualizationOutcome, EqualizationTable};
 pub use features::mixed::MixedPrecision;
 pub use features::time_aware::{MarkovSummary, TimeAwareOutcome, TimeGroupTable};
 pub use model::gguf::{GgufModel, is_gguf};
+pub use model::input::FileKind;
 pub use model::safetensors::{Header, Model, StDtype, TensorInfo, parse_header};
 pub use pipeline::{Progress, ProgressEvent, Tuning, quantize_model, quantize_model_with};
 pub use report::{

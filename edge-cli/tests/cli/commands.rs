@@ -380,7 +380,13 @@ fn bad_input_files_exit_2_naming_the_problem_and_write_nothing() {
     assert!(!multi.exists());
 
     // A quantized file that is not one, and a model that does not match.
-    expect_input_error(d, &good, &["validate", "{model}", "{model}"], &[], &["good.safetensors", "parquet"]);
+    expect_input_error(
+        d,
+        &good,
+        &["validate", "{model}", "{model}"],
+        &[],
+        &["good.safetensors", "safetensors model, not a quantized Parquet file"],
+    );
     expect_input_error(d, &good, &["dequantize", "{model}", "-o", "{out}"], &[], &["good.safetensors"]);
     let q = d.join("q.parquet");
     assert_eq!(run(&["quantize", s(&good), "-o", s(&q), "-q"]).code, 0);

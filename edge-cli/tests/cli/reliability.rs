@@ -19,6 +19,7 @@ mod foreign_writer;
 mod fuzz_found;
 mod nonfinite;
 mod row_groups;
+mod validation;
 
 use std::process::{Command, Output};
 

@@ -93,3 +93,117 @@ mod tests {
         assert_eq!(read_regular(&dir.path().join("f")).unwrap(), b"x");
     }
 }
+
+/// What a file is, from its first bytes: the formats users hand us by mistake, so an
+/// error can say what the file is and what to do instead of failing inside a parser
+/// ("header length 8232897251721224738 bytes exceeds the limit").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FileKind {
+    /// Parquet (`PAR1`): our quantized output, or another tool's table.
+    Parquet,
+    /// GGUF (`GGUF`).
+    Gguf,
+    /// ArrowQuant's device format (`AQDV`).
+    Device,
+    /// A zip archive (`PK\x03\x04`): how PyTorch saves `.pt`/`.bin` checkpoints.
+    Zip,
+    /// A Python pickle (protocol 2-5): older PyTorch checkpoints.
+    Pickle,
+    /// A NumPy `.npy` array.
+    Npy,
+    /// Safetensors: an 8-byte header length, then the JSON header's `{`.
+    Safetensors,
+    /// Anything else.
+    Other,
+}
+
+impl FileKind {
+    /// The kind of a file starting with `head` (the first 9 bytes or fewer).
+    pub fn of(head: &[u8]) -> FileKind {
+        match head {
+            [b'P', b'A', b'R', b'1', ..] => FileKind::Parquet,
+            [b'G', b'G', b'U', b'F', ..] => FileKind::Gguf,
+            [b'A', b'Q', b'D', b'V', ..] => FileKind::Device,
+            [b'P', b'K', 3, 4, ..] => FileKind::Zip,
+            [0x80, 2..=5, ..] => FileKind::Pickle,
+            [0x93, b'N', b'U', b'M', b'P', b'Y', ..] => FileKind::Npy,
+            [_, _, _, _, _, _, _, _, b'{', ..] => FileKind::Safetensors,
+            _ => FileKind::Other,
+        }
+    }
+
+    /// Reads the first bytes of `path` (a regular file) and tells its kind.
+    ///
+    /// # Errors
+    /// As [`open_regular`], or the read error.
+    pub fn sniff(path: &Path) -> io::Result<FileKind> {
+        use std::io::Read;
+        let mut head = [0u8; 9];
+        let mut f = open_regular(path)?;
+        let mut n = 0;
+        while n < head.len() {
+            match f.read(&mut head[n..])? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        Ok(FileKind::of(&head[..n]))
+    }
+
+    /// Why a file of this kind is not an ArrowQuant Parquet file and what to do instead
+    /// (None for Parquet).
+    pub fn not_quantized(self) -> Option<&'static str> {
+        Some(match self {
+            FileKind::Parquet => return None,
+            FileKind::Safetensors => {
+                "this is a safetensors model, not a quantized Parquet file: quantize it with `arrowquant quantize` \
+                 (`validate` takes the original model first, then the quantized file)"
+            }
+            other => other.not_a_model().unwrap_or("not a Parquet file (it does not start with `PAR1`)"),
+        })
+    }
+
+    /// Why a file of this kind is not a safetensors model and what to do instead (None
+    /// for [`FileKind::Other`]).
+    pub fn not_a_model(self) -> Option<&'static str> {
+        Some(match self {
+            FileKind::Parquet => {
+                "this is a Parquet file (ArrowQuant's quantized output), not a safetensors model: \
+                 use `arrowquant dequantize` or `inspect` on it, or give it as the second file of `validate`"
+            }
+            FileKind::Gguf => {
+                "this is a GGUF file, not safetensors: GGUF input is read by `quantize --format gguf`"
+            }
+            FileKind::Device => {
+                "this is an ArrowQuant device file, not a model: read it with `arrowquant inspect`"
+            }
+            FileKind::Zip | FileKind::Pickle => {
+                "this is a PyTorch checkpoint (zip or pickle), not safetensors: convert it first, e.g. in Python \
+                 `safetensors.torch.save_file(torch.load(path), \"model.safetensors\")`"
+            }
+            FileKind::Npy => {
+                "this is a NumPy .npy array, not safetensors: save it with `safetensors.numpy.save_file`"
+            }
+            FileKind::Safetensors | FileKind::Other => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::FileKind;
+
+    #[test]
+    fn magics_are_recognized() {
+        assert_eq!(FileKind::of(b"PAR1\x15\x04"), FileKind::Parquet);
+        assert_eq!(FileKind::of(b"GGUF\x03\0\0\0"), FileKind::Gguf);
+        assert_eq!(FileKind::of(b"PK\x03\x04"), FileKind::Zip);
+        assert_eq!(FileKind::of(&[0x80, 0x02, b'}']), FileKind::Pickle);
+        assert_eq!(FileKind::of(b"\x93NUMPY\x01\0"), FileKind::Npy);
+        assert_eq!(FileKind::of(&[0x40, 0, 0, 0, 0, 0, 0, 0, b'{']), FileKind::Safetensors);
+        assert_eq!(FileKind::of(&[0x40, 0, 0, 0, 0, 0, 0, 0]), FileKind::Other);
+        assert_eq!(FileKind::of(b""), FileKind::Other);
+        assert!(FileKind::Parquet.not_a_model().unwrap().contains("arrowquant dequantize"));
+    }
+}

@@ -357,6 +357,9 @@ pub fn read_header(path: &Path) -> Result<Header> {
         return Err(st(SafetensorsError::TooShort { len: file_len }));
     }
     f.read_exact(&mut prefix).map_err(|e| AdapterError::io(path, e))?;
+    if let Some(why) = super::input::FileKind::of(&prefix).not_a_model() {
+        return Err(AdapterError::NotAModel { path: path.to_path_buf(), reason: why.into() });
+    }
     let n = u64::from_le_bytes(prefix);
     // Check the length before allocating for it.
     if n > MAX_HEADER_LEN {

@@ -14,6 +14,7 @@ use crate::container::parquet::schema::{self, StoredTensor};
 use crate::error::{AdapterError, Result};
 use crate::features::equalization::EqualizationTable;
 use crate::features::time_aware::TimeGroupTable;
+use crate::model::input::FileKind;
 
 /// The footer's key-value metadata.
 type KeyValues = BTreeMap<String, String>;
@@ -28,6 +29,13 @@ impl QuantizedFile {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let file = crate::model::input::open_regular(path).map_err(|e| AdapterError::io(path, e))?;
+        let kind = FileKind::sniff(path).map_err(|e| AdapterError::io(path, e))?;
+        // An empty or cut file is left to the Parquet reader, which says so.
+        if file.metadata().map_err(|e| AdapterError::io(path, e))?.len() >= 9
+            && let Some(why) = kind.not_quantized()
+        {
+            return Err(AdapterError::bad_file(path, why));
+        }
         let file_size = file.metadata().map_err(|e| AdapterError::io(path, e))?.len();
         let b = guarded(path, "reading the footer", || ParquetRecordBatchReaderBuilder::try_new(file))?
             .map_err(|e| AdapterError::parquet(path, e))?;
