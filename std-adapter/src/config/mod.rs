@@ -411,7 +411,7 @@ impl Config {
     ///
     /// # Errors
     /// [`ConfigError::PatternMatchesNothing`] naming the first pattern that matches none.
-    pub fn check_patterns<'a>(&self, names: &[&'a str]) -> Result<(), ConfigError> {
+    pub fn check_patterns(&self, names: &[&str]) -> Result<(), ConfigError> {
         for (option, patterns) in [("include", &self.include), ("exclude", &self.exclude)] {
             if let Some(p) = patterns.iter().find(|p| !names.iter().any(|n| glob_match(p, n))) {
                 return Err(ConfigError::PatternMatchesNothing { option: option.into(), pattern: p.clone() });

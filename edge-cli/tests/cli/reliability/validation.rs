@@ -109,7 +109,9 @@ fn thread_counts_beyond_the_machine_are_capped_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.parquet");
     let (m, o) = (good_model(), out.to_str().unwrap().to_string());
-    let cases: [(&[&str], &[(&str, &str)]); 2] =
+    // (flags, environment) asking for far more threads than any machine has.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: [Case<'_>; 2] =
         [(&["--threads", "5000"], &[]), (&[], &[("ARROW_QUANT_NUM_THREADS", "18446744073709551615")])];
     for (flags, env) in cases {
         let mut args = vec!["quantize", m.to_str().unwrap(), "-o", &o, "--json"];
