@@ -21,8 +21,7 @@ use crate::exit::Outcome;
 fn main() {
     exit::install_panic_hook();
     exit::ignore_file_size_signal();
-    // clap exits with 2 on usage errors and 0 for --help/--version, as we want.
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| exit::usage_error(&e));
     let outcome = run(&cli);
     std::process::exit(exit::report(outcome));
 }

@@ -201,40 +201,42 @@ def yaml_cases():
         write(name + ".yaml", text)
         case(name, ["quantize", "{good}", "-o", "{out}", "--config", "{case}"], expect, "yaml", path=name + ".yaml")
 
-    y("yaml_bad_bit_width", "bit_width: 3\n", ["InvalidBitWidth(3)"])
-    y("yaml_bad_group_size", "group_size: 100\n", ["InvalidGroupSize(100)"])
-    y("yaml_bad_accuracy", "min_accuracy: 1.5\n", ["InvalidAccuracy(1.5)"])
-    y("yaml_unknown_key", "bit_widht: 4\n", ["yaml_unknown_key.yaml", "bit_widht"])
+    y("yaml_bad_bit_width", "bit_width: 3\n", ["bit width 3 is not supported", "2, 4, 8"])
+    y("yaml_bad_group_size", "group_size: 100\n", ["group size 100", "32, 64, 128, 256"])
+    y("yaml_bad_accuracy", "min_accuracy: 1.5\n", ["min accuracy 1.5", "0.0 to 1.0"])
+    y("yaml_unknown_key", "bit_widht: 4\n", ["yaml_unknown_key.yaml", "bit_widht", "line 1, column 1"])
+    y("yaml_unknown_nested_key", "thermodynamic:\n  validation:\n    threshold: 1\n",
+      ["yaml_unknown_nested_key.yaml", "threshold", "line 3, column 5"])
     y("yaml_wrong_type", "bit_width: four\n", ["yaml_wrong_type.yaml", "bit_width"])
     y("yaml_not_yaml", "bit_width: [4\n", ["yaml_not_yaml.yaml"])
     y("yaml_top_level_list", "- bit_width: 4\n", ["yaml_top_level_list.yaml"])
-    y("yaml_time_groups_zero", "num_time_groups: 0\n", ["InvalidTimeGroups(0)"])
-    y("yaml_tiny_memory", "max_memory: 1M\n", ["InvalidMaxMemory"])
+    y("yaml_time_groups_zero", "num_time_groups: 0\n", ["num_time_groups 0", "1 to 100"])
+    y("yaml_tiny_memory", "max_memory: 1M\n", ["max memory 1048576 bytes", "32M"])
     y("yaml_bad_profile", "deployment_profile: huge\n", ["yaml_bad_profile.yaml", "huge"])
-    y("yaml_unknown_preset", "preset: nonsense\n", ["UnknownPreset", "nonsense"])
-    y("yaml_empty_pattern", "include: ['']\n", ["InvalidPattern"])
+    y("yaml_unknown_preset", "preset: nonsense\n", ["preset `nonsense` is unknown", "int4"])
+    y("yaml_empty_pattern", "include: ['']\n", ["pattern is empty"])
     y("yaml_quoted_number", 'bit_width: "4"\n', ["yaml_quoted_number.yaml", "bit_width", "remove the quotes"])
     y("yaml_quoted_bool", "fail_fast: 'yes'\n", ["yaml_quoted_bool.yaml", "fail_fast", "remove the quotes"])
-    y("yaml_negative_accuracy", "min_accuracy: -0.1\n", ["InvalidAccuracy(-0.1)"])
+    y("yaml_negative_accuracy", "min_accuracy: -0.1\n", ["min accuracy -0.1"])
 
 
 def env_cases():
     def e(name, var, value, expect):
         case(name, ["quantize", "{good}", "-o", "{out}"], expect, "env", {var: value})
 
-    e("env_bit_width_3", "ARROW_QUANT_BIT_WIDTH", "3", ["InvalidBitWidth(3)"])
+    e("env_bit_width_3", "ARROW_QUANT_BIT_WIDTH", "3", ["bit width 3 is not supported", "2, 4, 8"])
     e("env_bit_width_abc", "ARROW_QUANT_BIT_WIDTH", "abc", ["ARROW_QUANT_BIT_WIDTH", "abc"])
     e("env_bit_width_negative", "ARROW_QUANT_BIT_WIDTH", "-4", ["ARROW_QUANT_BIT_WIDTH", "-4"])
     e("env_bit_width_overflow", "ARROW_QUANT_BIT_WIDTH", "99999999999", ["ARROW_QUANT_BIT_WIDTH", "99999999999"])
-    e("env_min_accuracy_1_5", "ARROW_QUANT_MIN_ACCURACY", "1.5", ["InvalidAccuracy(1.5)"])
-    e("env_min_accuracy_nan", "ARROW_QUANT_MIN_ACCURACY", "NaN", ["InvalidAccuracy(NaN)"])
-    e("env_group_size_100", "ARROW_QUANT_GROUP_SIZE", "100", ["InvalidGroupSize(100)"])
+    e("env_min_accuracy_1_5", "ARROW_QUANT_MIN_ACCURACY", "1.5", ["min accuracy 1.5"])
+    e("env_min_accuracy_nan", "ARROW_QUANT_MIN_ACCURACY", "NaN", ["min accuracy NaN"])
+    e("env_group_size_100", "ARROW_QUANT_GROUP_SIZE", "100", ["group size 100"])
     e("env_max_memory_words", "ARROW_QUANT_MAX_MEMORY", "lots", ["ARROW_QUANT_MAX_MEMORY", "lots"])
     e("env_max_memory_overflow", "ARROW_QUANT_MAX_MEMORY", "99999999999T", ["ARROW_QUANT_MAX_MEMORY"])
     e("env_profile_unknown", "ARROW_QUANT_DEPLOYMENT_PROFILE", "mars", ["ARROW_QUANT_DEPLOYMENT_PROFILE", "mars"])
     e("env_fail_fast_maybe", "ARROW_QUANT_FAIL_FAST", "maybe", ["ARROW_QUANT_FAIL_FAST", "maybe"])
     e("env_calibration_empty", "ARROW_QUANT_CALIBRATION", "", ["ARROW_QUANT_CALIBRATION", "path"])
-    e("env_time_groups_zero", "ARROW_QUANT_NUM_TIME_GROUPS", "0", ["InvalidTimeGroups(0)"])
+    e("env_time_groups_zero", "ARROW_QUANT_NUM_TIME_GROUPS", "0", ["num_time_groups 0"])
 
 
 def calibration_cases():
@@ -377,6 +379,12 @@ def parquet_cases(arrowquant):
     rewrite("pq_unknown_tensor_row", set_col(table, "tensor", ["ghost"] * len(names)), meta, [first])
     blocks = table.column("blocks").to_pylist()
     rewrite("pq_block_count_mismatch", set_col(table, "blocks", [b + 1 for b in blocks]), meta, [first])
+    # A stored configuration validate cannot use: the error names the file.
+    cfg = json.loads(meta[b"arrowquant.config"])
+    cfg["min_accuracy"] = 1.5
+    m = {**meta, b"arrowquant.config": json.dumps(cfg).encode()}
+    rewrite("pq_stored_config_invalid", table, m, ["stored configuration", "min accuracy 1.5"],
+            ("validate", "{good}", "{case}"))
     rewrite("pq_validate_truncated", table, meta, ["pq_validate_truncated.parquet"],
             ("validate", "{good}", "{case}"))
     # Overwrite that last one with a cut copy: validate must name the Parquet file.

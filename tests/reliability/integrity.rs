@@ -126,5 +126,5 @@ fn rows_without_checksums_are_refused_naming_the_tensor() {
     b[end] = b' ';
     std::fs::write(&path, &b).unwrap();
     let e = decode_all(&path).unwrap_err();
-    assert!(e.contains("q.parquet") && e.contains("tensor `a.weight`") && e.contains("checksums"), "{e}");
+    assert!(e.contains("q.parquet") && e.contains("tensor `a.weight`") && e.contains("no checksum"), "{e}");
 }

@@ -107,7 +107,7 @@ pub fn run(args: &InspectArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         let bits = r.bits.map_or_else(|| "raw".into(), |b| b.to_string());
         o.push_str(&format!(
             "{:<56} {:>5} {:>18} {:>10} {:>5} {:>8.3} {:>12}\n",
-            r.name,
+            crate::out::esc(&r.name),
             r.dtype,
             shape,
             r.elements,

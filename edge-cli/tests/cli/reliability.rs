@@ -17,6 +17,7 @@ mod corpus;
 mod crash;
 mod foreign_writer;
 mod fuzz_found;
+mod messages;
 mod nonfinite;
 mod row_groups;
 mod validation;

@@ -69,10 +69,15 @@ impl ConfigLayer {
             return Ok(ConfigLayer::default());
         }
         let file = |message: String| ConfigError::File { path: PathBuf::new(), message };
-        let layer = serde_saphyr::from_str::<ConfigLayer>(text).map_err(|e| file(e.to_string()))?;
+        // One line with the line and column: no rustc-like snippet (it quoted the file
+        // as `<input>` and repeated the message, key list included, on the same line).
+        let yaml = |e: serde_saphyr::Error| file(yaml_message(&e.to_string(), text));
+        let options = || serde_saphyr::options! { with_snippet: false };
+        let layer = serde_saphyr::from_str_with_options::<ConfigLayer>(text, options()).map_err(yaml)?;
         // The typed parse above turns a quoted "4" into the number 4; read the file again
         // untyped to see what was written (a quoted scalar stays a string).
-        let untyped: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| file(e.to_string()))?;
+        let untyped: serde_json::Value =
+            serde_saphyr::from_str_with_options(text, options()).map_err(yaml)?;
         check_no_quoted_values(&untyped, "").map_err(file)?;
         Ok(layer)
     }
@@ -210,6 +215,22 @@ impl ConfigLayer {
         if let Some(p) = self.deployment_profile {
             c.deployment_profile = p;
         }
+    }
+}
+
+/// A YAML error on one line: serde-saphyr's message ("invalid u32 at line 1, column
+/// 12"), followed by the line it points at, quoted and escaped, since the message
+/// alone does not say which key.
+fn yaml_message(message: &str, text: &str) -> String {
+    let m = message.strip_prefix("error: ").unwrap_or(message).replace('\n', " ");
+    let line_no = m
+        .rsplit_once("at line ")
+        .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok());
+    match line_no.and_then(|n| text.lines().nth(n.checked_sub(1)?)) {
+        Some(line) if !line.trim().is_empty() => {
+            format!("{m}: `{}`", crate::error::escape_controls(line.trim()))
+        }
+        _ => m,
     }
 }
 

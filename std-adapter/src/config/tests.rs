@@ -33,7 +33,7 @@ fn validation_errors_name_allowed_values() {
     let c = Config { bit_width: 3, ..Config::default() };
     let e = c.validate().unwrap_err();
     assert_eq!(e, ConfigError::InvalidBitWidth(3));
-    assert!(e.to_string().contains("2, 4 or 8"));
+    assert_eq!(e.to_string(), "bit width 3 is not supported (allowed: 2, 4, 8)");
     let c = Config { num_time_groups: 0, ..Config::default() };
     assert_eq!(c.validate(), Err(ConfigError::InvalidTimeGroups(0)));
     let c = Config { group_size: 100, ..Config::default() };

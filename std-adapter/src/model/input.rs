@@ -122,13 +122,15 @@ impl FileKind {
     /// The kind of a file starting with `head` (the first 9 bytes or fewer).
     pub fn of(head: &[u8]) -> FileKind {
         match head {
+            // First: a header length can begin with any byte (0x80 0x02 is a length of
+            // 640), but a magic is never followed by `{` at byte 8.
+            [_, _, _, _, _, _, _, _, b'{', ..] => FileKind::Safetensors,
             [b'P', b'A', b'R', b'1', ..] => FileKind::Parquet,
             [b'G', b'G', b'U', b'F', ..] => FileKind::Gguf,
             [b'A', b'Q', b'D', b'V', ..] => FileKind::Device,
             [b'P', b'K', 3, 4, ..] => FileKind::Zip,
             [0x80, 2..=5, ..] => FileKind::Pickle,
             [0x93, b'N', b'U', b'M', b'P', b'Y', ..] => FileKind::Npy,
-            [_, _, _, _, _, _, _, _, b'{', ..] => FileKind::Safetensors,
             _ => FileKind::Other,
         }
     }
@@ -204,6 +206,8 @@ mod kind_tests {
         assert_eq!(FileKind::of(&[0x40, 0, 0, 0, 0, 0, 0, 0, b'{']), FileKind::Safetensors);
         assert_eq!(FileKind::of(&[0x40, 0, 0, 0, 0, 0, 0, 0]), FileKind::Other);
         assert_eq!(FileKind::of(b""), FileKind::Other);
+        // A safetensors header of 640 bytes starts like a pickle.
+        assert_eq!(FileKind::of(&[0x80, 2, 0, 0, 0, 0, 0, 0, b'{']), FileKind::Safetensors);
         assert!(FileKind::Parquet.not_a_model().unwrap().contains("arrowquant dequantize"));
     }
 }

@@ -2,6 +2,7 @@
 //! memory maps of one window of tensor data at a time.
 
 pub(crate) mod gguf;
+mod header_json;
 pub(crate) mod input;
 pub(crate) mod safetensors;
 pub mod window;

@@ -15,7 +15,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde::de::{MapAccess, Visitor};
+
+use super::header_json::Entries;
 
 use crate::error::{AdapterError, Result, SafetensorsError};
 
@@ -153,92 +154,6 @@ struct RawEntry {
     data_offsets: [u64; 2],
 }
 
-/// Collects a JSON object's entries in order, keeping duplicates so they can be reported.
-/// Each value is read as a [`StrictValue`]: a key repeated inside an entry (`dtype`
-/// twice) is an error naming the tensor, as in the `safetensors` crate, instead of the
-/// last one silently winning.
-struct Entries(Vec<(String, serde_json::Value)>);
-
-/// A JSON value whose objects, at any depth, repeat no key.
-struct StrictValue(serde_json::Value);
-
-impl<'de> Deserialize<'de> for StrictValue {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        use serde::de::{Error, SeqAccess};
-        use serde_json::Value;
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = StrictValue;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_bool<E: Error>(self, v: bool) -> std::result::Result<StrictValue, E> {
-                Ok(StrictValue(Value::Bool(v)))
-            }
-            fn visit_i64<E: Error>(self, v: i64) -> std::result::Result<StrictValue, E> {
-                Ok(StrictValue(v.into()))
-            }
-            fn visit_u64<E: Error>(self, v: u64) -> std::result::Result<StrictValue, E> {
-                Ok(StrictValue(v.into()))
-            }
-            fn visit_f64<E: Error>(self, v: f64) -> std::result::Result<StrictValue, E> {
-                Ok(StrictValue(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)))
-            }
-            fn visit_str<E: Error>(self, v: &str) -> std::result::Result<StrictValue, E> {
-                Ok(StrictValue(Value::String(v.to_string())))
-            }
-            fn visit_string<E: Error>(self, v: String) -> std::result::Result<StrictValue, E> {
-                Ok(StrictValue(Value::String(v)))
-            }
-            fn visit_unit<E: Error>(self) -> std::result::Result<StrictValue, E> {
-                Ok(StrictValue(Value::Null))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> std::result::Result<StrictValue, A::Error> {
-                let mut v = Vec::new();
-                while let Some(StrictValue(x)) = s.next_element()? {
-                    v.push(x);
-                }
-                Ok(StrictValue(Value::Array(v)))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<StrictValue, A::Error> {
-                let mut map = serde_json::Map::new();
-                while let Some(k) = m.next_key::<String>()? {
-                    let StrictValue(v) = m.next_value()?;
-                    if map.contains_key(&k) {
-                        return Err(A::Error::custom(format!("key `{k}` appears twice")));
-                    }
-                    map.insert(k, v);
-                }
-                Ok(StrictValue(Value::Object(map)))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl<'de> Deserialize<'de> for Entries {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Entries;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object mapping tensor names to entries")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<Entries, A::Error> {
-                let mut v = Vec::new();
-                while let Some(k) = m.next_key::<String>()? {
-                    let StrictValue(val) = m
-                        .next_value()
-                        .map_err(|e: A::Error| serde::de::Error::custom(format!("tensor `{k}`: {e}")))?;
-                    v.push((k, val));
-                }
-                Ok(Entries(v))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
 /// Parses and validates a header. `file_len` is the whole file's length.
 ///
 /// # Errors
@@ -357,10 +272,14 @@ pub fn read_header(path: &Path) -> Result<Header> {
         return Err(st(SafetensorsError::TooShort { len: file_len }));
     }
     f.read_exact(&mut prefix).map_err(|e| AdapterError::io(path, e))?;
-    if let Some(why) = super::input::FileKind::of(&prefix).not_a_model() {
+    let n = u64::from_le_bytes(prefix);
+    // Only a length that cannot be a header's is read as another format's magic: any
+    // first byte can start a real length (0x80 0x02 is 640, and a pickle's magic).
+    if (n > MAX_HEADER_LEN || n > file_len - 8)
+        && let Some(why) = super::input::FileKind::of(&prefix).not_a_model()
+    {
         return Err(AdapterError::NotAModel { path: path.to_path_buf(), reason: why.into() });
     }
-    let n = u64::from_le_bytes(prefix);
     // Check the length before allocating for it.
     if n > MAX_HEADER_LEN {
         return Err(st(SafetensorsError::HeaderTooLarge { len: n, limit: MAX_HEADER_LEN }));
@@ -521,68 +440,4 @@ impl Model {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn file(header: &str, data: usize) -> Vec<u8> {
-        let mut v = (header.len() as u64).to_le_bytes().to_vec();
-        v.extend_from_slice(header.as_bytes());
-        v.resize(v.len() + data, 0);
-        v
-    }
-
-    fn parse(bytes: &[u8]) -> std::result::Result<Header, SafetensorsError> {
-        parse_header(bytes, bytes.len() as u64)
-    }
-
-    #[test]
-    fn accepts_a_valid_header() {
-        let h = r#"{"__metadata__":{"format":"pt"},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]},"a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#;
-        let hd = parse(&file(h, 16)).unwrap();
-        assert_eq!(hd.tensors.len(), 2);
-        assert_eq!(hd.tensors[0].name, "a", "sorted by offset");
-        assert_eq!(hd.tensors[1].offset, 8 + h.len() as u64 + 8);
-        assert_eq!(hd.metadata["format"], "pt");
-    }
-
-    #[test]
-    fn rejects_each_malformation() {
-        let ok = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
-        assert!(matches!(parse(&[1, 2, 3]), Err(SafetensorsError::TooShort { .. })));
-        let mut long = file(ok, 8);
-        long[..8].copy_from_slice(&1000u64.to_le_bytes());
-        assert!(matches!(parse(&long), Err(SafetensorsError::HeaderPastEnd { .. })));
-        let mut absurd = file(ok, 8);
-        absurd[..8].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(matches!(parse(&absurd), Err(SafetensorsError::HeaderTooLarge { .. })));
-        let oob = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
-        assert!(matches!(parse(&file(oob, 4)), Err(SafetensorsError::OffsetOutOfBounds { .. })));
-        let overlap = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
-        assert!(matches!(parse(&file(overlap, 8)), Err(SafetensorsError::Overlap { .. })));
-        let wrong = r#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#;
-        assert!(matches!(parse(&file(wrong, 8)), Err(SafetensorsError::ByteLength { .. })));
-        let unknown = r#"{"a":{"dtype":"F7","shape":[2],"data_offsets":[0,8]}}"#;
-        assert!(matches!(parse(&file(unknown, 8)), Err(SafetensorsError::UnknownDtype { .. })));
-        let mut bad_utf8 = file(ok, 8);
-        bad_utf8[9] = 0xff;
-        assert!(matches!(parse(&bad_utf8), Err(SafetensorsError::NotUtf8 { .. })));
-        assert!(matches!(parse(&file("{not json", 8)), Err(SafetensorsError::Json(_))));
-        assert!(matches!(parse(&file("[1,2]", 8)), Err(SafetensorsError::Json(_))));
-        let dup = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
-        assert!(matches!(parse(&file(dup, 8)), Err(SafetensorsError::DuplicateTensor(_))));
-        let huge = r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#;
-        assert!(matches!(parse(&file(huge, 8)), Err(SafetensorsError::ShapeOverflow { .. })));
-        let between = r#"{"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]},"z":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#;
-        assert!(
-            matches!(parse(&file(between, 16)), Err(SafetensorsError::Overlap { .. })),
-            "an empty tensor between two overlapping ones"
-        );
-        let empties = r#"{"z":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"y":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
-        assert!(parse(&file(empties, 8)).is_ok(), "empty tensors at the edges of others overlap nothing");
-        let dup_key = r#"{"a":{"dtype":"F32","dtype":"I32","shape":[1],"data_offsets":[0,4]}}"#;
-        let e = parse(&file(dup_key, 4)).unwrap_err().to_string();
-        assert!(e.contains("`a`") && e.contains("`dtype` appears twice"), "{e}");
-        let rev = r#"{"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}}"#;
-        assert!(matches!(parse(&file(rev, 8)), Err(SafetensorsError::ReversedOffsets { .. })));
-    }
-}
+mod tests;

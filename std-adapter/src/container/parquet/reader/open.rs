@@ -201,7 +201,7 @@ fn check_manifest_rows(path: &Path, tensors: &[StoredTensor], total_rows: u64) -
     Ok(())
 }
 
-/// Each tensor has one checksum per row; its shape holds exactly its element count (the rows are checked against
+/// Each tensor's shape holds exactly its element count (the rows are checked against
 /// the count as they are read, so together the shape written out is the data read),
 /// and no name is listed twice (a reader looks tensors up by name).
 fn check_manifest_shapes(path: &Path, tensors: &[StoredTensor]) -> Result<()> {
@@ -211,17 +211,6 @@ fn check_manifest_shapes(path: &Path, tensors: &[StoredTensor]) -> Result<()> {
             return Err(AdapterError::bad_file(
                 path,
                 format!("manifest: tensor `{}` is listed twice", t.name),
-            ));
-        }
-        if t.checksums.len() as u64 != t.rows {
-            return Err(AdapterError::bad_file(
-                path,
-                format!(
-                    "manifest: tensor `{}` has {} checksums for {} rows (every row needs one)",
-                    t.name,
-                    t.checksums.len(),
-                    t.rows
-                ),
             ));
         }
         let product = t.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));

@@ -221,7 +221,17 @@ impl QuantizedFile {
                     row.chunk
                 ),
             )),
-            None => Err(self.bad(&t.name, format!("chunk {} has no checksum", row.chunk))),
+            // Checked here rather than at open, so `inspect` still lists such a file;
+            // its data is never decoded.
+            None => Err(self.bad(
+                &t.name,
+                format!(
+                    "chunk {} has no checksum (the manifest lists {} for {} rows), so its data cannot be trusted",
+                    row.chunk,
+                    t.checksums.len(),
+                    t.rows
+                ),
+            )),
         }
     }
 
