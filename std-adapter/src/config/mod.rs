@@ -75,7 +75,15 @@
 //! `ARROW_QUANT_ENABLE_TIME_AWARE`, `ARROW_QUANT_ACTIVATION_BITS`, `ARROW_QUANT_CALIBRATION`
 //! (a path), `ARROW_QUANT_TARGET_BPW`, `ARROW_QUANT_ENABLE_SPATIAL` and
 //! `ARROW_QUANT_EQUALIZATION_ALPHA`.
-//! Booleans accept `true/false/1/0/yes/no/on/off`.
+//! Booleans accept `true/false/1/0/yes/no/on/off`. A value that is not UTF-8 is an
+//! error naming the variable; an `ARROW_QUANT_*` name that is none of these is ignored
+//! with a warning naming the nearest known one ([`unknown_env_warnings`]).
+//!
+//! In the YAML file, numbers and booleans are written as such: `bit_width: "4"` is an
+//! error (quote only the text settings: profile, scheme, preset, modality, paths, byte
+//! counts). `num_threads` (and `--threads`) above the machine's cores is capped to
+//! them ([`Config::effective_threads`]); include and exclude patterns that match no
+//! tensor of the model are errors ([`Config::check_patterns`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
