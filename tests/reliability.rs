@@ -5,4 +5,5 @@
 //! crash safety, row-group footers, foreign writers, what the fuzzers found) are the
 //! CLI's own tests: `edge-cli/tests/cli/reliability.rs`.
 
+mod integrity;
 mod nonfinite;

@@ -298,35 +298,35 @@ pub struct DemoArgs {
 fn parse_bits(s: &str) -> Result<u32, String> {
     match s.trim().parse::<u32>() {
         Ok(b @ (2 | 4 | 8)) => Ok(b),
-        _ => Err(format!("InvalidBitWidth({s}): bit width must be 2, 4 or 8")),
+        _ => Err(format!("bit width {s} is not supported (allowed: 2, 4, 8)")),
     }
 }
 
 fn parse_group_size(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(g @ (32 | 64 | 128 | 256)) => Ok(g),
-        _ => Err(format!("InvalidGroupSize({s}): group size must be 32, 64, 128 or 256")),
+        _ => Err(format!("group size {s} is not supported (allowed: 32, 64, 128, 256)")),
     }
 }
 
 fn parse_accuracy(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(a) if (0.0..=1.0).contains(&a) => Ok(a),
-        _ => Err(format!("InvalidAccuracy({s}): min accuracy must be a number between 0.0 and 1.0")),
+        _ => Err(format!("min accuracy {s} is out of range (allowed: a number from 0.0 to 1.0)")),
     }
 }
 
 fn parse_target_bpw(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(b) if b.is_finite() && (1.0..=32.0).contains(&b) => Ok(b),
-        _ => Err(format!("InvalidTargetBpw({s}): target bits per weight must be a number from 1.0 to 32.0")),
+        _ => Err(format!("target bits per weight {s} is out of range (allowed: a number from 1.0 to 32.0)")),
     }
 }
 
 fn parse_memory(s: &str) -> Result<u64, String> {
     let b = arrowquant_std::parse_bytes(s).map_err(|e| e.to_string())?;
     if b < arrowquant_std::MIN_MAX_MEMORY {
-        return Err(format!("InvalidMaxMemory({s}): the memory budget must be at least 32M"));
+        return Err(format!("memory budget {s} is too small (at least 32M)"));
     }
     Ok(b)
 }

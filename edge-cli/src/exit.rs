@@ -71,7 +71,44 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn eprint_line(s: &str) {
     // Nothing sensible remains to be done if stderr itself is gone.
-    let _ = writeln!(std::io::stderr().lock(), "{s}");
+    let _ = writeln!(std::io::stderr().lock(), "{}", crate::out::escape_controls(s, false));
+}
+
+/// Ends the program on a command-line error: `--help` and `--version` print as clap
+/// renders them (exit 0), as does the help shown for a missing subcommand (exit 2);
+/// a usage error is one line, `error: ...; usage: ...`, exit 2 (clap's own rendering
+/// spreads it over five lines with a tip and a blank line between each).
+pub fn usage_error(e: &clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("error: invalid command line");
+    let mut line = if first.starts_with("error:") { first.to_string() } else { format!("error: {first}") };
+    // The allowed values and clap's suggestion are worth keeping; the blank lines not.
+    for l in lines {
+        if let Some(values) = l.strip_prefix("[possible values: ").and_then(|v| v.strip_suffix(']')) {
+            line.push_str(&format!(" (allowed: {values})"));
+        } else if let Some(tip) = l.strip_prefix("tip: ") {
+            line.push_str(&format!("; {tip}"));
+        } else if l.starts_with("--") || l.starts_with('<') {
+            // The arguments a "required arguments were not provided:" line lists.
+            let sep = if line.ends_with(':') { " " } else { ", " };
+            line.push_str(&format!("{sep}{l}"));
+        } else if let Some(usage) = l.strip_prefix("Usage: ") {
+            line.push_str(&format!("; usage: {usage}"));
+        }
+    }
+    line.push_str(" (more with --help)");
+    eprint_line(&line);
+    std::process::exit(EXIT_ERROR)
 }
 
 /// Makes the file size limit (`ulimit -f`, RLIMIT_FSIZE) an ordinary write error.

@@ -25,8 +25,8 @@ fn main() {
     exit::install_panic_hook();
     exit::ignore_file_size_signal();
     signals::install();
-    // clap exits with 2 on usage errors and 0 for --help/--version, as we want.
-    let cli = Cli::parse();
+    // clap's usage errors become one line and exit 2; --help/--version print and exit 0.
+    let cli = Cli::try_parse().unwrap_or_else(|e| exit::usage_error(&e));
     let outcome = run(&cli);
     std::process::exit(exit::report(outcome));
 }

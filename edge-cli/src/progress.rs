@@ -129,5 +129,5 @@ fn fallback_line(tensor: &str, from: u32, to: u32, cosine: f64) -> String {
 }
 
 fn line(s: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{s}");
+    let _ = writeln!(std::io::stderr().lock(), "{}", crate::out::escape_controls(s, false));
 }

@@ -99,8 +99,9 @@ pub fn equalization_text(o: &mut String, table: Option<&EqualizationTable>, skip
     for (name, e) in &t.tensors {
         let _ = writeln!(
             o,
-            "    {name} <- {}: {} factors in [{:.4e}, {:.4e}], {} neutral",
-            e.layer,
+            "    {} <- {}: {} factors in [{:.4e}, {:.4e}], {} neutral",
+            crate::out::esc(name),
+            crate::out::esc(&e.layer),
             e.factors.len(),
             e.min_factor,
             e.max_factor,
@@ -146,7 +147,11 @@ pub fn mixed_text(o: &mut String, m: &MixedPrecision, file_bpw: Option<f64>) {
         let _ = writeln!(
             o,
             "    {:<56} {:>18} {:>5} {:>8.3} {:>9.2}",
-            t.name, t.choice, t.bits, t.planned_bpw, t.planned_sqnr_db
+            crate::out::esc(&t.name),
+            t.choice,
+            t.bits,
+            t.planned_bpw,
+            t.planned_sqnr_db
         );
     }
 }
@@ -160,7 +165,8 @@ pub fn quantize_text(s: &QuantizeSummary, verbose: bool) -> String {
     let r = &s.report;
     let c = &r.config;
     let mut o = String::new();
-    let _ = writeln!(o, "quantized {} -> {} ({})", r.model, s.out.output, s.out.format);
+    let (model, output) = (crate::out::esc(&r.model), crate::out::esc(&s.out.output));
+    let _ = writeln!(o, "quantized {model} -> {output} ({})", s.out.format);
     let modality = match s.detection.modality {
         Some(m) => format!("{} ({}; defaults: {})", m.name(), s.detection.source, describe_defaults(m)),
         None => s.detection.source.clone(),
@@ -204,7 +210,7 @@ pub fn quantize_text(s: &QuantizeSummary, verbose: bool) -> String {
         .tensors
         .iter()
         .filter(|t| t.cosine.is_some() && t.cosine == r.cosine_min)
-        .map(|t| format!(" ({})", t.name))
+        .map(|t| format!(" ({})", crate::out::esc(&t.name)))
         .next()
         .unwrap_or_default();
     let _ = writeln!(o, "  cosine       mean {}, min {}{worst}", opt(r.cosine_mean, 6), opt(r.cosine_min, 6));
@@ -245,7 +251,7 @@ fn fallbacks_text(o: &mut String, tensors: &[TensorReport]) {
             let _ = writeln!(
                 o,
                 "  {}: {} bits{}: {}",
-                t.name,
+                crate::out::esc(&t.name),
                 path.join(" -> "),
                 if t.below_min_accuracy { " (STILL BELOW)" } else { "" },
                 t.fallback_reason.as_deref().unwrap_or("")
@@ -267,7 +273,7 @@ fn layers_text(o: &mut String, tensors: &[TensorReport]) {
         let _ = writeln!(
             o,
             "{:<56} {:>5} {:>5} {:>10} {:>9.3} {:>10}",
-            t.name,
+            crate::out::esc(&t.name),
             t.dtype,
             bits,
             opt(t.cosine, 6),
@@ -312,7 +318,7 @@ pub fn validate_text(v: &ValidationReport) -> String {
         let _ = writeln!(
             o,
             "{:<56} {:>5} {:>10} {:>10} {:>9} {:>11}  {result}",
-            t.name,
+            crate::out::esc(&t.name),
             bits,
             opt(t.cosine, 6),
             opt(t.rel_rmse, 5),

@@ -87,6 +87,7 @@ pub use config::modality::{
 };
 pub use config::{
     Config, ConfigError, ConfigLayer, MIN_MAX_MEMORY, Modality, Profile, SchemeName, parse_bytes,
+    unknown_env_warnings,
 };
 pub use container::atomic::AtomicFile;
 pub use container::gguf::{
@@ -110,6 +111,7 @@ pub use features::equalization::{EqualizationOutcome, EqualizationTable};
 pub use features::mixed::MixedPrecision;
 pub use features::time_aware::{MarkovSummary, TimeAwareOutcome, TimeGroupTable};
 pub use model::gguf::{GgufModel, is_gguf};
+pub use model::input::FileKind;
 /// Which input file an address was mapped from, for a SIGBUS handler.
 pub use model::mapped as mapped_files;
 pub use model::safetensors::{Header, Model, StDtype, TensorInfo, parse_header};

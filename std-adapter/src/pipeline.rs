@@ -159,6 +159,8 @@ pub fn quantize_model_with(
     progress: &mut dyn FnMut(&Progress<'_>),
 ) -> Result<QuantizeReport> {
     config.validate()?;
+    let names: Vec<&str> = model.tensors.iter().map(|t| t.name.as_str()).collect();
+    config.check_patterns(&names)?;
     crate::container::output_guard::check_output(out, &files_read(model, config))?;
     let start = Instant::now();
     let base = CodecChoice::from_config(config)?;

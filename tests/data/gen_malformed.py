@@ -107,6 +107,15 @@ def safetensors_cases():
     st("st_overlapping",
        st_bytes({"a": {"dtype": "F32", "shape": [8], "data_offsets": [0, 32]},
                  "b": {"dtype": "F32", "shape": [8], "data_offsets": [16, 48]}}, w), ["`a`", "`b`"])
+    # An empty tensor between two overlapping ones in offset order (only neighbours
+    # were compared, and empty tensors skipped).
+    st("st_overlap_around_empty",
+       st_bytes({"a": {"dtype": "F32", "shape": [8], "data_offsets": [0, 32]},
+                 "z": {"dtype": "F32", "shape": [0], "data_offsets": [16, 16]},
+                 "b": {"dtype": "F32", "shape": [8], "data_offsets": [16, 48]}}, w), ["`a`", "`b`", "overlap"])
+    st("st_entry_duplicate_key",
+       st_bytes(b'{"w":{"dtype":"F32","dtype":"I32","shape":[16],"data_offsets":[0,64]}}', w),
+       ["`w`", "`dtype` appears twice"])
     st("st_wrong_byte_length",
        st_bytes({"w": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 60]}}, w), ["`w`", "60"])
     st("st_shape_overflow",
@@ -192,37 +201,91 @@ def yaml_cases():
         write(name + ".yaml", text)
         case(name, ["quantize", "{good}", "-o", "{out}", "--config", "{case}"], expect, "yaml", path=name + ".yaml")
 
-    y("yaml_bad_bit_width", "bit_width: 3\n", ["InvalidBitWidth(3)"])
-    y("yaml_bad_group_size", "group_size: 100\n", ["InvalidGroupSize(100)"])
-    y("yaml_bad_accuracy", "min_accuracy: 1.5\n", ["InvalidAccuracy(1.5)"])
-    y("yaml_unknown_key", "bit_widht: 4\n", ["yaml_unknown_key.yaml", "bit_widht"])
+    y("yaml_bad_bit_width", "bit_width: 3\n", ["bit width 3 is not supported", "2, 4, 8"])
+    y("yaml_bad_group_size", "group_size: 100\n", ["group size 100", "32, 64, 128, 256"])
+    y("yaml_bad_accuracy", "min_accuracy: 1.5\n", ["min accuracy 1.5", "0.0 to 1.0"])
+    y("yaml_unknown_key", "bit_widht: 4\n", ["yaml_unknown_key.yaml", "bit_widht", "line 1, column 1"])
+    y("yaml_unknown_nested_key", "thermodynamic:\n  validation:\n    threshold: 1\n",
+      ["yaml_unknown_nested_key.yaml", "threshold", "line 3, column 5"])
     y("yaml_wrong_type", "bit_width: four\n", ["yaml_wrong_type.yaml", "bit_width"])
     y("yaml_not_yaml", "bit_width: [4\n", ["yaml_not_yaml.yaml"])
     y("yaml_top_level_list", "- bit_width: 4\n", ["yaml_top_level_list.yaml"])
-    y("yaml_time_groups_zero", "num_time_groups: 0\n", ["InvalidTimeGroups(0)"])
-    y("yaml_tiny_memory", "max_memory: 1M\n", ["InvalidMaxMemory"])
+    y("yaml_time_groups_zero", "num_time_groups: 0\n", ["num_time_groups 0", "1 to 100"])
+    y("yaml_tiny_memory", "max_memory: 1M\n", ["max memory 1048576 bytes", "32M"])
     y("yaml_bad_profile", "deployment_profile: huge\n", ["yaml_bad_profile.yaml", "huge"])
-    y("yaml_unknown_preset", "preset: nonsense\n", ["UnknownPreset", "nonsense"])
-    y("yaml_empty_pattern", "include: ['']\n", ["InvalidPattern"])
-    y("yaml_negative_accuracy", "min_accuracy: -0.1\n", ["InvalidAccuracy(-0.1)"])
+    y("yaml_unknown_preset", "preset: nonsense\n", ["preset `nonsense` is unknown", "int4"])
+    y("yaml_empty_pattern", "include: ['']\n", ["pattern is empty"])
+    y("yaml_quoted_number", 'bit_width: "4"\n', ["yaml_quoted_number.yaml", "bit_width", "remove the quotes"])
+    y("yaml_quoted_bool", "fail_fast: 'yes'\n", ["yaml_quoted_bool.yaml", "fail_fast", "remove the quotes"])
+    y("yaml_negative_accuracy", "min_accuracy: -0.1\n", ["min accuracy -0.1"])
 
 
 def env_cases():
     def e(name, var, value, expect):
         case(name, ["quantize", "{good}", "-o", "{out}"], expect, "env", {var: value})
 
-    e("env_bit_width_3", "ARROW_QUANT_BIT_WIDTH", "3", ["InvalidBitWidth(3)"])
+    e("env_bit_width_3", "ARROW_QUANT_BIT_WIDTH", "3", ["bit width 3 is not supported", "2, 4, 8"])
     e("env_bit_width_abc", "ARROW_QUANT_BIT_WIDTH", "abc", ["ARROW_QUANT_BIT_WIDTH", "abc"])
     e("env_bit_width_negative", "ARROW_QUANT_BIT_WIDTH", "-4", ["ARROW_QUANT_BIT_WIDTH", "-4"])
     e("env_bit_width_overflow", "ARROW_QUANT_BIT_WIDTH", "99999999999", ["ARROW_QUANT_BIT_WIDTH", "99999999999"])
-    e("env_min_accuracy_1_5", "ARROW_QUANT_MIN_ACCURACY", "1.5", ["InvalidAccuracy(1.5)"])
-    e("env_min_accuracy_nan", "ARROW_QUANT_MIN_ACCURACY", "NaN", ["InvalidAccuracy(NaN)"])
-    e("env_group_size_100", "ARROW_QUANT_GROUP_SIZE", "100", ["InvalidGroupSize(100)"])
+    e("env_min_accuracy_1_5", "ARROW_QUANT_MIN_ACCURACY", "1.5", ["min accuracy 1.5"])
+    e("env_min_accuracy_nan", "ARROW_QUANT_MIN_ACCURACY", "NaN", ["min accuracy NaN"])
+    e("env_group_size_100", "ARROW_QUANT_GROUP_SIZE", "100", ["group size 100"])
     e("env_max_memory_words", "ARROW_QUANT_MAX_MEMORY", "lots", ["ARROW_QUANT_MAX_MEMORY", "lots"])
     e("env_max_memory_overflow", "ARROW_QUANT_MAX_MEMORY", "99999999999T", ["ARROW_QUANT_MAX_MEMORY"])
     e("env_profile_unknown", "ARROW_QUANT_DEPLOYMENT_PROFILE", "mars", ["ARROW_QUANT_DEPLOYMENT_PROFILE", "mars"])
     e("env_fail_fast_maybe", "ARROW_QUANT_FAIL_FAST", "maybe", ["ARROW_QUANT_FAIL_FAST", "maybe"])
-    e("env_time_groups_zero", "ARROW_QUANT_NUM_TIME_GROUPS", "0", ["InvalidTimeGroups(0)"])
+    e("env_calibration_empty", "ARROW_QUANT_CALIBRATION", "", ["ARROW_QUANT_CALIBRATION", "path"])
+    e("env_time_groups_zero", "ARROW_QUANT_NUM_TIME_GROUPS", "0", ["num_time_groups 0"])
+
+
+def calibration_cases():
+    def c(name, text, expect):
+        write(name + ".json", text)
+        case(name, ["quantize", "{good}", "-o", "{out}", "--calibration", "{case}"], [name + ".json"] + expect,
+             "calibration", path=name + ".json")
+
+    # 85 bytes claiming four billion timesteps: refused before anything is sized by it.
+    c("cal_claims_huge_timesteps",
+      '{"format": "arrowquant-calibration", "version": 1, "timesteps": 4000000000, "layers": []}',
+      ["4000000000 timesteps"])
+    c("cal_claims_more_timesteps_than_values",
+      '{"format":"arrowquant-calibration","version":1,"timesteps":100000,'
+      '"layers":[{"name":"layer0.weight","min":[0],"max":[1],"mean":[0.5],"std":[0.1]}]}',
+      ["100000 timesteps"])
+
+
+def pattern_cases():
+    def p(name, flag, pattern):
+        case(name, ["quantize", "{good}", "-o", "{out}", flag, pattern], ["good.safetensors", pattern], "args")
+
+    p("include_matches_nothing", "--include", "decoder.*")
+    p("exclude_matches_nothing", "--exclude", "*.bias")
+    case("include_one_matches_nothing",
+         ["quantize", "{good}", "-o", "{out}", "--include", "layer0.*", "--include", "layer9.*"],
+         ["layer9.*"], "args")
+
+
+def sniff_cases():
+    """Files of other formats given where a model or a quantized file goes: the error
+    names what the file is and what to do instead of failing inside a parser."""
+    def s(name, data, args, expect):
+        write(name, data)
+        case(name.replace(".", "_"), args, [name] + expect, "sniff", path=name)
+
+    q = ["quantize", "{case}", "-o", "{out}"]
+    s("sniff_torch_zip.pt", b"PK\x03\x04" + b"\x00" * 60, q, ["PyTorch checkpoint", "save_file"])
+    s("sniff_torch_pickle.bin", b"\x80\x02}q\x00(X\x06\x00\x00\x00weight" + b"\x00" * 40, q,
+      ["PyTorch checkpoint"])
+    s("sniff_numpy.npy", b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }" +
+      b" " * 50 + b"\n" + b"\x00" * 16, q, ["NumPy"])
+    s("sniff_gguf_as_parquet_target.gguf", b"GGUF\x03\x00\x00\x00" + b"\x00" * 24, q, ["GGUF", "--format gguf"])
+    # Our own output given as the model, and validate's arguments swapped.
+    case("sniff_parquet_as_model", q, ["pq_base.parquet", "arrowquant dequantize"], "sniff", path="pq_base.parquet")
+    case("sniff_validate_swapped", ["validate", "{case}", "{good}"], ["pq_base.parquet", "Parquet file"], "sniff",
+         path="pq_base.parquet")
+    case("sniff_safetensors_as_quantized", ["dequantize", "{good}", "-o", "{out}"],
+         ["good.safetensors", "safetensors model, not a quantized Parquet file"], "sniff")
 
 
 def parquet_cases(arrowquant):
@@ -289,6 +352,16 @@ def parquet_cases(arrowquant):
     m = {**meta, b"arrowquant.tensors": json.dumps(t2).encode()}
     rewrite("pq_manifest_first_row_overflow", table, m, [tensors[0]["name"], "starts at row"], ("inspect", "{case}"))
 
+    # A shape edited in the manifest: the element count no longer fits it.
+    t2 = [dict(x) for x in tensors]
+    t2[0]["shape"] = [t2[0]["shape"][0] + 1] + t2[0]["shape"][1:]
+    m = {**meta, b"arrowquant.tensors": json.dumps(t2).encode()}
+    rewrite("pq_manifest_shape_edited", table, m, [tensors[0]["name"], "shape"])
+    t2 = [dict(x) for x in tensors]
+    t2[1]["name"] = t2[0]["name"]
+    m = {**meta, b"arrowquant.tensors": json.dumps(t2).encode()}
+    rewrite("pq_manifest_name_twice", table, m, [tensors[0]["name"], "twice"])
+
     first = tensors[0]["name"]
     codecs = table.column("codec").to_pylist()
     t = set_col(table, "codec", ["g3a64"] * len(codecs))
@@ -306,6 +379,12 @@ def parquet_cases(arrowquant):
     rewrite("pq_unknown_tensor_row", set_col(table, "tensor", ["ghost"] * len(names)), meta, [first])
     blocks = table.column("blocks").to_pylist()
     rewrite("pq_block_count_mismatch", set_col(table, "blocks", [b + 1 for b in blocks]), meta, [first])
+    # A stored configuration validate cannot use: the error names the file.
+    cfg = json.loads(meta[b"arrowquant.config"])
+    cfg["min_accuracy"] = 1.5
+    m = {**meta, b"arrowquant.config": json.dumps(cfg).encode()}
+    rewrite("pq_stored_config_invalid", table, m, ["stored configuration", "min accuracy 1.5"],
+            ("validate", "{good}", "{case}"))
     rewrite("pq_validate_truncated", table, meta, ["pq_validate_truncated.parquet"],
             ("validate", "{good}", "{case}"))
     # Overwrite that last one with a cut copy: validate must name the Parquet file.
@@ -348,6 +427,8 @@ def main():
             keep_parquet = [c for c in old if c["kind"] == "parquet"]
         for f in os.listdir(OUT):
             p = os.path.join(OUT, f)
+            if f.startswith("gguf_"):
+                continue  # written by gen_gguf_malformed.py
             if a.arrowquant or not f.startswith("pq_"):
                 shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
     os.makedirs(OUT, exist_ok=True)
@@ -355,6 +436,9 @@ def main():
     index_cases()
     yaml_cases()
     env_cases()
+    calibration_cases()
+    pattern_cases()
+    sniff_cases()
     if a.arrowquant:
         parquet_cases(os.path.abspath(a.arrowquant))
     else:

@@ -136,28 +136,29 @@ fn every_preset_and_profile_writes_the_pinned_bytes_on_minilm() {
     check("all-MiniLM-L6-v2", &hashes(Path::new(&path), dir.path()), MINILM_PINS);
 }
 
-/// Taken on 64d2de4 (main), before issue 15's redesign.
+/// Taken on 64d2de4 (main), before issue 15's redesign; re-taken when issue 16 added
+/// the per-row checksums to the manifest (footer only: the pages are unchanged).
 const GENERATED: &[(&str, u64)] = &[
-    ("preset fast", 0x66add7e1578b3eb8),
-    ("preset int2", 0x8282a1fd7a3596af),
-    ("preset int2-fine", 0xe8830c0c01b20b69),
-    ("preset int4", 0xc35abefa8e9f61ad),
-    ("preset int4-fine", 0x1c36accf7093f8d8),
-    ("preset int8", 0xae3bb204b5c5249c),
-    ("profile edge", 0x1e3034dfed496be0),
-    ("profile local", 0x88aeb316e90fe18d),
-    ("profile cloud", 0x85f4d6ccd849f9fa),
+    ("preset fast", 0xa70fd7f038dc81cd),
+    ("preset int2", 0x9fe456c888444c93),
+    ("preset int2-fine", 0x447f0e29abf8c652),
+    ("preset int4", 0x02e9acdafa3103b1),
+    ("preset int4-fine", 0x9698eb77425cc61d),
+    ("preset int8", 0x7f21776b2f48b162),
+    ("profile edge", 0x321926a975fccde5),
+    ("profile local", 0x96e3880348bcf25f),
+    ("profile cloud", 0x00a8eb1ade199ccd),
 ];
 
 /// Taken on the same tree as [`GENERATED`].
 const MINILM_PINS: &[(&str, u64)] = &[
-    ("preset fast", 0xababdaf6b1c5ab75),
-    ("preset int2", 0xaeb22b21a2ffb7d5),
-    ("preset int2-fine", 0x9fe18543279a66d3),
-    ("preset int4", 0xc39934cb191b15bb),
-    ("preset int4-fine", 0x3508ca20154eaf3f),
-    ("preset int8", 0x20a91e465a9fb490),
-    ("profile edge", 0xb28d58647b464417),
-    ("profile local", 0x3d9d573fdbb5b932),
-    ("profile cloud", 0x953b3776b2ae1167),
+    ("preset fast", 0xb207aacb51095c2e),
+    ("preset int2", 0x7708e877b362e6cf),
+    ("preset int2-fine", 0x5e252a5ce0e1271d),
+    ("preset int4", 0x97521ff009153de4),
+    ("preset int4-fine", 0xded5a932c6cbcb24),
+    ("preset int8", 0x7bbfe6090cf73d21),
+    ("profile edge", 0x72ba6410490204be),
+    ("profile local", 0xb5a8655605024817),
+    ("profile cloud", 0x5aad99009f7a3ea8),
 ];

@@ -3,12 +3,11 @@
 //! weight and sizes. The kind of file is recognised by its first bytes (`PAR1`,
 //! `AQDV`), not its name.
 
-use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, anyhow};
 use arrowquant_core::device;
-use arrowquant_std::{EqualizationOutcome, Model, QuantizedFile, TimeAwareOutcome};
+use arrowquant_std::{EqualizationOutcome, FileKind, Model, QuantizedFile, TimeAwareOutcome};
 use serde_json::{Value, json};
 
 use crate::args::{GlobalArgs, InspectArgs};
@@ -108,7 +107,7 @@ pub fn run(args: &InspectArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         let bits = r.bits.map_or_else(|| "raw".into(), |b| b.to_string());
         o.push_str(&format!(
             "{:<56} {:>5} {:>18} {:>10} {:>5} {:>8.3} {:>12}\n",
-            r.name,
+            crate::out::esc(&r.name),
             r.dtype,
             shape,
             r.elements,
@@ -151,13 +150,11 @@ fn sniff(path: &Path) -> anyhow::Result<Kind> {
     if meta.is_dir() {
         return Ok(Kind::Safetensors);
     }
-    let mut head = [0u8; 4];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .with_context(|| format!("reading {}", path.display()))?;
-    Ok(match &head[..n] {
-        b"PAR1" => Kind::Parquet,
-        b"AQDV" => Kind::Device,
+    // Refuses pipes and devices without blocking; other formats reach `Model::open`,
+    // which names them.
+    Ok(match FileKind::sniff(path).with_context(|| format!("{}", path.display()))? {
+        FileKind::Parquet => Kind::Parquet,
+        FileKind::Device => Kind::Device,
         _ => Kind::Safetensors,
     })
 }

@@ -102,6 +102,9 @@ pub fn plan(
         .transpose()
         .context("reading the configuration")?;
     let env_layer = ConfigLayer::from_env().context("reading the environment")?;
+    for w in arrowquant_std::unknown_env_warnings() {
+        crate::out::note(global, &format!("warning: {w}"));
+    }
     if format == QuantFormat::Postcard {
         crate::output::refuse_stdout(output, POSTCARD_NOT_STREAMED)?;
     }
@@ -125,6 +128,16 @@ pub fn plan(
             crate::out::note(global, &format!("warning: {w}"));
         }
         let config = resolve_config(settings, file_layer.as_ref(), &env_layer, &detection)?;
+        let tensor_names: Vec<&str> = model.tensors.iter().map(|t| t.name.as_str()).collect();
+        config.check_patterns(&tensor_names).with_context(|| format!("model {}", input.display()))?;
+        if config.effective_threads() < config.num_threads {
+            let msg = format!(
+                "warning: {} threads asked for; using {}, the cores this machine has",
+                config.num_threads,
+                config.effective_threads()
+            );
+            crate::out::note(global, &msg);
+        }
         // Report what was used: an explicit modality overrides the detected one.
         let detection = if config.modality == detection.modality {
             detection

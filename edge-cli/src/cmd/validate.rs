@@ -11,6 +11,24 @@ use crate::report::{validate_json, validate_text};
 /// The threshold when neither the flag nor the file says (the `local` profile's).
 const DEFAULT_MIN_ACCURACY: f64 = 0.85;
 
+/// The min accuracy the file was written with (the default if it stores no
+/// configuration). A stored configuration that does not parse or is invalid is an
+/// error naming the file, not a silent default.
+fn stored_min_accuracy(q: &QuantizedFile) -> anyhow::Result<f64> {
+    let path = q.path().display();
+    if q.config_json().trim().is_empty() {
+        return Ok(DEFAULT_MIN_ACCURACY);
+    }
+    let Some(c) = q.config() else {
+        anyhow::bail!(
+            "{path}: the stored configuration (`arrowquant.config`) is not valid; pass --min-accuracy"
+        );
+    };
+    c.validate()
+        .with_context(|| format!("{path}: the stored configuration is invalid (pass --min-accuracy)"))?;
+    Ok(c.min_accuracy)
+}
+
 /// Runs `arrowquant validate`.
 ///
 /// # Errors
@@ -20,8 +38,10 @@ pub fn run(args: &ValidateArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> 
         Model::open(&args.original).with_context(|| format!("opening model {}", args.original.display()))?;
     let q = QuantizedFile::open(&args.quantized)
         .with_context(|| format!("opening quantized file {}", args.quantized.display()))?;
-    let min =
-        args.min_accuracy.or_else(|| q.config().map(|c| c.min_accuracy)).unwrap_or(DEFAULT_MIN_ACCURACY);
+    let min = match args.min_accuracy {
+        Some(m) => m,
+        None => stored_min_accuracy(&q)?,
+    };
     let report = validate(&model, &q, min).context("validating")?;
     if global.json {
         crate::out::print_json(&validate_json(&report))?;

@@ -65,7 +65,7 @@ fn cli_calibration_and_target_bpw_flags_report_store_and_inspect() {
     assert!(String::from_utf8_lossy(&o.stderr).contains(&s(&missing)));
     let o = run(&["quantize", &s(&model_path), "-o", &s(&never), "--target-bpw", "0.5"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("InvalidTargetBpw"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("target bits per weight"));
     let o = run(&["quantize", &s(&model_path), "-o", &s(&never), "--target-bpw", "1.5"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("bit budget too small"));

@@ -19,9 +19,11 @@ mod crash;
 mod foreign_writer;
 mod fuzz_found;
 mod interrupt;
+mod messages;
 mod nonfinite;
 mod output_safety;
 mod row_groups;
+mod validation;
 
 use std::process::{Command, Output};
 

@@ -48,8 +48,12 @@ impl ConfigLayer {
     /// # Errors
     /// [`ConfigError::File`] naming the file (unreadable, bad YAML, unknown field).
     pub fn from_yaml_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
+        let bytes = crate::model::input::read_regular(path)
             .map_err(|e| ConfigError::File { path: path.to_path_buf(), message: e.to_string() })?;
+        let text = String::from_utf8(bytes).map_err(|e| ConfigError::File {
+            path: path.to_path_buf(),
+            message: format!("not UTF-8 text (at byte {})", e.utf8_error().valid_up_to()),
+        })?;
         Self::from_yaml_str(&text).map_err(|e| match e {
             ConfigError::File { message, .. } => ConfigError::File { path: path.to_path_buf(), message },
             other => other,
@@ -64,18 +68,37 @@ impl ConfigLayer {
         if text.trim().is_empty() {
             return Ok(ConfigLayer::default());
         }
-        serde_saphyr::from_str::<ConfigLayer>(text)
-            .map_err(|e| ConfigError::File { path: PathBuf::new(), message: e.to_string() })
+        let file = |message: String| ConfigError::File { path: PathBuf::new(), message };
+        // One line with the line and column: no rustc-like snippet (it quoted the file
+        // as `<input>` and repeated the message, key list included, on the same line).
+        let yaml = |e: serde_saphyr::Error| file(yaml_message(&e.to_string(), text));
+        let options = || serde_saphyr::options! { with_snippet: false };
+        let layer = serde_saphyr::from_str_with_options::<ConfigLayer>(text, options()).map_err(yaml)?;
+        // The typed parse above turns a quoted "4" into the number 4; read the file again
+        // untyped to see what was written (a quoted scalar stays a string).
+        let untyped: serde_json::Value =
+            serde_saphyr::from_str_with_options(text, options()).map_err(yaml)?;
+        check_no_quoted_values(&untyped, "").map_err(file)?;
+        Ok(layer)
     }
 
     /// Reads the `ARROW_QUANT_*` variables of this process.
     ///
     /// # Errors
-    /// [`ConfigError::Env`] naming the variable and its value.
+    /// [`ConfigError::Env`] naming the variable and its value, or
+    /// [`ConfigError::EnvNotUtf8`] for a value that is not UTF-8 (ignoring it would
+    /// quietly quantize with a setting the user did not ask for).
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(
-            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-        )
+        let mut vars = Vec::new();
+        for (k, v) in std::env::vars_os() {
+            let Ok(k) = k.into_string() else { continue };
+            if !k.starts_with(ENV_PREFIX) {
+                continue;
+            }
+            let v = v.into_string().map_err(|_| ConfigError::EnvNotUtf8(k.clone()))?;
+            vars.push((k, v));
+        }
+        Self::from_vars(vars)
     }
 
     /// Reads `ARROW_QUANT_*` variables from any list of pairs (other names are ignored).
@@ -91,7 +114,7 @@ impl ConfigLayer {
         let mut l = ConfigLayer::default();
         for (k, v) in vars {
             let (k, v) = (k.as_ref(), v.as_ref());
-            let Some(name) = k.strip_prefix("ARROW_QUANT_") else { continue };
+            let Some(name) = k.strip_prefix(ENV_PREFIX) else { continue };
             let bad = |expected: &str| ConfigError::Env {
                 var: k.to_string(),
                 value: v.to_string(),
@@ -132,6 +155,7 @@ impl ConfigLayer {
                 "ACTIVATION_BITS" => {
                     l.activation_bits = Some(u8::try_from(int("2 to 16")?).map_err(|_| bad("2 to 16"))?)
                 }
+                "CALIBRATION" if v.trim().is_empty() => return Err(bad("the path of a calibration file")),
                 "CALIBRATION" => l.calibration = Some(PathBuf::from(v.trim())),
                 "ENABLE_SPATIAL" => {
                     l.enable_spatial = Some(parse_bool(v).ok_or_else(|| bad("true or false"))?)
@@ -192,6 +216,121 @@ impl ConfigLayer {
             c.deployment_profile = p;
         }
     }
+}
+
+/// A YAML error on one line: serde-saphyr's message ("invalid u32 at line 1, column
+/// 12"), followed by the line it points at, quoted and escaped, since the message
+/// alone does not say which key.
+fn yaml_message(message: &str, text: &str) -> String {
+    let m = message.strip_prefix("error: ").unwrap_or(message).replace('\n', " ");
+    let line_no = m
+        .rsplit_once("at line ")
+        .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok());
+    match line_no.and_then(|n| text.lines().nth(n.checked_sub(1)?)) {
+        Some(line) if !line.trim().is_empty() => {
+            format!("{m}: `{}`", crate::error::escape_controls(line.trim()))
+        }
+        _ => m,
+    }
+}
+
+/// Keys whose values are text (names, paths, byte counts such as `512M`); every other
+/// setting is a number or a boolean and must be written as one.
+const TEXT_KEYS: [&str; 8] = [
+    "deployment_profile",
+    "scheme",
+    "preset",
+    "modality",
+    "calibration",
+    "max_memory",
+    "interpolation",
+    "beta_schedule",
+];
+
+/// A number or boolean written as a quoted string (`bit_width: "4"`) is an error: the
+/// file says text where the setting takes a number, and a typo inside the quotes
+/// would go unnoticed by a reader who expects the file to be checked.
+fn check_no_quoted_values(v: &serde_json::Value, path: &str) -> Result<(), String> {
+    let serde_json::Value::Object(map) = v else { return Ok(()) };
+    for (k, v) in map {
+        let key = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+        match v {
+            serde_json::Value::String(s) if !TEXT_KEYS.contains(&k.as_str()) => {
+                return Err(format!(
+                    "`{key}` is the text \"{}\", but it takes a number or true/false: remove the quotes",
+                    crate::error::escape_controls(s)
+                ));
+            }
+            serde_json::Value::Object(_) => check_no_quoted_values(v, &key)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The prefix of every setting in the environment.
+const ENV_PREFIX: &str = "ARROW_QUANT_";
+
+/// Every `ARROW_QUANT_*` name [`ConfigLayer::from_vars`] reads, without the prefix.
+pub const ENV_NAMES: [&str; 17] = [
+    "DEPLOYMENT_PROFILE",
+    "BIT_WIDTH",
+    "NUM_TIME_GROUPS",
+    "GROUP_SIZE",
+    "MIN_ACCURACY",
+    "CALIBRATION_SAMPLES",
+    "FAIL_FAST",
+    "NUM_THREADS",
+    "ENABLE_STREAMING",
+    "PRESET",
+    "MAX_MEMORY",
+    "ENABLE_TIME_AWARE",
+    "ACTIVATION_BITS",
+    "CALIBRATION",
+    "ENABLE_SPATIAL",
+    "EQUALIZATION_ALPHA",
+    "TARGET_BPW",
+];
+
+/// One warning per `ARROW_QUANT_*` variable of this process that no setting reads (a
+/// misspelling would otherwise be ignored without a word), naming the nearest known
+/// variable.
+pub fn unknown_env_warnings() -> Vec<String> {
+    let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+    unknown_env_names(names)
+}
+
+/// The warnings of [`unknown_env_warnings`] for a list of variable names.
+pub fn unknown_env_names(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for k in names {
+        let Some(name) = k.strip_prefix(ENV_PREFIX) else { continue };
+        if ENV_NAMES.contains(&name) {
+            continue;
+        }
+        let nearest = ENV_NAMES.iter().min_by_key(|n| edit_distance(name, n)).copied().unwrap_or_default();
+        out.push(format!(
+            "environment variable {} is not a setting and is ignored; did you mean {ENV_PREFIX}{nearest}?",
+            crate::error::escape_controls(&k)
+        ));
+    }
+    out.sort();
+    out
+}
+
+/// Levenshtein distance over bytes (the names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, &ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            let subst = prev[j] + usize::from(!ca.eq_ignore_ascii_case(&cb));
+            cur[j + 1] = subst.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 fn parse_bool(v: &str) -> Option<bool> {

@@ -1,5 +1,6 @@
 //! Unit tests of the configuration: profiles, layers, environment, validation.
 
+use super::layer::{ENV_NAMES, unknown_env_names};
 use super::*;
 
 #[test]
@@ -32,7 +33,7 @@ fn validation_errors_name_allowed_values() {
     let c = Config { bit_width: 3, ..Config::default() };
     let e = c.validate().unwrap_err();
     assert_eq!(e, ConfigError::InvalidBitWidth(3));
-    assert!(e.to_string().contains("2, 4 or 8"));
+    assert_eq!(e.to_string(), "bit width 3 is not supported (allowed: 2, 4, 8)");
     let c = Config { num_time_groups: 0, ..Config::default() };
     assert_eq!(c.validate(), Err(ConfigError::InvalidTimeGroups(0)));
     let c = Config { group_size: 100, ..Config::default() };
@@ -69,4 +70,43 @@ fn bytes_and_globs() {
     assert!(!glob_match("*.bias", "encoder.layer.0.weight"));
     assert!(glob_match("a?c", "abc"));
     assert!(glob_match("*", ""));
+}
+
+#[test]
+fn every_known_environment_name_is_read() {
+    for n in ENV_NAMES {
+        let var = format!("ARROW_QUANT_{n}");
+        // A value no setting accepts is an error; the two free-text settings take it.
+        let read = ConfigLayer::from_vars([(var.as_str(), "??")]);
+        assert!(read.as_ref().map_or(true, |l| *l != ConfigLayer::default()), "{var} is not read");
+    }
+}
+
+#[test]
+fn unknown_environment_names_warn_with_the_nearest_known_one() {
+    let names = ["ARROW_QUANT_BIT_WIDHT", "ARROW_QUANT_BIT_WIDTH", "PATH", "ARROW_QUANT_THREADS"];
+    let w = unknown_env_names(names.map(String::from));
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].contains("ARROW_QUANT_BIT_WIDHT") && w[0].ends_with("ARROW_QUANT_BIT_WIDTH?"), "{w:?}");
+    assert!(w[1].contains("ARROW_QUANT_THREADS") && w[1].ends_with("ARROW_QUANT_NUM_THREADS?"), "{w:?}");
+}
+
+#[test]
+fn an_empty_calibration_path_is_an_error_naming_the_variable() {
+    let e = ConfigLayer::from_vars([("ARROW_QUANT_CALIBRATION", " ")]).unwrap_err().to_string();
+    assert!(e.contains("ARROW_QUANT_CALIBRATION") && e.contains("path"), "{e}");
+}
+
+#[test]
+fn yaml_numbers_and_booleans_must_not_be_quoted() {
+    for bad in [
+        "bit_width: \"4\"\n",
+        "fail_fast: 'true'\n",
+        "thermodynamic:\n  validation:\n    smoothness_threshold: \"0.2\"\n",
+    ] {
+        let e = ConfigLayer::from_yaml_str(bad).unwrap_err().to_string();
+        assert!(e.contains("remove the quotes"), "{bad}: {e}");
+    }
+    let ok = "bit_width: 4\nmax_memory: \"512M\"\npreset: \"int4\"\ninclude: [\"*.weight\"]\n";
+    assert_eq!(ConfigLayer::from_yaml_str(ok).unwrap().bit_width, Some(4));
 }

@@ -65,9 +65,14 @@ impl<'c> Engine<'c> {
             overrides: Vec::new(),
             factors: Vec::new(),
             #[cfg(feature = "rayon")]
-            pool: rayon::ThreadPoolBuilder::new().num_threads(config.num_threads).build().map_err(|e| {
-                AdapterError::io(std::path::Path::new("<thread pool>"), std::io::Error::other(e.to_string()))
-            })?,
+            pool: rayon::ThreadPoolBuilder::new().num_threads(config.effective_threads()).build().map_err(
+                |e| {
+                    AdapterError::io(
+                        std::path::Path::new("<thread pool>"),
+                        std::io::Error::other(e.to_string()),
+                    )
+                },
+            )?,
         })
     }
 

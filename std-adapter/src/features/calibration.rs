@@ -152,11 +152,32 @@ impl CalibrationFile {
 /// # Errors
 /// I/O, JSON and validation errors, each naming the file.
 pub fn read(path: &Path) -> Result<CalibrationFile, CalibrationError> {
-    let f = File::open(path).map_err(|source| CalibrationError::Io { path: path.to_path_buf(), source })?;
+    let io = |source| CalibrationError::Io { path: path.to_path_buf(), source };
+    let f = crate::model::input::open_regular(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
     let file: CalibrationFile = serde_json::from_reader(BufReader::new(f))
         .map_err(|source| CalibrationError::Json { path: path.to_path_buf(), source })?;
+    check_claimed_timesteps(path, file.timesteps, len)?;
     file.validate(path)?;
     Ok(file)
+}
+
+/// The timestep count is the one number of the file that sizes allocations (the
+/// time-group search's scratch grows with it) without being backed by values, for
+/// instance in a file with no layers. Every timestep takes at least two bytes of JSON
+/// (`0,`), so a count above half the file's length is a lie: refused before anything
+/// is allocated for it.
+fn check_claimed_timesteps(path: &Path, timesteps: usize, file_len: u64) -> Result<(), CalibrationError> {
+    let most = file_len / 2;
+    if timesteps as u64 > most {
+        return Err(CalibrationError::Invalid {
+            path: path.to_path_buf(),
+            what: format!(
+                "claims {timesteps} timesteps, more than a file of {file_len} bytes can hold (at most {most})"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Writes a calibration file (compact JSON).

@@ -23,7 +23,8 @@ const FIRST_WINDOW: u64 = 1 << 20;
 pub fn is_gguf(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 4];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == gguf::MAGIC
+    super::input::open_regular(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok()
+        && magic == gguf::MAGIC
 }
 
 /// An opened GGUF file: its validated header and length.
@@ -44,7 +45,10 @@ impl GgufModel {
     /// [`AdapterError::Io`], or [`AdapterError::Gguf`] for a malformed header.
     pub fn open(path: impl AsRef<Path>) -> Result<GgufModel> {
         let path = path.as_ref();
-        let file_len = std::fs::metadata(path).map_err(|e| AdapterError::io(path, e))?.len();
+        let file_len = super::input::open_regular(path)
+            .and_then(|f| f.metadata())
+            .map_err(|e| AdapterError::io(path, e))?
+            .len();
         let reader = WindowReader::open(path)?;
         let mut window = FIRST_WINDOW.min(file_len);
         let mut buf = Vec::new();

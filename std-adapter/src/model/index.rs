@@ -17,7 +17,7 @@ impl Model {
             // control characters escaped (`error::esc`), so the message stays on one line.
             source: SafetensorsError::Index(msg),
         };
-        let text = std::fs::read(index).map_err(|e| AdapterError::io(index, e))?;
+        let text = super::input::read_regular(index).map_err(|e| AdapterError::io(index, e))?;
         #[derive(Deserialize)]
         struct Index {
             weight_map: BTreeMap<String, String>,

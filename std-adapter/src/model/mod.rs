@@ -2,7 +2,9 @@
 //! memory maps of one window of tensor data at a time.
 
 pub(crate) mod gguf;
+mod header_json;
 mod index;
+pub(crate) mod input;
 pub mod mapped;
 pub(crate) mod safetensors;
 pub mod window;

@@ -11,12 +11,12 @@
 //! [`crate::model::window`].
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde::de::{MapAccess, Visitor};
+
+use super::header_json::Entries;
 
 use crate::error::{AdapterError, Result, SafetensorsError};
 
@@ -154,29 +154,6 @@ struct RawEntry {
     data_offsets: [u64; 2],
 }
 
-/// Collects a JSON object's entries in order, keeping duplicates so they can be reported.
-struct Entries(Vec<(String, serde_json::Value)>);
-
-impl<'de> Deserialize<'de> for Entries {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Entries;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object mapping tensor names to entries")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<Entries, A::Error> {
-                let mut v = Vec::new();
-                while let Some((k, val)) = m.next_entry::<String, serde_json::Value>()? {
-                    v.push((k, val));
-                }
-                Ok(Entries(v))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
 /// Parses and validates a header. `file_len` is the whole file's length.
 ///
 /// # Errors
@@ -256,13 +233,30 @@ pub fn parse_header(
         });
     }
     tensors.sort_by_key(|t| (t.offset, t.byte_len));
-    for w in tensors.windows(2) {
-        // Empty tensors own no bytes and cannot overlap anything.
-        if w[0].byte_len > 0 && w[1].byte_len > 0 && w[1].offset < w[0].offset + w[0].byte_len {
-            return Err(SafetensorsError::Overlap { first: w[0].name.clone(), second: w[1].name.clone() });
+    check_no_overlap(&tensors)?;
+    Ok(Header { tensors, metadata, data_start, data_len })
+}
+
+/// No two tensors share a byte, whatever order the header lists them in. `tensors` is
+/// sorted by (start, length). Empty tensors own no bytes and are skipped: they must not
+/// stand between two tensors that do overlap (comparing only neighbours missed that).
+/// Each tensor is compared with the one reaching furthest among those before it, which
+/// is the only one it can overlap first.
+fn check_no_overlap(tensors: &[TensorInfo]) -> std::result::Result<(), SafetensorsError> {
+    let mut furthest: Option<&TensorInfo> = None;
+    for t in tensors.iter().filter(|t| t.byte_len > 0) {
+        if let Some(f) = furthest {
+            // Offsets and lengths were checked against the data section: no overflow.
+            let f_end = f.offset + f.byte_len;
+            if t.offset < f_end {
+                return Err(SafetensorsError::Overlap { first: f.name.clone(), second: t.name.clone() });
+            }
+        }
+        if furthest.is_none_or(|f| t.offset + t.byte_len > f.offset + f.byte_len) {
+            furthest = Some(t);
         }
     }
-    Ok(Header { tensors, metadata, data_start, data_len })
+    Ok(())
 }
 
 /// Reads and validates the header of a safetensors file (only the header is read).
@@ -270,7 +264,7 @@ pub fn parse_header(
 /// # Errors
 /// [`AdapterError::Io`] or [`AdapterError::Safetensors`] naming the file.
 pub fn read_header(path: &Path) -> Result<Header> {
-    let mut f = File::open(path).map_err(|e| AdapterError::io(path, e))?;
+    let mut f = super::input::open_regular(path).map_err(|e| AdapterError::io(path, e))?;
     let file_len = f.metadata().map_err(|e| AdapterError::io(path, e))?.len();
     let st = |source| AdapterError::Safetensors { path: path.to_path_buf(), source };
     let mut prefix = [0u8; 8];
@@ -279,6 +273,13 @@ pub fn read_header(path: &Path) -> Result<Header> {
     }
     f.read_exact(&mut prefix).map_err(|e| AdapterError::io(path, e))?;
     let n = u64::from_le_bytes(prefix);
+    // Only a length that cannot be a header's is read as another format's magic: any
+    // first byte can start a real length (0x80 0x02 is 640, and a pickle's magic).
+    if (n > MAX_HEADER_LEN || n > file_len - 8)
+        && let Some(why) = super::input::FileKind::of(&prefix).not_a_model()
+    {
+        return Err(AdapterError::NotAModel { path: path.to_path_buf(), reason: why.into() });
+    }
     // Check the length before allocating for it.
     if n > MAX_HEADER_LEN {
         return Err(st(SafetensorsError::HeaderTooLarge { len: n, limit: MAX_HEADER_LEN }));
@@ -402,58 +403,4 @@ impl Model {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn file(header: &str, data: usize) -> Vec<u8> {
-        let mut v = (header.len() as u64).to_le_bytes().to_vec();
-        v.extend_from_slice(header.as_bytes());
-        v.resize(v.len() + data, 0);
-        v
-    }
-
-    fn parse(bytes: &[u8]) -> std::result::Result<Header, SafetensorsError> {
-        parse_header(bytes, bytes.len() as u64)
-    }
-
-    #[test]
-    fn accepts_a_valid_header() {
-        let h = r#"{"__metadata__":{"format":"pt"},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]},"a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#;
-        let hd = parse(&file(h, 16)).unwrap();
-        assert_eq!(hd.tensors.len(), 2);
-        assert_eq!(hd.tensors[0].name, "a", "sorted by offset");
-        assert_eq!(hd.tensors[1].offset, 8 + h.len() as u64 + 8);
-        assert_eq!(hd.metadata["format"], "pt");
-    }
-
-    #[test]
-    fn rejects_each_malformation() {
-        let ok = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
-        assert!(matches!(parse(&[1, 2, 3]), Err(SafetensorsError::TooShort { .. })));
-        let mut long = file(ok, 8);
-        long[..8].copy_from_slice(&1000u64.to_le_bytes());
-        assert!(matches!(parse(&long), Err(SafetensorsError::HeaderPastEnd { .. })));
-        let mut absurd = file(ok, 8);
-        absurd[..8].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(matches!(parse(&absurd), Err(SafetensorsError::HeaderTooLarge { .. })));
-        let oob = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
-        assert!(matches!(parse(&file(oob, 4)), Err(SafetensorsError::OffsetOutOfBounds { .. })));
-        let overlap = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
-        assert!(matches!(parse(&file(overlap, 8)), Err(SafetensorsError::Overlap { .. })));
-        let wrong = r#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#;
-        assert!(matches!(parse(&file(wrong, 8)), Err(SafetensorsError::ByteLength { .. })));
-        let unknown = r#"{"a":{"dtype":"F7","shape":[2],"data_offsets":[0,8]}}"#;
-        assert!(matches!(parse(&file(unknown, 8)), Err(SafetensorsError::UnknownDtype { .. })));
-        let mut bad_utf8 = file(ok, 8);
-        bad_utf8[9] = 0xff;
-        assert!(matches!(parse(&bad_utf8), Err(SafetensorsError::NotUtf8 { .. })));
-        assert!(matches!(parse(&file("{not json", 8)), Err(SafetensorsError::Json(_))));
-        assert!(matches!(parse(&file("[1,2]", 8)), Err(SafetensorsError::Json(_))));
-        let dup = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
-        assert!(matches!(parse(&file(dup, 8)), Err(SafetensorsError::DuplicateTensor(_))));
-        let huge = r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#;
-        assert!(matches!(parse(&file(huge, 8)), Err(SafetensorsError::ShapeOverflow { .. })));
-        let rev = r#"{"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}}"#;
-        assert!(matches!(parse(&file(rev, 8)), Err(SafetensorsError::ReversedOffsets { .. })));
-    }
-}
+mod tests;

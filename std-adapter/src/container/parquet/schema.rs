@@ -169,6 +169,11 @@ pub struct StoredTensor {
     pub sqnr_db: Option<f64>,
     /// Largest absolute error.
     pub max_abs_err: Option<f64>,
+    /// One [`row_checksum`] per row, in chunk order. Readers verify every row before
+    /// decoding it: Parquet pages written by the `parquet` crate carry no CRC, so
+    /// without these a flipped byte in a page decoded to different weights.
+    #[serde(default)]
+    pub checksums: Vec<u64>,
 }
 
 impl StoredTensor {
@@ -176,6 +181,43 @@ impl StoredTensor {
     pub fn is_quantized(&self) -> bool {
         self.codec != crate::encode::codec::RAW_CODEC_ID
     }
+}
+
+/// What a row's checksum covers: everything that decides the values it decodes to.
+#[derive(Clone, Copy, Debug)]
+pub struct RowFields<'a> {
+    /// Chunk index within the tensor.
+    pub chunk: u32,
+    /// First element of the chunk.
+    pub element_offset: u64,
+    /// Real elements in the chunk.
+    pub element_count: u64,
+    /// Blocks in the chunk.
+    pub blocks: u64,
+    /// Padding elements in the last block.
+    pub padding: u32,
+    /// Codes or raw bytes.
+    pub codes: &'a [u8],
+    /// Parameters.
+    pub params: &'a [u8],
+}
+
+/// The checksum of one row: xxHash64 (seed 0) of `chunk` (u32), `element_offset`,
+/// `element_count`, `blocks` (u64), `padding` (u32), then the length (u64) and bytes of
+/// `codes` and of `params`; integers little-endian.
+pub fn row_checksum(r: &RowFields<'_>) -> u64 {
+    use std::hash::Hasher;
+    let mut h = twox_hash::XxHash64::with_seed(0);
+    h.write(&r.chunk.to_le_bytes());
+    h.write(&r.element_offset.to_le_bytes());
+    h.write(&r.element_count.to_le_bytes());
+    h.write(&r.blocks.to_le_bytes());
+    h.write(&r.padding.to_le_bytes());
+    for bytes in [r.codes, r.params] {
+        h.write(&(bytes.len() as u64).to_le_bytes());
+        h.write(bytes);
+    }
+    h.finish()
 }
 
 /// `Some(x)` for finite `x`, else `None` (JSON has no infinity).

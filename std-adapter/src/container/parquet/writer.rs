@@ -368,6 +368,7 @@ impl ParquetSink {
             rel_rmse: info.metrics.and_then(|m| schema::finite(m.rel_rmse)),
             sqnr_db: info.metrics.and_then(|m| schema::finite(m.sqnr_db)),
             max_abs_err: info.metrics.and_then(|m| schema::finite(m.max_abs_err)),
+            checksums: Vec::new(),
         });
         self.current = Some((info, 0));
     }
@@ -381,10 +382,20 @@ impl ParquetSink {
             return Err(AdapterError::bad_file(&self.path, "chunk written before begin_tensor"));
         };
         self.batch.push(info, *chunk, row);
+        let sum = schema::row_checksum(&schema::RowFields {
+            chunk: *chunk,
+            element_offset: row.element_offset,
+            element_count: row.element_count,
+            blocks: row.blocks,
+            padding: row.padding,
+            codes: row.codes,
+            params: row.params,
+        });
         *chunk += 1;
         if let Some(m) = self.manifest.last_mut() {
             m.rows += 1;
             m.stored_bytes += (row.codes.len() + row.params.len()) as u64;
+            m.checksums.push(sum);
         }
         self.rows += 1;
         if self.batch.bytes >= self.limits.batch_bytes {

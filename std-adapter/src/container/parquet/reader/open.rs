@@ -3,7 +3,6 @@
 //! manifest's row ranges), then the stored sections.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::Path;
 
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -15,6 +14,7 @@ use crate::container::parquet::schema::{self, StoredTensor};
 use crate::error::{AdapterError, Result};
 use crate::features::equalization::EqualizationTable;
 use crate::features::time_aware::TimeGroupTable;
+use crate::model::input::FileKind;
 
 /// The footer's key-value metadata.
 type KeyValues = BTreeMap<String, String>;
@@ -28,7 +28,14 @@ impl QuantizedFile {
     /// columns or a supported format version.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|e| AdapterError::io(path, e))?;
+        let file = crate::model::input::open_regular(path).map_err(|e| AdapterError::io(path, e))?;
+        let kind = FileKind::sniff(path).map_err(|e| AdapterError::io(path, e))?;
+        // An empty or cut file is left to the Parquet reader, which says so.
+        if file.metadata().map_err(|e| AdapterError::io(path, e))?.len() >= 9
+            && let Some(why) = kind.not_quantized()
+        {
+            return Err(AdapterError::bad_file(path, why));
+        }
         let file_size = file.metadata().map_err(|e| AdapterError::io(path, e))?.len();
         let b = guarded(path, "reading the footer", || ParquetRecordBatchReaderBuilder::try_new(file))?
             .map_err(|e| AdapterError::parquet(path, e))?;
@@ -53,6 +60,7 @@ impl QuantizedFile {
         let total_rows: u64 = b.metadata().file_metadata().num_rows().max(0) as u64;
         check_row_groups(path, &row_group_rows, total_rows)?;
         check_manifest_rows(path, &tensors, total_rows)?;
+        check_manifest_shapes(path, &tensors)?;
         let time_groups = read_time_groups(path, &kv)?;
         let mixed_precision = match kv.get(schema::KEY_MIXED_PRECISION) {
             None => None,
@@ -189,6 +197,35 @@ fn check_manifest_rows(path: &Path, tensors: &[StoredTensor], total_rows: u64) -
             path,
             format!("manifest lists {manifest_rows} rows but the file has {total_rows}"),
         ));
+    }
+    Ok(())
+}
+
+/// Each tensor's shape holds exactly its element count (the rows are checked against
+/// the count as they are read, so together the shape written out is the data read),
+/// and no name is listed twice (a reader looks tensors up by name).
+fn check_manifest_shapes(path: &Path, tensors: &[StoredTensor]) -> Result<()> {
+    let mut names = std::collections::HashSet::new();
+    for t in tensors {
+        if !names.insert(t.name.as_str()) {
+            return Err(AdapterError::bad_file(
+                path,
+                format!("manifest: tensor `{}` is listed twice", t.name),
+            ));
+        }
+        let product = t.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+        if product != Some(t.elements) {
+            let shape: Vec<String> = t.shape.iter().map(u64::to_string).collect();
+            return Err(AdapterError::bad_file(
+                path,
+                format!(
+                    "manifest: tensor `{}` has shape [{}] but {} elements",
+                    t.name,
+                    shape.join(", "),
+                    t.elements
+                ),
+            ));
+        }
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::decode_guard::guarded;
 use super::{ChunkData, EncodedTensor, QuantizedFile, READ_BATCH_ROWS};
-use crate::container::parquet::schema::{StoredTensor, col};
+use crate::container::parquet::schema::{RowFields, StoredTensor, col, row_checksum};
 use crate::encode::codec::CodecChoice;
 use crate::error::{AdapterError, Result};
 use crate::model::safetensors::StDtype;
@@ -146,6 +146,7 @@ impl QuantizedFile {
     /// with the row's bits and block length), block count, byte lengths and padding.
     /// Returns the codec of a quantized row, None for a raw one.
     pub(super) fn check_row(&self, t: &StoredTensor, row: &RowView<'_>) -> Result<Option<CodecChoice>> {
+        self.verify_checksum(t, row)?;
         if !t.is_quantized() {
             let size = StDtype::parse(&t.dtype).map_or(0, StDtype::size);
             if size == 0 || row.element_count.checked_mul(size) != Some(row.codes.len() as u64) {
@@ -184,6 +185,56 @@ impl QuantizedFile {
         Ok(Some(codec))
     }
 
+    /// `e` (a page that failed to decode while reading from row `row` on) with the
+    /// tensor that row belongs to named in it.
+    fn naming_tensor_at(&self, row: u64, e: AdapterError) -> AdapterError {
+        let Some(t) = self.tensors.iter().find(|t| row >= t.first_row && row - t.first_row < t.rows) else {
+            return e;
+        };
+        let name = |m: String| format!("tensor `{}` (reading from row {row}): {m}", t.name);
+        match e {
+            AdapterError::Parquet { path, message } => AdapterError::Parquet { path, message: name(message) },
+            AdapterError::BadQuantizedFile { path, reason } => {
+                AdapterError::BadQuantizedFile { path, reason: name(reason) }
+            }
+            other => other,
+        }
+    }
+
+    /// The row's bytes are the ones written: its [`row_checksum`] is the manifest's.
+    fn verify_checksum(&self, t: &StoredTensor, row: &RowView<'_>) -> Result<()> {
+        let sum = row_checksum(&RowFields {
+            chunk: row.chunk,
+            element_offset: row.element_offset,
+            element_count: row.element_count,
+            blocks: row.blocks,
+            padding: row.padding,
+            codes: row.codes,
+            params: row.params,
+        });
+        match t.checksums.get(row.chunk as usize) {
+            Some(&expected) if expected == sum => Ok(()),
+            Some(_) => Err(self.bad(
+                &t.name,
+                format!(
+                    "chunk {}: checksum mismatch, the file is corrupt (its data changed after writing)",
+                    row.chunk
+                ),
+            )),
+            // Checked here rather than at open, so `inspect` still lists such a file;
+            // its data is never decoded.
+            None => Err(self.bad(
+                &t.name,
+                format!(
+                    "chunk {} has no checksum (the manifest lists {} for {} rows), so its data cannot be trusted",
+                    row.chunk,
+                    t.checksums.len(),
+                    t.rows
+                ),
+            )),
+        }
+    }
+
     pub(super) fn decode_row<'r>(
         &self,
         t: &StoredTensor,
@@ -214,15 +265,22 @@ impl QuantizedFile {
         let mut b = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| AdapterError::parquet(&self.path, e))?
             .with_batch_size(READ_BATCH_ROWS);
+        // The file's row number of the first row read, to name the tensor a bad page holds.
+        let mut base = 0u64;
         if let Some(g) = row_groups {
+            let before = g.first().and_then(|&f| self.row_group_rows.get(..f)).unwrap_or_default();
+            base = before.iter().sum();
             b = b.with_row_groups(g);
         }
         let mut reader = b.build().map_err(|e| AdapterError::parquet(&self.path, e))?;
         let mut index = 0u64;
         // Page decoding can panic inside the parquet crate on corrupt data (see
         // `decode_guard`); each batch is read under the guard.
-        while let Some(batch) = guarded(&self.path, "decoding pages", || reader.next())? {
-            let batch = batch.map_err(|e| AdapterError::parquet(&self.path, e))?;
+        let at = |index: u64, e: AdapterError| self.naming_tensor_at(base.saturating_add(index), e);
+        while let Some(batch) =
+            guarded(&self.path, "decoding pages", || reader.next()).map_err(|e| at(index, e))?
+        {
+            let batch = batch.map_err(|e| at(index, AdapterError::parquet(&self.path, e)))?;
             let cols = Columns::of(&batch).map_err(|m| AdapterError::bad_file(&self.path, m))?;
             for r in 0..batch.num_rows() {
                 let row = cols.row(r).map_err(|m| AdapterError::bad_file(&self.path, m))?;
