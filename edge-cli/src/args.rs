@@ -54,11 +54,11 @@ pub enum Command {
 /// Deployment profiles of the configuration guide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProfileArg {
-    /// Raspberry Pi class boards: INT2, group 256, min accuracy 0.65.
+    /// Raspberry Pi class boards: the `int2` preset, min accuracy 0.65.
     Edge,
-    /// Workstations: INT4, group 128, min accuracy 0.85 (the default).
+    /// Workstations: the `int4` preset, min accuracy 0.85 (the default).
     Local,
-    /// Servers: INT8, group 64, min accuracy 0.95.
+    /// Servers: the `int8` preset, min accuracy 0.95.
     Cloud,
 }
 
@@ -154,7 +154,7 @@ impl DtypeArg {
 /// Settings that choose how a model is quantized (shared by `quantize` and `demo`).
 #[derive(Debug, Args, Clone, Default)]
 pub struct QuantSettings {
-    /// Deployment profile: the defaults for bit width, group size and min accuracy.
+    /// Deployment profile: the defaults for bit width, codec preset and min accuracy.
     #[arg(long, value_enum, help_heading = "Quantization")]
     pub profile: Option<ProfileArg>,
     /// A named codec preset (overrides --bits/--group-size/--scheme); an unknown name lists the known ones.

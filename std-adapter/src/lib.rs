@@ -83,6 +83,7 @@ pub use config::modality::{
 };
 pub use config::{
     Config, ConfigError, ConfigLayer, MIN_MAX_MEMORY, Modality, Profile, SchemeName, parse_bytes,
+    quality_preset,
 };
 pub use container::atomic::AtomicFile;
 pub use container::gguf::{

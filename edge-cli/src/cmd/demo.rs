@@ -43,7 +43,8 @@ pub fn run(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     );
     let out = dir.join("demo.parquet");
     let mut settings = args.settings.clone();
-    // The demo shows the edge profile (INT2 with quality fallback) unless told otherwise.
+    // The demo shows the edge profile (the `int2` preset with quality fallback) unless
+    // told otherwise.
     if settings.profile.is_none()
         && settings.config.is_none()
         && std::env::var_os("ARROW_QUANT_DEPLOYMENT_PROFILE").is_none()

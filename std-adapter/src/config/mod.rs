@@ -27,6 +27,14 @@
 //! | `min_accuracy` | 0.65 | 0.85 | 0.95 |
 //! | `calibration_samples` | 32 | 128 | 512 |
 //! | `enable_streaming` | true | false | false |
+//! | `preset` | `int2` | `int4` | `int8` |
+//!
+//! Each profile quantizes with the quality preset of its bit width (`int2`, `int4`,
+//! `int8`: two-level codecs searched for the lowest error, `arrowquant presets` lists
+//! them with their size and quality), so the first run shows a good result. A layer
+//! that sets `bit_width` without a `preset` gets the quality preset of that width; a
+//! layer that sets `group_size` or `scheme` (the plain group format's knobs) gets the
+//! plain min-max group codec, as does `preset: fast`.
 //!
 //! Every profile streams in bounded memory (`max_memory`, default 256 MiB):
 //! `enable_streaming` is recorded for compatibility with the configuration guide but
@@ -321,6 +329,14 @@ impl Config {
             target_bpw: None,
             equalization_alpha: DEFAULT_EQUALIZATION_ALPHA,
         }
+        .with_quality_preset()
+    }
+
+    /// The quality preset of `bit_width` (`int2`, `int4`, `int8`), what every profile
+    /// quantizes with unless a layer names a preset or the plain group knobs.
+    fn with_quality_preset(mut self) -> Self {
+        self.preset = quality_preset(self.bit_width).map(|p| p.name().to_string());
+        self
     }
 
     /// Resolves a configuration from all layers: profile defaults, an optional YAML file,
@@ -340,10 +356,30 @@ impl Config {
     /// # Errors
     /// A validation error.
     pub fn from_layers(layers: &[ConfigLayer]) -> Result<Self, ConfigError> {
+        Self::from_defaults_and_layers(&ConfigLayer::default(), layers)
+    }
+
+    /// As [`from_layers`](Self::from_layers) with `defaults` (a modality's) applied
+    /// first. Those defaults are not the user's choice of codec: their `group_size`
+    /// does not turn the profile's quality preset off.
+    pub(crate) fn from_defaults_and_layers(
+        defaults: &ConfigLayer,
+        layers: &[ConfigLayer],
+    ) -> Result<Self, ConfigError> {
         let profile = layers.iter().rev().find_map(|l| l.deployment_profile).unwrap_or_default();
         let mut c = Config::from_profile(profile);
-        for l in layers {
+        for l in std::iter::once(defaults).chain(layers) {
             l.apply_to(&mut c);
+        }
+        // The codec follows the user's most specific choice: a named preset stays; the
+        // plain group knobs give the plain group codec; a width alone takes its
+        // quality preset.
+        if layers.iter().all(|l| l.preset.is_none()) {
+            if layers.iter().any(|l| l.group_size.is_some() || l.scheme.is_some()) {
+                c.preset = None;
+            } else {
+                c = c.with_quality_preset();
+            }
         }
         c.validate()?;
         Ok(c)
@@ -409,6 +445,18 @@ impl Config {
     /// The configuration as JSON (stored in every output file).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+/// The quality preset of a bit width: `int2`, `int4` or `int8` (None for other widths,
+/// which validation refuses).
+pub fn quality_preset(bit_width: u32) -> Option<arrowquant_core::preset::Preset> {
+    use arrowquant_core::preset::Preset;
+    match bit_width {
+        2 => Some(Preset::Int2),
+        4 => Some(Preset::Int4),
+        8 => Some(Preset::Int8),
+        _ => None,
     }
 }
 
