@@ -38,5 +38,8 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Dequantize(a) => cmd::dequantize::run(a, &cli.global),
         Command::Export(a) => cmd::export::run(a, &cli.global),
         Command::Demo(a) => cmd::demo::run(a, &cli.global),
+        Command::Presets => cmd::presets::run(&cli.global),
+        Command::Completions(a) => cmd::manual::completions(a.shell),
+        Command::Man => cmd::manual::man(),
     }
 }

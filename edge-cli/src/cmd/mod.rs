@@ -5,6 +5,8 @@ pub mod demo;
 pub mod dequantize;
 pub mod export;
 pub mod inspect;
+pub mod manual;
+pub mod presets;
 pub mod quantize;
 pub mod quantize_gguf;
 pub mod validate;

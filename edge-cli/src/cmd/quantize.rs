@@ -138,6 +138,17 @@ pub fn plan(
         if global.verbose {
             crate::out::note(global, &format!("{}: configuration {}", input.display(), config.to_json()));
         }
+        if let (Some(asked), Some(used)) = (&settings.preset, &config.preset)
+            && asked != used
+            && format != QuantFormat::Gguf
+        {
+            crate::out::note(
+                global,
+                &format!(
+                    "--preset {asked}: a ggml type name, quantizing with the `{used}` preset (arrowquant presets)"
+                ),
+            );
+        }
         jobs.push(Job { input: input.clone(), model, output: out, config, detection });
     }
     if to_dir {

@@ -119,7 +119,9 @@ fn cosines(report: &Value) -> Vec<(String, Option<f64>)> {
 fn help_lists_every_subcommand() {
     let r = run(&["--help"]);
     assert_eq!(r.code, 0, "{r:?}");
-    for sub in ["quantize", "validate", "inspect", "dequantize", "export", "demo"] {
+    for sub in
+        ["quantize", "validate", "inspect", "dequantize", "export", "demo", "presets", "completions", "man"]
+    {
         assert!(r.stdout.contains(sub), "{sub} missing from --help: {r:?}");
         let h = run(&[sub, "--help"]);
         assert_eq!(h.code, 0, "{h:?}");
@@ -170,9 +172,14 @@ fn demo_quantizes_validates_and_reports() {
     // Human output, and the same numbers every run (the model is deterministic).
     let h = run(&["demo", "--quiet"]);
     assert_eq!(h.code, 0, "{h:?}");
-    for needle in
-        ["modality     text", "preset int2", "cosine       mean", "sqnr         mean", "MB ->", "validated demo.parquet"]
-    {
+    for needle in [
+        "modality     text",
+        "preset int2",
+        "cosine       mean",
+        "sqnr         mean",
+        "MB ->",
+        "validated demo.parquet",
+    ] {
         assert!(h.stdout.contains(needle), "{needle:?} missing: {h:?}");
     }
     let mean = format!("mean {:.6}", q["cosine_similarity"].as_f64().unwrap());
@@ -500,9 +507,16 @@ fn config_file_environment_and_flags_layer_in_order() {
         "64M",
     ])
     .json();
+    // The cloud profile quantizes with the `int8` preset (blocks of 256); its group size
+    // of 64 stays in the recorded configuration for the plain group codec.
     assert_eq!(
-        (j["bit_width"].as_u64(), j["group_size"].as_u64(), j["threads"].as_u64()),
-        (Some(8), Some(64), Some(1))
+        (
+            j["bit_width"].as_u64(),
+            j["preset"].as_str(),
+            j["config"]["group_size"].as_u64(),
+            j["threads"].as_u64()
+        ),
+        (Some(8), Some("int8"), Some(64), Some(1))
     );
     assert_eq!(j["config"]["max_memory"], 64u64 << 20);
 }
@@ -578,10 +592,11 @@ fn modality_is_detected_reported_and_selects_defaults() {
     let j = run(&["quantize", s(&mdir), "-o", s(&out), "--json", "-q"]).json();
     assert_eq!(j["modality"], "audio");
     assert!(j["modality_source"].as_str().unwrap().contains("whisper"));
-    assert_eq!(j["group_size"], 64, "continuous modalities use groups of 64");
+    assert_eq!(j["config"]["group_size"], 64, "continuous modalities use groups of 64");
+    assert_eq!(j["preset"], "int4", "a modality default is not a choice of the plain group codec");
     assert_eq!(j["config"]["enable_spatial"], true);
     let j = run(&["quantize", s(&mdir), "-o", s(&out), "--json", "-q", "--modality", "text"]).json();
-    assert_eq!((j["modality"].as_str(), j["group_size"].as_u64()), (Some("text"), Some(128)));
+    assert_eq!((j["modality"].as_str(), j["config"]["group_size"].as_u64()), (Some("text"), Some(128)));
     assert_eq!(j["config"]["enable_spatial"], false);
     let j = run(&["quantize", s(&mdir), "-o", s(&out), "--json", "-q", "--group-size", "32"]).json();
     assert_eq!((j["modality"].as_str(), j["group_size"].as_u64()), (Some("audio"), Some(32)), "flags win");
@@ -750,4 +765,5 @@ fn minilm_quantize_report_matches_validate() {
     }
 }
 
+mod discover;
 mod gguf;

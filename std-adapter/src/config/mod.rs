@@ -371,6 +371,13 @@ impl Config {
         for l in std::iter::once(defaults).chain(layers) {
             l.apply_to(&mut c);
         }
+        // A ggml type name stands for a preset: record the preset's own name.
+        if let Some(p) =
+            c.preset.as_deref().filter(|p| arrowquant_core::preset::Preset::from_name(p).is_none())
+            && let Some(alias) = arrowquant_core::preset::Preset::from_ggml_name(p)
+        {
+            c.preset = Some(alias.name().to_string());
+        }
         // The codec follows the user's most specific choice: a named preset stays; the
         // plain group knobs give the plain group codec; a width alone takes its
         // quality preset.

@@ -69,8 +69,11 @@ pub fn resolve_for_model(
     let named_profile =
         explicit.deployment_profile.or(env.deployment_profile).or(file.and_then(|f| f.deployment_profile));
     let defaults = chosen.filter(|_| named_profile.is_none()).map(defaults_for).unwrap_or_default();
-    let layers =
-        [file.cloned().unwrap_or_default(), env.clone(), ConfigLayer { modality: chosen, ..explicit.clone() }];
+    let layers = [
+        file.cloned().unwrap_or_default(),
+        env.clone(),
+        ConfigLayer { modality: chosen, ..explicit.clone() },
+    ];
     Config::from_defaults_and_layers(&defaults, &layers)
 }
 

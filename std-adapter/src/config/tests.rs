@@ -25,6 +25,8 @@ fn profiles_default_to_the_quality_preset_of_their_width() {
     assert_eq!(preset(&[file.clone(), gs]), None, "the plain knobs give the plain group codec");
     let named = ConfigLayer { preset: Some("fast".into()), ..Default::default() };
     assert_eq!(preset(&[named, file]).as_deref(), Some("fast"), "a named preset in any layer stays");
+    let ggml = ConfigLayer { preset: Some("q4_k_m".into()), ..Default::default() };
+    assert_eq!(preset(&[ggml]).as_deref(), Some("int4"), "a ggml name is recorded as its preset");
 }
 
 #[test]
