@@ -6,6 +6,7 @@ pub mod dequantize;
 pub mod export;
 pub mod inspect;
 pub mod manual;
+pub mod postcard_fit;
 pub mod presets;
 pub mod quantize;
 pub mod quantize_gguf;

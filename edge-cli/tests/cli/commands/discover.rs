@@ -4,7 +4,7 @@
 
 use arrowquant_core::Preset;
 
-use super::{run, s, tempdir, write_model};
+use super::{listing, run, run_with, s, tempdir, write_model};
 
 /// The committed table `arrowquant presets` prints (`edge-cli/src/presets_minilm.md`).
 const TABLE: &str = include_str!("../../../src/presets_minilm.md");
@@ -148,4 +148,42 @@ fn completions_and_man_page_mention_every_subcommand() {
     for sub in &subs {
         assert!(m.stdout.contains(&format!(".TH arrowquant-{sub} 1")), "{sub}: no page of its own");
     }
+}
+
+#[test]
+fn postcard_output_checks_the_codec_before_any_work() {
+    let dir = tempdir();
+    let model = dir.path().join("m.safetensors");
+    write_model(&model, 5);
+    let out = dir.path().join("m.bin");
+    let postcard = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["quantize", s(&model), "-o", s(&out), "--format", "postcard"];
+        args.extend_from_slice(extra);
+        run_with(&args, env)
+    };
+    // A preset the device format cannot hold, named by flag or environment: refused in
+    // one line before anything is written (no output, no hidden Parquet).
+    for (extra, env, named) in [
+        (&["--preset", "int2"][..], &[][..], "`int2`"),
+        (&["--preset", "Q4_K_M"], &[], "`int4`"),
+        (&[], &[("ARROW_QUANT_PRESET", "int8")], "`int8`"),
+    ] {
+        let r = postcard(extra, env);
+        assert_eq!(r.code, 2, "{extra:?} {env:?}: {r:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "one line: {r:?}");
+        assert!(r.stderr.contains(named) && r.stderr.contains("--preset fast"), "{r:?}");
+        assert!(!r.stderr.contains("quantizing"), "no work started: {r:?}");
+        assert_eq!(listing(dir.path()), ["m.safetensors"], "{extra:?}: nothing written");
+    }
+    let r = postcard(&["--target-bpw", "3.0"], &[]);
+    assert!(r.code == 2 && r.stderr.contains("--target-bpw"), "{r:?}");
+    assert_eq!(listing(dir.path()), ["m.safetensors"]);
+    // The profile's default quality preset gives way to the plain group codec, said on stderr.
+    let r = postcard(&["--profile", "edge", "--json"], &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("instead of the edge profile's `int2` preset"), "{r:?}");
+    assert_eq!((r.json()["codec"].as_str(), r.json()["format"].as_str()), (Some("g2a256"), Some("postcard")));
+    let r = postcard(&["--preset", "fast", "-q"], &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(listing(dir.path()), ["m.bin", "m.safetensors"]);
 }
