@@ -12,6 +12,7 @@ mod out;
 mod progress;
 mod report;
 mod synth;
+mod usage;
 
 use clap::Parser;
 
@@ -19,6 +20,7 @@ use crate::args::{Cli, Command};
 use crate::exit::Outcome;
 
 fn main() {
+    usage::mark_start();
     exit::install_panic_hook();
     exit::ignore_file_size_signal();
     // clap exits with 2 on usage errors and 0 for --help/--version, as we want.

@@ -12,6 +12,11 @@ use serde_json::{Value, json};
 
 use arrowquant_std::{Detection, describe_modality_defaults as describe_defaults};
 
+/// The version of the `--json` documents' outer shape (docs/JSON.md): 2 since every
+/// `quantize --json` is `{command, schema_version, models: [...], timings,
+/// peak_rss_bytes}` whatever the number of models.
+pub const JSON_SCHEMA_VERSION: u32 = 2;
+
 /// Bytes to MB (10^6).
 pub fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6

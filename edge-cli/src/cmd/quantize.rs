@@ -65,19 +65,23 @@ pub fn outcome_of(summaries: &[QuantizeSummary]) -> Outcome {
     }
 }
 
-/// Prints one report per model, or one JSON object (`{"models": [...]}` for several).
+/// Prints one report per model, or the one JSON document of docs/JSON.md (the same
+/// shape for any number of models).
 ///
 /// # Errors
 /// A write error on stdout.
 pub fn print_summaries(summaries: &[QuantizeSummary], global: &GlobalArgs) -> anyhow::Result<()> {
     if global.json {
-        let value = match summaries {
-            [one] => quantize_json(one),
-            many => {
-                serde_json::json!({ "command": "quantize", "models": many.iter().map(quantize_json).collect::<Vec<_>>() })
-            }
-        };
-        crate::out::print_json(&value)
+        crate::out::print_json(&serde_json::json!({
+            "command": "quantize",
+            "schema_version": crate::report::JSON_SCHEMA_VERSION,
+            "models": summaries.iter().map(quantize_json).collect::<Vec<_>>(),
+            "timings": {
+                "total_s": crate::usage::elapsed_s(),
+                "quantize_s": summaries.iter().map(|s| s.report.time_s).collect::<Vec<_>>(),
+            },
+            "peak_rss_bytes": crate::usage::peak_rss_bytes(),
+        }))
     } else {
         let text: Vec<String> = summaries.iter().map(|s| quantize_text(s, global.verbose)).collect();
         crate::out::print(&text.join("\n"))

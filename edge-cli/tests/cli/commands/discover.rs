@@ -187,3 +187,33 @@ fn postcard_output_checks_the_codec_before_any_work() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(listing(dir.path()), ["m.bin", "m.safetensors"]);
 }
+
+#[test]
+fn json_has_one_documented_shape() {
+    let dir = tempdir();
+    let (a, b) = (dir.path().join("a.safetensors"), dir.path().join("b.safetensors"));
+    write_model(&a, 6);
+    write_model(&b, 7);
+    let docs = [
+        run(&["quantize", s(&a), "-o", s(&dir.path().join("a.parquet")), "--json", "-q"]),
+        run(&["quantize", s(&a), s(&b), "-o", s(&dir.path().join("out")), "--json", "-q"]),
+    ];
+    let doc_md = include_str!("../../../../docs/JSON.md");
+    for (r, models) in docs.iter().zip([1, 2]) {
+        assert_eq!(r.code, 0, "{r:?}");
+        let d = r.document();
+        assert_eq!((d["command"].as_str(), d["schema_version"].as_u64()), (Some("quantize"), Some(2)));
+        assert_eq!(d["models"].as_array().map(Vec::len), Some(models), "one shape for any count");
+        assert!(d["timings"]["total_s"].as_f64().is_some_and(|t| t > 0.0), "{d}");
+        assert_eq!(d["timings"]["quantize_s"].as_array().map(Vec::len), Some(models));
+        if cfg!(target_os = "linux") {
+            assert!(d["peak_rss_bytes"].as_u64().is_some_and(|b| b > 1 << 20), "{d}");
+        }
+        for key in d.as_object().unwrap().keys().chain(d["models"][0].as_object().unwrap().keys()) {
+            assert!(doc_md.contains(&format!("`{key}`")), "docs/JSON.md does not document `{key}`");
+        }
+    }
+    let demo = run(&["demo", "--json", "-q"]).document();
+    assert_eq!(demo["schema_version"], 2);
+    assert!(demo["peak_rss_bytes"].is_u64() || !cfg!(target_os = "linux"), "{demo}");
+}
