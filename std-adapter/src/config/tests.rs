@@ -20,7 +20,11 @@ fn profiles_default_to_the_quality_preset_of_their_width() {
         assert_eq!(preset(&[l]).as_deref(), Some(want));
     }
     let file = ConfigLayer::from_yaml_str("deployment_profile: edge\nbit_width: 8\n").unwrap();
-    assert_eq!(preset(&[file.clone()]).as_deref(), Some("int8"), "a width alone takes its quality preset");
+    assert_eq!(
+        preset(std::slice::from_ref(&file)).as_deref(),
+        Some("int8"),
+        "a width alone takes its quality preset"
+    );
     let gs = ConfigLayer { group_size: Some(64), ..Default::default() };
     assert_eq!(preset(&[file.clone(), gs]), None, "the plain knobs give the plain group codec");
     let named = ConfigLayer { preset: Some("fast".into()), ..Default::default() };
