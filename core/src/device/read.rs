@@ -2,16 +2,23 @@
 
 use super::crc::{CRC_INIT, crc32};
 use super::header::{Prefix, check_header};
-use super::{CRC_LEN, DeviceError, DeviceHeader, MAGIC, VERSION};
+use super::{CRC_LEN, DeviceCodec, DeviceError, DeviceHeader, MAGIC, VERSION};
 use crate::codec::{BlockCodec, GroupCodec};
 use crate::format::{GroupFormat, GroupSize};
+use crate::kquant::{MAX_BLOCK, TwoLevelCodec};
+use crate::preset::AnyCodec;
+use crate::search::SearchConfig;
 use crate::{Backend, QuantError};
+
+/// Largest block of any device codec: the stack buffer of a padded last block.
+const MAX_BLOCK_LEN: usize = if GroupSize::MAX > MAX_BLOCK { GroupSize::MAX } else { MAX_BLOCK };
 
 /// A validated tensor record borrowed from a device file.
 #[derive(Clone, Copy, Debug)]
 pub struct DeviceTensor<'a> {
     header: DeviceHeader<'a>,
-    codec: GroupCodec,
+    device_codec: DeviceCodec,
+    codec: AnyCodec,
     elements: usize,
     groups: usize,
     codes: &'a [u8],
@@ -35,7 +42,7 @@ impl<'a> DeviceTensor<'a> {
         }
         let (header, body) =
             postcard::take_from_bytes::<DeviceHeader<'a>>(bytes).map_err(|_| DeviceError::BadHeader)?;
-        let format = header.codec.format()?;
+        let format = header.codec.codec()?;
         let layout = check_header(&header, format)?;
 
         let header_len = bytes.len() - body.len();
@@ -58,11 +65,17 @@ impl<'a> DeviceTensor<'a> {
         }
 
         let codes_total = layout.groups * format.codes_len();
+        // Decoding never searches: the search knobs only matter to an encoder.
+        let codec = match format {
+            DeviceCodec::Group(f) => AnyCodec::Group(GroupCodec::new(f)),
+            DeviceCodec::TwoLevel(f) => AnyCodec::TwoLevel(TwoLevelCodec::new(f, SearchConfig::FAST)),
+        };
         let codes = &bytes[header_len..header_len + codes_total];
         let params = &bytes[header_len + codes_total..crc_at];
         let tensor = DeviceTensor {
             header,
-            codec: GroupCodec::new(format),
+            device_codec: format,
+            codec,
             elements: layout.elements,
             groups: layout.groups,
             codes,
@@ -96,14 +109,31 @@ impl<'a> DeviceTensor<'a> {
         self.elements == 0
     }
 
-    /// The group format of the blocks.
-    pub fn format(&self) -> GroupFormat {
-        self.codec.format()
+    /// The codec of the blocks.
+    pub fn codec(&self) -> DeviceCodec {
+        self.device_codec
     }
 
-    /// The kernel backend that decodes (the fastest of this CPU).
+    /// The group format of the blocks, None for two-level blocks.
+    pub fn format(&self) -> Option<GroupFormat> {
+        match self.device_codec {
+            DeviceCodec::Group(f) => Some(f),
+            DeviceCodec::TwoLevel(_) => None,
+        }
+    }
+
+    /// Code width in bits.
+    pub fn bits(&self) -> u8 {
+        self.device_codec.bits()
+    }
+
+    /// The kernel backend that decodes: the fastest of this CPU for group blocks; the
+    /// portable decoder of [`crate::kquant`] for two-level blocks.
     pub fn backend(&self) -> Backend {
-        self.codec.backend()
+        match self.codec {
+            AnyCodec::Group(g) => g.backend(),
+            _ => Backend::Scalar,
+        }
     }
 
     /// Elements per group.
@@ -162,7 +192,7 @@ impl<'a> DeviceTensor<'a> {
         self.codec.decode(&self.codes[..full * cl], &self.params[..full * pl], &mut out[..full * g])?;
         let rest = self.elements - full * g;
         if rest > 0 {
-            let mut last = [0f32; GroupSize::MAX];
+            let mut last = [0f32; MAX_BLOCK_LEN];
             self.dequantize_group(full, &mut last[..g])?;
             out[full * g..].copy_from_slice(&last[..rest]);
         }

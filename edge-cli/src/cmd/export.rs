@@ -2,7 +2,9 @@
 //!
 //! The postcard (device) format holds one record per quantized tensor: a postcard
 //! header and the packed blocks exactly as stored in the Parquet file (no
-//! re-quantization), closed by a CRC-32 (layout in `arrowquant_core::device`).
+//! re-quantization), closed by a CRC-32 (layout in `arrowquant_core::device`). Plain
+//! group codecs and two-level codecs (every preset) are carried; per-row two-level
+//! layouts are not.
 //! Tensors stored unquantized in the Parquet file (1-D biases and norms, integer
 //! tensors, excluded tensors) have no device encoding: they are listed as skipped.
 //! After writing, every record is read back with the core's device reader and
@@ -89,11 +91,9 @@ pub fn write_postcard(q: &QuantizedFile, out: &Path) -> anyhow::Result<PostcardE
         q.tensors().iter().filter(|t| !t.is_quantized()).map(|t| t.name.clone()).collect();
     q.for_each_encoded_tensor(|t| -> anyhow::Result<()> {
         let name = &t.tensor.name;
-        // Searched group codecs store the same layout as plain ones; two-level
-        // layouts have no device encoding yet.
-        let LayoutKind::Group(format) = t.codec.codec().layout().kind else {
+        let Some(format) = device_codec(t.codec.codec().layout().kind) else {
             bail!(
-                "{}: tensor `{name}`: codec `{}` cannot be written to the device format",
+                "{}: tensor `{name}`: codec `{}` (per-row two-level) cannot be written to the device format",
                 q.path().display(),
                 t.tensor.codec
             );
@@ -115,6 +115,16 @@ pub fn write_postcard(q: &QuantizedFile, out: &Path) -> anyhow::Result<PostcardE
 }
 
 /// Reads every record back and compares it with the Parquet path, bit for bit.
+/// The device codec of a stored layout: group layouts (searched ones store the same
+/// layout as plain ones) and two-level layouts without per-row scales (every preset).
+pub fn device_codec(kind: LayoutKind) -> Option<device::DeviceCodec> {
+    match kind {
+        LayoutKind::Group(f) => Some(f.into()),
+        LayoutKind::TwoLevel { format, per_row: false } => Some(format.into()),
+        LayoutKind::TwoLevel { per_row: true, .. } => None,
+    }
+}
+
 fn verify(q: &QuantizedFile, written: &Path, records: usize) -> anyhow::Result<()> {
     let bytes = std::fs::read(written).with_context(|| format!("reading {}", written.display()))?;
     let mut seen = 0usize;

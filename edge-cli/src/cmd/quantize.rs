@@ -120,14 +120,9 @@ pub fn plan(
         for w in &detection.warnings {
             crate::out::note(global, &format!("warning: {w}"));
         }
-        let mut config = resolve_config(settings, file_layer.as_ref(), &env_layer, &detection)?;
+        let config = resolve_config(settings, file_layer.as_ref(), &env_layer, &detection)?;
         if format == QuantFormat::Postcard {
-            let named = settings.preset.is_some()
-                || env_layer.preset.is_some()
-                || file_layer.as_ref().is_some_and(|f| f.preset.is_some());
-            if let Some(note) = crate::cmd::postcard_fit::fit(&mut config, named)? {
-                crate::out::note(global, &note);
-            }
+            crate::cmd::postcard_fit::check(&config)?;
         }
         // Report what was used: an explicit modality overrides the detected one.
         let detection = if config.modality == detection.modality {

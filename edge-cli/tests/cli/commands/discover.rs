@@ -151,41 +151,47 @@ fn completions_and_man_page_mention_every_subcommand() {
 }
 
 #[test]
-fn postcard_output_checks_the_codec_before_any_work() {
+fn postcard_output_carries_every_preset_and_checks_before_any_work() {
     let dir = tempdir();
     let model = dir.path().join("m.safetensors");
     write_model(&model, 5);
     let out = dir.path().join("m.bin");
-    let postcard = |extra: &[&str], env: &[(&str, &str)]| {
-        let mut args = vec!["quantize", s(&model), "-o", s(&out), "--format", "postcard"];
-        args.extend_from_slice(extra);
-        run_with(&args, env)
-    };
-    // A preset the device format cannot hold, named by flag or environment: refused in
-    // one line before anything is written (no output, no hidden Parquet).
-    for (extra, env, named) in [
-        (&["--preset", "int2"][..], &[][..], "`int2`"),
-        (&["--preset", "Q4_K_M"], &[], "`int4`"),
-        (&[], &[("ARROW_QUANT_PRESET", "int8")], "`int8`"),
-    ] {
-        let r = postcard(extra, env);
-        assert_eq!(r.code, 2, "{extra:?} {env:?}: {r:?}");
-        assert_eq!(r.stderr.lines().count(), 1, "one line: {r:?}");
-        assert!(r.stderr.contains(named) && r.stderr.contains("--preset fast"), "{r:?}");
-        assert!(!r.stderr.contains("quantizing"), "no work started: {r:?}");
-        assert_eq!(listing(dir.path()), ["m.safetensors"], "{extra:?}: nothing written");
+    // Every preset, a ggml alias, each profile's default and mixed precision: the device
+    // file is written, read back by core's no_std reader and compared bit for bit with
+    // the Parquet (std) decoder before it is kept (export's verify).
+    let mut cases: Vec<Vec<&str>> = Preset::ALL.iter().map(|p| vec!["--preset", p.name()]).collect();
+    cases.extend([vec!["--preset", "Q4_K_M"], vec!["--profile", "edge"], vec!["--target-bpw", "3.0"]]);
+    for extra in cases {
+        let mut args = vec!["quantize", s(&model), "-o", s(&out), "--format", "postcard", "--json", "-q"];
+        args.extend_from_slice(&extra);
+        let r = run(&args);
+        assert_eq!(r.code, 0, "{extra:?}: {r:?}");
+        let j = r.json();
+        assert_eq!(j["format"], "postcard");
+        let i = run(&["inspect", s(&out), "--json"]).json();
+        assert_eq!(i["kind"], "arrowquant-device", "{i}");
+        let records = i["tensors"].as_array().unwrap();
+        assert_eq!(records.len() as u64, j["quantized_tensors"].as_u64().unwrap(), "{extra:?}: {i}");
+        if j["codec"].as_str().is_some_and(|c| c.starts_with('k')) {
+            assert!(records.iter().all(|t| t["codec"] == "two-level"), "{extra:?}: {i}");
+        }
     }
-    let r = postcard(&["--target-bpw", "3.0"], &[]);
-    assert!(r.code == 2 && r.stderr.contains("--target-bpw"), "{r:?}");
-    assert_eq!(listing(dir.path()), ["m.safetensors"]);
-    // The profile's default quality preset gives way to the plain group codec, said on stderr.
-    let r = postcard(&["--profile", "edge", "--json"], &[]);
+    // An export of a preset's Parquet file carries it too.
+    let pq = dir.path().join("m.parquet");
+    assert_eq!(run(&["quantize", s(&model), "-o", s(&pq), "--preset", "int2", "-q"]).code, 0);
+    let r = run(&["export", s(&pq), "--format", "postcard", "-o", s(&dir.path().join("e.bin"))]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains("instead of the edge profile's `int2` preset"), "{r:?}");
-    assert_eq!((r.json()["codec"].as_str(), r.json()["format"].as_str()), (Some("g2a256"), Some("postcard")));
-    let r = postcard(&["--preset", "fast", "-q"], &[]);
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(listing(dir.path()), ["m.bin", "m.safetensors"]);
+    // A bad preset is refused in one line before anything is written.
+    let _ = std::fs::remove_file(&out);
+    let before = listing(dir.path());
+    let r = run_with(
+        &["quantize", s(&model), "-o", s(&out), "--format", "postcard"],
+        &[("ARROW_QUANT_PRESET", "int9")],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.stderr.lines().count(), 1, "one line: {r:?}");
+    assert!(!r.stderr.contains("quantizing"), "no work started: {r:?}");
+    assert_eq!(listing(dir.path()), before, "nothing written");
 }
 
 #[test]
