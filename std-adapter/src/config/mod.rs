@@ -329,14 +329,7 @@ impl Config {
             target_bpw: None,
             equalization_alpha: DEFAULT_EQUALIZATION_ALPHA,
         }
-        .with_quality_preset()
-    }
-
-    /// The quality preset of `bit_width` (`int2`, `int4`, `int8`), what every profile
-    /// quantizes with unless a layer names a preset or the plain group knobs.
-    fn with_quality_preset(mut self) -> Self {
-        self.preset = quality_preset(self.bit_width).map(|p| p.name().to_string());
-        self
+        .with_preset_of_width()
     }
 
     /// Resolves a configuration from all layers: profile defaults, an optional YAML file,
@@ -371,23 +364,7 @@ impl Config {
         for l in std::iter::once(defaults).chain(layers) {
             l.apply_to(&mut c);
         }
-        // A ggml type name stands for a preset: record the preset's own name.
-        if let Some(p) =
-            c.preset.as_deref().filter(|p| arrowquant_core::preset::Preset::from_name(p).is_none())
-            && let Some(alias) = arrowquant_core::preset::Preset::from_ggml_name(p)
-        {
-            c.preset = Some(alias.name().to_string());
-        }
-        // The codec follows the user's most specific choice: a named preset stays; the
-        // plain group knobs give the plain group codec; a width alone takes its
-        // quality preset.
-        if layers.iter().all(|l| l.preset.is_none()) {
-            if layers.iter().any(|l| l.group_size.is_some() || l.scheme.is_some()) {
-                c.preset = None;
-            } else {
-                c = c.with_quality_preset();
-            }
-        }
+        preset_choice::settle(&mut c, layers);
         c.validate()?;
         Ok(c)
     }
@@ -455,26 +432,16 @@ impl Config {
     }
 }
 
-/// The quality preset of a bit width: `int2`, `int4` or `int8` (None for other widths,
-/// which validation refuses).
-pub fn quality_preset(bit_width: u32) -> Option<arrowquant_core::preset::Preset> {
-    use arrowquant_core::preset::Preset;
-    match bit_width {
-        2 => Some(Preset::Int2),
-        4 => Some(Preset::Int4),
-        8 => Some(Preset::Int8),
-        _ => None,
-    }
-}
-
 mod error;
 mod glob;
 mod layer;
 pub(crate) mod modality;
+mod preset_choice;
 
 pub use error::ConfigError;
 pub(crate) use glob::glob_match;
 pub use layer::{ConfigLayer, parse_bytes};
+pub use preset_choice::quality_preset;
 
 #[cfg(test)]
 mod tests;
