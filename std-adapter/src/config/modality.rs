@@ -15,8 +15,9 @@
 //!
 //! Text and code use discrete diffusion strategies: spatial quantization off,
 //! 128 calibration samples. Image and audio use continuous strategies: spatial on,
-//! groups of 64 weights, 256 calibration samples. These apply on top of the
-//! deployment profile and under the config file, environment and flags.
+//! groups of 64 weights (for the plain group codec: the profile's quality preset keeps
+//! its own blocks), 256 calibration samples. These apply on top of the deployment
+//! profile and under the config file, environment and flags.
 
 use std::path::{Path, PathBuf};
 
