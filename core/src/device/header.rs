@@ -51,6 +51,94 @@ pub enum CodecDesc {
         /// Outliers kept exactly per block.
         outliers: u8,
     },
+    /// A tensor stored unquantized: its elements' little-endian bytes: tag 2.
+    Raw {
+        /// The element type.
+        dtype: RawDtype,
+    },
+}
+
+/// The element type of a raw record (variant order is the stored tag: never reorder).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RawDtype {
+    /// IEEE binary32.
+    F32,
+    /// IEEE binary16.
+    F16,
+    /// bfloat16 (the top 16 bits of an f32).
+    BF16,
+    /// IEEE binary64.
+    F64,
+    /// Signed 64-bit integers.
+    I64,
+    /// Signed 32-bit integers.
+    I32,
+    /// Signed 16-bit integers.
+    I16,
+    /// Signed 8-bit integers.
+    I8,
+    /// Unsigned 8-bit integers.
+    U8,
+    /// Booleans, one byte each.
+    Bool,
+}
+
+impl RawDtype {
+    /// Every dtype, in tag order.
+    pub const ALL: [RawDtype; 10] = [
+        RawDtype::F32,
+        RawDtype::F16,
+        RawDtype::BF16,
+        RawDtype::F64,
+        RawDtype::I64,
+        RawDtype::I32,
+        RawDtype::I16,
+        RawDtype::I8,
+        RawDtype::U8,
+        RawDtype::Bool,
+    ];
+
+    /// The safetensors name (`F32`, `BF16`, `I64`, ...).
+    pub const fn name(self) -> &'static str {
+        match self {
+            RawDtype::F32 => "F32",
+            RawDtype::F16 => "F16",
+            RawDtype::BF16 => "BF16",
+            RawDtype::F64 => "F64",
+            RawDtype::I64 => "I64",
+            RawDtype::I32 => "I32",
+            RawDtype::I16 => "I16",
+            RawDtype::I8 => "I8",
+            RawDtype::U8 => "U8",
+            RawDtype::Bool => "BOOL",
+        }
+    }
+
+    /// Looks a dtype up by its safetensors name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        RawDtype::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// Bytes per element.
+    pub const fn size(self) -> usize {
+        match self {
+            RawDtype::F64 | RawDtype::I64 => 8,
+            RawDtype::F32 | RawDtype::I32 => 4,
+            RawDtype::F16 | RawDtype::BF16 | RawDtype::I16 => 2,
+            RawDtype::I8 | RawDtype::U8 | RawDtype::Bool => 1,
+        }
+    }
+
+    /// The f32 value of one element (`bytes` is exactly [`size`](Self::size) long),
+    /// for the float types that widen to f32 exactly: F32, F16, BF16.
+    pub fn to_f32(self, bytes: &[u8]) -> Option<f32> {
+        match (self, bytes) {
+            (RawDtype::F32, &[a, b, c, d]) => Some(f32::from_le_bytes([a, b, c, d])),
+            (RawDtype::F16, &[a, b]) => Some(half::f16::from_le_bytes([a, b]).to_f32()),
+            (RawDtype::BF16, &[a, b]) => Some(half::bf16::from_le_bytes([a, b]).to_f32()),
+            _ => None,
+        }
+    }
 }
 
 /// A codec the device format can hold: what a record's blocks decode with.
@@ -60,6 +148,8 @@ pub enum DeviceCodec {
     Group(GroupFormat),
     /// Two-level blocks (without per-row scales).
     TwoLevel(TwoLevelFormat),
+    /// Unquantized elements: one element per block, no parameters.
+    Raw(RawDtype),
 }
 
 impl DeviceCodec {
@@ -68,6 +158,7 @@ impl DeviceCodec {
         match self {
             DeviceCodec::Group(f) => f.group_len(),
             DeviceCodec::TwoLevel(f) => f.block_len(),
+            DeviceCodec::Raw(_) => 1,
         }
     }
 
@@ -76,6 +167,7 @@ impl DeviceCodec {
         match self {
             DeviceCodec::Group(f) => f.codes_len(),
             DeviceCodec::TwoLevel(f) => f.codes_len(),
+            DeviceCodec::Raw(d) => d.size(),
         }
     }
 
@@ -84,6 +176,7 @@ impl DeviceCodec {
         match self {
             DeviceCodec::Group(f) => f.params_len(),
             DeviceCodec::TwoLevel(f) => f.params_len(false),
+            DeviceCodec::Raw(_) => 0,
         }
     }
 
@@ -92,6 +185,7 @@ impl DeviceCodec {
         match self {
             DeviceCodec::Group(f) => f.bits.get() as u8,
             DeviceCodec::TwoLevel(f) => f.bits.get() as u8,
+            DeviceCodec::Raw(d) => (d.size() * 8) as u8,
         }
     }
 
@@ -107,6 +201,7 @@ impl DeviceCodec {
                 min_bits: f.min_bits() as u8,
                 outliers: f.outliers() as u8,
             },
+            DeviceCodec::Raw(dtype) => CodecDesc::Raw { dtype },
         }
     }
 }
@@ -155,6 +250,7 @@ impl CodecDesc {
                     .and_then(|f| f.with_outliers(usize::from(outliers)))
                     .map(DeviceCodec::TwoLevel)
             }
+            CodecDesc::Raw { dtype } => Ok(DeviceCodec::Raw(dtype)),
         }
     }
 }

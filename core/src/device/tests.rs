@@ -330,3 +330,34 @@ fn two_level_records_decode_like_the_std_decoder_bit_for_bit() {
         assert!(DeviceTensor::parse(&bad).is_err(), "{p}");
     }
 }
+
+/// Raw records (tensors stored unquantized): float dtypes decode to their f32 values,
+/// integer dtypes keep their bytes and refuse to decode.
+#[test]
+fn raw_records_keep_bytes_and_decode_floats() {
+    let vals = [1.5f32, -0.0, 3.25e-3, f32::MAX];
+    let f32_bytes: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let h: Vec<u8> = vals.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
+    let ints: Vec<u8> = (0..3i64).flat_map(|i| i.to_le_bytes()).collect();
+    let mut file = write_tensor("a", &[4], DeviceCodec::Raw(RawDtype::F32), &f32_bytes, &[]).unwrap();
+    append_tensor(&mut file, "b", &[2, 2], DeviceCodec::Raw(RawDtype::F16), &h, &[]).unwrap();
+    append_tensor(&mut file, "c", &[3], DeviceCodec::Raw(RawDtype::I64), &ints, &[]).unwrap();
+    let a = find(&file, "a").unwrap();
+    let mut out = [0f32; 4];
+    a.dequantize_into(&mut out).unwrap();
+    assert_eq!(out.map(f32::to_bits), vals.map(f32::to_bits));
+    assert_eq!((a.raw_dtype(), a.groups(), a.group_len(), a.params()), (Some(RawDtype::F32), 4, 1, &[][..]));
+    let b = find(&file, "b").unwrap();
+    b.dequantize_into(&mut out).unwrap();
+    assert_eq!(out.map(f32::to_bits), vals.map(|v| half::f16::from_f32(v).to_f32().to_bits()));
+    let c = find(&file, "c").unwrap();
+    assert_eq!(c.codes(), &ints[..]);
+    assert_eq!(c.dequantize_into(&mut [0f32; 3]), Err(DeviceError::NotFloat("I64")));
+    assert!(
+        write_tensor("d", &[3], DeviceCodec::Raw(RawDtype::F32), &f32_bytes, &[]).is_err(),
+        "length checked"
+    );
+    for d in RawDtype::ALL {
+        assert_eq!(RawDtype::from_name(d.name()), Some(d));
+    }
+}

@@ -239,7 +239,7 @@ fn device_rows(path: &Path) -> anyhow::Result<Listing> {
         let t = rec.map_err(|e| anyhow!("{}: record {i}: {e}", path.display()))?;
         rows.push(Row {
             name: t.name().to_string(),
-            dtype: "-".into(),
+            dtype: t.raw_dtype().map_or("-", |d| d.name()).into(),
             shape: t.shape().to_vec(),
             elements: t.len() as u64,
             bits: Some(u32::from(t.bits())),
@@ -247,7 +247,11 @@ fn device_rows(path: &Path) -> anyhow::Result<Listing> {
             extra: json!({
                 "group_size": t.group_len(),
                 "groups": t.groups(),
-                "codec": if t.format().is_some() { "group" } else { "two-level" },
+                "codec": match t.codec() {
+                    device::DeviceCodec::Group(_) => "group".to_string(),
+                    device::DeviceCodec::TwoLevel(_) => "two-level".to_string(),
+                    device::DeviceCodec::Raw(d) => format!("raw {}", d.name()),
+                },
             }),
         });
     }
