@@ -3,7 +3,7 @@
 //!
 //! | preset | layout id | bpw | what it is |
 //! |---|---|---|---|
-//! | `fast` | `g4a128` | 4.25 | plain min-max INT4, group 128 (the fast default, [`GroupCodec`]) |
+//! | `fast` | `g4a128` | 4.25 | plain min-max INT4, group 128 (the fastest, [`GroupCodec`]) |
 //! | `int2` | `k2b256s16c4m4o0` | 2.625 | two-level INT2, sub-groups of 16, 4-bit sub-scales and sub-mins, [`SearchConfig::FAST`] |
 //! | `int2-fine` | `k2b256s16c4m4o0` | 2.625 | same layout, [`SearchConfig::FINE`] |
 //! | `int4` | `k4b256s32c6m6o0` | 4.5 | two-level INT4, sub-groups of 32, 6-bit sub-scales and sub-mins, [`SearchConfig::BALANCED`] |
@@ -47,7 +47,7 @@
 //! | `int4-fine` (+1 exact outlier per block) | `k4b256s32c6m6o1` | 4.59375 | 0.997635 | 0.997395 | 23.27 | 0.0687 | 112 |
 //! | ggml Q8_0 | | 8.5 | 0.99998 | 0.99994 | 44.87 | | |
 //! | **`int8`** | `k8b256s32c6m6o0` | 8.5 | 0.999988 | 0.999978 | 46.07 | 0.0050 | 144 |
-//! | `fast` (plain min-max, the default) | `g4a128` | 4.25 | 0.993937 | 0.976315 | 19.32 | 0.1092 | 1566 |
+//! | `fast` (plain min-max) | `g4a128` | 4.25 | 0.993937 | 0.976315 | 19.32 | 0.1092 | 1566 |
 //!
 //! At every width a preset is at or below the ggml format's bpw and at or above all
 //! three of its quality figures. Encode speed is single-threaded thread CPU time on
@@ -142,7 +142,48 @@ impl Preset {
     pub fn bits_per_weight(self) -> f64 {
         self.codec().bits_per_weight()
     }
+
+    /// The preset a ggml type name stands for (`Q4_K_M` -> `int4`), case-insensitive:
+    /// the quality preset of the type's code width, rounded up to a width we have
+    /// (3 -> 4; 5 and 6 -> 8), so an alias never gives fewer bits than it names.
+    /// Every name of [`GGML_ALIASES`] and llama-quantize's size suffixes (`_S`, `_M`,
+    /// `_L`) after a K type.
+    pub fn from_ggml_name(name: &str) -> Option<Preset> {
+        let name = name.trim();
+        let ends_with = |s: &str, suffix: &str| {
+            s.len()
+                .checked_sub(suffix.len())
+                .and_then(|i| s.get(i..))
+                .is_some_and(|t| t.eq_ignore_ascii_case(suffix))
+        };
+        let base = ["_S", "_M", "_L"]
+            .iter()
+            .find_map(|suffix| {
+                let b = name.get(..name.len().checked_sub(suffix.len())?)?;
+                (ends_with(name, suffix) && ends_with(b, "_K")).then_some(b)
+            })
+            .unwrap_or(name);
+        GGML_ALIASES.iter().find(|(n, _)| n.eq_ignore_ascii_case(base)).map(|&(_, p)| p)
+    }
 }
+
+/// The ggml type names accepted as preset aliases, with the preset each stands for
+/// (see [`Preset::from_ggml_name`]).
+pub const GGML_ALIASES: [(&str, Preset); 13] = [
+    ("Q2_K", Preset::Int2),
+    ("Q3_K", Preset::Int4),
+    ("Q4_0", Preset::Int4),
+    ("Q4_1", Preset::Int4),
+    ("Q4_K", Preset::Int4),
+    ("IQ4_NL", Preset::Int4),
+    ("IQ4_XS", Preset::Int4),
+    ("Q5_0", Preset::Int8),
+    ("Q5_1", Preset::Int8),
+    ("Q5_K", Preset::Int8),
+    ("Q6_K", Preset::Int8),
+    ("Q8_0", Preset::Int8),
+    ("Q8_K", Preset::Int8),
+];
 
 impl fmt::Display for Preset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -515,6 +556,23 @@ mod tests {
         }
         let expected: [(&str, u64); 6] = if cfg!(miri) { EXPECTED_HASHES_256 } else { EXPECTED_HASHES };
         assert_eq!(got, expected, "hashes: {got:x?}");
+    }
+
+    #[test]
+    fn ggml_names_alias_the_preset_of_their_width_rounded_up() {
+        let alias = |n| Preset::from_ggml_name(n).map(Preset::name);
+        assert_eq!(alias("Q2_K"), Some("int2"));
+        assert_eq!(alias("q4_k_m"), Some("int4"), "any case, llama-quantize's size suffix");
+        assert_eq!(alias("Q3_K_L"), Some("int4"), "3 bits round up to 4");
+        assert_eq!(alias("Q6_K"), Some("int8"));
+        assert_eq!(alias(" Q8_0 "), Some("int8"));
+        for bad in ["Q4_0_M", "Q4", "F16", "", "_M", "int4", "Q4_K_X"] {
+            assert_eq!(alias(bad), None, "{bad:?}");
+        }
+        for (n, p) in GGML_ALIASES {
+            let bits = n.trim_start_matches('I').as_bytes()[1] - b'0';
+            assert!(p.codec().layout().bits >= u32::from(bits), "{n} -> {p} loses bits");
+        }
     }
 
     const EXPECTED_HASHES: [(&str, u64); 6] = [

@@ -50,16 +50,30 @@ pub enum Command {
     Export(ExportArgs),
     /// Generate a small deterministic model, quantize it (edge profile by default), validate it and print the report.
     Demo(DemoArgs),
+    /// List every preset with its bits per weight, speed and quality on all-MiniLM-L6-v2.
+    Presets,
+    /// Print a shell completion script (e.g. `arrowquant completions bash > /etc/bash_completion.d/arrowquant`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) of arrowquant and every subcommand (`arrowquant man | man -l -`).
+    Man,
+}
+
+/// `arrowquant completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Deployment profiles of the configuration guide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProfileArg {
-    /// Raspberry Pi class boards: INT2, group 256, min accuracy 0.65.
+    /// Raspberry Pi class boards: the `int2` preset, min accuracy 0.65.
     Edge,
-    /// Workstations: INT4, group 128, min accuracy 0.85 (the default).
+    /// Workstations: the `int4` preset, min accuracy 0.85 (the default).
     Local,
-    /// Servers: INT8, group 64, min accuracy 0.95.
+    /// Servers: the `int8` preset, min accuracy 0.95.
     Cloud,
 }
 
@@ -155,11 +169,16 @@ impl DtypeArg {
 /// Settings that choose how a model is quantized (shared by `quantize` and `demo`).
 #[derive(Debug, Args, Clone, Default)]
 pub struct QuantSettings {
-    /// Deployment profile: the defaults for bit width, group size and min accuracy.
+    /// Deployment profile: the defaults for bit width, codec preset and min accuracy.
     #[arg(long, value_enum, help_heading = "Quantization")]
     pub profile: Option<ProfileArg>,
-    /// A named codec preset (overrides --bits/--group-size/--scheme); an unknown name lists the known ones.
-    #[arg(long, help_heading = "Quantization")]
+    /// A named codec preset (help: `arrowquant presets`).
+    #[arg(
+        long,
+        help_heading = "Quantization",
+        help = preset_short_help(),
+        long_help = crate::cmd::presets::preset_long_help()
+    )]
     pub preset: Option<String>,
     /// Code width in bits.
     #[arg(long, value_parser = parse_bits, help_heading = "Quantization")]
@@ -293,6 +312,15 @@ pub struct DemoArgs {
     /// How to quantize.
     #[command(flatten)]
     pub settings: QuantSettings,
+}
+
+/// The `--preset` flag's short help: every name.
+fn preset_short_help() -> String {
+    format!(
+        "A named codec preset: {} (default: the profile's), or a ggml type name such as Q4_K_M; \
+         `arrowquant presets` lists their size, speed and quality",
+        arrowquant_core::Preset::ALL.map(arrowquant_core::Preset::name).join(", ")
+    )
 }
 
 fn parse_bits(s: &str) -> Result<u32, String> {

@@ -15,6 +15,7 @@ mod progress;
 mod report;
 mod signals;
 mod synth;
+mod usage;
 
 use clap::Parser;
 
@@ -22,6 +23,7 @@ use crate::args::{Cli, Command};
 use crate::exit::Outcome;
 
 fn main() {
+    usage::mark_start();
     exit::install_panic_hook();
     exit::ignore_file_size_signal();
     signals::install();
@@ -42,5 +44,8 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Dequantize(a) => cmd::dequantize::run(a, &cli.global),
         Command::Export(a) => cmd::export::run(a, &cli.global),
         Command::Demo(a) => cmd::demo::run(a, &cli.global),
+        Command::Presets => cmd::presets::run(&cli.global),
+        Command::Completions(a) => cmd::manual::completions(a.shell),
+        Command::Man => cmd::manual::man(),
     }
 }

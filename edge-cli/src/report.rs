@@ -12,6 +12,11 @@ use serde_json::{Value, json};
 
 use arrowquant_std::{Detection, describe_modality_defaults as describe_defaults};
 
+/// The version of the `--json` documents' outer shape (docs/JSON.md): 2 since every
+/// `quantize --json` is `{command, schema_version, models: [...], timings,
+/// peak_rss_bytes}` whatever the number of models.
+pub const JSON_SCHEMA_VERSION: u32 = 2;
+
 /// Bytes to MB (10^6).
 pub fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
@@ -214,6 +219,7 @@ pub fn quantize_text(s: &QuantizeSummary, verbose: bool) -> String {
         .next()
         .unwrap_or_default();
     let _ = writeln!(o, "  cosine       mean {}, min {}{worst}", opt(r.cosine_mean, 6), opt(r.cosine_min, 6));
+    let _ = writeln!(o, "  sqnr         mean {} dB over the quantized tensors", opt(mean_sqnr_db(r), 2));
     let _ = writeln!(
         o,
         "  time         {:.2} s ({:.1} MB/s, {} threads, {} kernels)",
@@ -339,4 +345,10 @@ pub fn validate_text(v: &ValidationReport) -> String {
         if v.passed { "PASSED".to_string() } else { format!("FAILED ({})", v.failed.join(", ")) }
     );
     o
+}
+
+/// Mean SQNR (dB) over the quantized tensors with a finite SQNR (an exact tensor has none).
+fn mean_sqnr_db(r: &QuantizeReport) -> Option<f64> {
+    let v: Vec<f64> = r.tensors.iter().filter_map(|t| t.sqnr_db).filter(|x| x.is_finite()).collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }

@@ -87,7 +87,7 @@ pub use config::modality::{
 };
 pub use config::{
     Config, ConfigError, ConfigLayer, MIN_MAX_MEMORY, Modality, Profile, SchemeName, parse_bytes,
-    unknown_env_warnings,
+    quality_preset, unknown_env_warnings,
 };
 pub use container::atomic::AtomicFile;
 pub use container::gguf::{

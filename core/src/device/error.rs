@@ -61,6 +61,8 @@ pub enum DeviceError {
     },
     /// No record in the file has the requested name.
     NotFound,
+    /// A raw record of a non-float dtype has no f32 values (read its bytes instead).
+    NotFloat(&'static str),
     /// The codec description or a buffer length was rejected by the core.
     Quant(QuantError),
 }
@@ -96,6 +98,7 @@ impl core::fmt::Display for DeviceError {
                 write!(f, "group {group} is out of range: the tensor has {groups} groups")
             }
             Self::NotFound => f.write_str("no tensor of that name in the device file"),
+            Self::NotFloat(d) => write!(f, "a raw {d} tensor has no float values: read its bytes"),
             Self::Quant(e) => write!(f, "device record: {e}"),
         }
     }

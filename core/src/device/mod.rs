@@ -22,9 +22,13 @@
 //!
 //! The header starts with the raw bytes `AQDV` ([`MAGIC`]) followed by the version
 //! ([`VERSION`], a varint: `0x01`), so a file can be recognised with `head -c 5`. The
-//! header holds the tensor name, its shape, the real element count, the codec (bit
-//! width, group size, scheme), the code and parameter bytes per block and the block
-//! count. The last block may be padded (see [`crate::stream`]): it decodes to a whole
+//! header holds the tensor name, its shape, the real element count, the codec
+//! ([`CodecDesc`]: tag 0, a plain group format (bit width, group size, scheme); tag 1, a
+//! two-level format (bit width, block, sub-group, sub-scale and sub-min widths,
+//! outliers), the layout of the `int2`/`int4`/`int8` presets, byte layout in
+//! [`crate::kquant`]; tag 2, a tensor stored unquantized ([`RawDtype`]: its elements'
+//! little-endian bytes in `codes`, one element per block, no parameters), the code and
+//! parameter bytes per block and the block count. The last block may be padded (see [`crate::stream`]): it decodes to a whole
 //! group of which only the first `elements - (blocks - 1) * group` values are real.
 //!
 //! # Writing (with `alloc`)
@@ -73,7 +77,7 @@ mod read;
 mod write;
 
 pub use error::DeviceError;
-pub use header::{CodecDesc, DeviceHeader, SchemeTag, Shape};
+pub use header::{CodecDesc, DeviceCodec, DeviceHeader, RawDtype, SchemeTag, Shape};
 pub use read::{DeviceTensor, Tensors, find, tensors};
 #[cfg(feature = "alloc")]
 pub use write::{append_tensor, write_tensor};

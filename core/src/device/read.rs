@@ -2,16 +2,24 @@
 
 use super::crc::{CRC_INIT, crc32};
 use super::header::{Prefix, check_header};
-use super::{CRC_LEN, DeviceError, DeviceHeader, MAGIC, VERSION};
+use super::{CRC_LEN, DeviceCodec, DeviceError, DeviceHeader, MAGIC, RawDtype, VERSION};
 use crate::codec::{BlockCodec, GroupCodec};
 use crate::format::{GroupFormat, GroupSize};
+use crate::kquant::{MAX_BLOCK, TwoLevelCodec};
+use crate::preset::AnyCodec;
+use crate::search::SearchConfig;
 use crate::{Backend, QuantError};
+
+/// Largest block of any device codec: the stack buffer of a padded last block.
+const MAX_BLOCK_LEN: usize = if GroupSize::MAX > MAX_BLOCK { GroupSize::MAX } else { MAX_BLOCK };
 
 /// A validated tensor record borrowed from a device file.
 #[derive(Clone, Copy, Debug)]
 pub struct DeviceTensor<'a> {
     header: DeviceHeader<'a>,
-    codec: GroupCodec,
+    device_codec: DeviceCodec,
+    /// The block decoder; None for raw records.
+    codec: Option<AnyCodec>,
     elements: usize,
     groups: usize,
     codes: &'a [u8],
@@ -35,7 +43,7 @@ impl<'a> DeviceTensor<'a> {
         }
         let (header, body) =
             postcard::take_from_bytes::<DeviceHeader<'a>>(bytes).map_err(|_| DeviceError::BadHeader)?;
-        let format = header.codec.format()?;
+        let format = header.codec.codec()?;
         let layout = check_header(&header, format)?;
 
         let header_len = bytes.len() - body.len();
@@ -58,11 +66,18 @@ impl<'a> DeviceTensor<'a> {
         }
 
         let codes_total = layout.groups * format.codes_len();
+        // Decoding never searches: the search knobs only matter to an encoder.
+        let codec = match format {
+            DeviceCodec::Group(f) => Some(AnyCodec::Group(GroupCodec::new(f))),
+            DeviceCodec::TwoLevel(f) => Some(AnyCodec::TwoLevel(TwoLevelCodec::new(f, SearchConfig::FAST))),
+            DeviceCodec::Raw(_) => None,
+        };
         let codes = &bytes[header_len..header_len + codes_total];
         let params = &bytes[header_len + codes_total..crc_at];
         let tensor = DeviceTensor {
             header,
-            codec: GroupCodec::new(format),
+            device_codec: format,
+            codec,
             elements: layout.elements,
             groups: layout.groups,
             codes,
@@ -96,19 +111,58 @@ impl<'a> DeviceTensor<'a> {
         self.elements == 0
     }
 
-    /// The group format of the blocks.
-    pub fn format(&self) -> GroupFormat {
-        self.codec.format()
+    /// The codec of the blocks.
+    pub fn codec(&self) -> DeviceCodec {
+        self.device_codec
     }
 
-    /// The kernel backend that decodes (the fastest of this CPU).
+    /// The group format of the blocks, None for two-level blocks.
+    pub fn format(&self) -> Option<GroupFormat> {
+        match self.device_codec {
+            DeviceCodec::Group(f) => Some(f),
+            DeviceCodec::TwoLevel(_) | DeviceCodec::Raw(_) => None,
+        }
+    }
+
+    /// The element type of a raw (unquantized) record, None for quantized ones.
+    pub fn raw_dtype(&self) -> Option<RawDtype> {
+        match self.device_codec {
+            DeviceCodec::Raw(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Decodes `blocks` of codes and params into `out` (whole blocks).
+    fn decode(&self, codes: &[u8], params: &[u8], out: &mut [f32]) -> Result<(), DeviceError> {
+        match (self.codec, self.device_codec) {
+            (Some(c), _) => Ok(c.decode(codes, params, out)?),
+            (None, DeviceCodec::Raw(d)) => {
+                for (o, b) in out.iter_mut().zip(codes.chunks_exact(d.size())) {
+                    *o = d.to_f32(b).ok_or(DeviceError::NotFloat(d.name()))?;
+                }
+                Ok(())
+            }
+            (None, _) => Err(DeviceError::BadHeader),
+        }
+    }
+
+    /// Code width in bits.
+    pub fn bits(&self) -> u8 {
+        self.device_codec.bits()
+    }
+
+    /// The kernel backend that decodes: the fastest of this CPU for group blocks; the
+    /// portable decoder of [`crate::kquant`] for two-level blocks.
     pub fn backend(&self) -> Backend {
-        self.codec.backend()
+        match self.codec {
+            Some(AnyCodec::Group(g)) => g.backend(),
+            _ => Backend::Scalar,
+        }
     }
 
     /// Elements per group.
     pub fn group_len(&self) -> usize {
-        self.codec.block_len()
+        self.device_codec.block_len()
     }
 
     /// Number of groups (blocks), the last one possibly padded.
@@ -137,13 +191,13 @@ impl<'a> DeviceTensor<'a> {
         if group >= self.groups {
             return Err(DeviceError::GroupOutOfRange { group, groups: self.groups });
         }
-        let (g, cl, pl) = (self.group_len(), self.codec.codes_len(), self.codec.params_len());
+        let (g, cl, pl) = (self.group_len(), self.device_codec.codes_len(), self.device_codec.params_len());
         if out.len() != g {
             return Err(QuantError::LengthMismatch { expected: g, actual: out.len() }.into());
         }
         let codes = &self.codes[group * cl..(group + 1) * cl];
         let params = &self.params[group * pl..(group + 1) * pl];
-        self.codec.decode(codes, params, out)?;
+        self.decode(codes, params, out)?;
         Ok(g.min(self.elements - group * g))
     }
 
@@ -156,13 +210,13 @@ impl<'a> DeviceTensor<'a> {
         if out.len() != self.elements {
             return Err(QuantError::LengthMismatch { expected: self.elements, actual: out.len() }.into());
         }
-        let (g, cl, pl) = (self.group_len(), self.codec.codes_len(), self.codec.params_len());
+        let (g, cl, pl) = (self.group_len(), self.device_codec.codes_len(), self.device_codec.params_len());
         let full = self.elements / g;
         // Whole groups in one call: one kernel dispatch for the buffer.
-        self.codec.decode(&self.codes[..full * cl], &self.params[..full * pl], &mut out[..full * g])?;
+        self.decode(&self.codes[..full * cl], &self.params[..full * pl], &mut out[..full * g])?;
         let rest = self.elements - full * g;
         if rest > 0 {
-            let mut last = [0f32; GroupSize::MAX];
+            let mut last = [0f32; MAX_BLOCK_LEN];
             self.dequantize_group(full, &mut last[..g])?;
             out[full * g..].copy_from_slice(&last[..rest]);
         }

@@ -71,7 +71,7 @@ fn round_trip_equals_core_dequantize_for_every_format() {
         assert_eq!(&file[..5], b"AQDV\x01");
         let (t, rest) = DeviceTensor::parse(&file).unwrap();
         assert!(rest.is_empty());
-        assert_eq!((t.name(), t.shape(), t.len(), t.format()), ("t", &[n as u64 / 100, 100][..], n, f));
+        assert_eq!((t.name(), t.shape(), t.len(), t.format()), ("t", &[n as u64 / 100, 100][..], n, Some(f)));
         assert_eq!((t.codes(), t.params()), (&sink.codes[..], &sink.params[..]));
 
         // The oracle: the core's own decode of the same codes and parameters.
@@ -103,7 +103,7 @@ fn records_concatenate_into_one_file() {
     let names: Vec<&str> = tensors(&file).map(|t| t.unwrap().name()).collect();
     assert_eq!(names, ["a", "b"]);
     let b_read = find(&file, "b").unwrap();
-    assert_eq!((b_read.format(), b_read.groups(), b_read.len()), (f2, 8, 1000));
+    assert_eq!((b_read.format(), b_read.groups(), b_read.len()), (Some(f2), 8, 1000));
     assert_eq!(find(&file, "c").unwrap_err(), DeviceError::NotFound);
     // Trailing garbage after the last record is reported, not ignored.
     file.extend_from_slice(b"junk");
@@ -278,4 +278,86 @@ fn neon_is_the_selected_backend_on_aarch64() {
     assert_eq!(crate::Backend::detect(), crate::Backend::Neon);
     let file = sample_file();
     assert_eq!(find(&file, "blk.0.w").unwrap().backend(), crate::Backend::Neon);
+}
+
+/// Two-level records (the presets' layout): written, parsed and decoded by the no_std
+/// reader exactly as the codec a Parquet reader rebuilds from the layout id decodes
+/// them, padded last block included.
+#[test]
+fn two_level_records_decode_like_the_std_decoder_bit_for_bit() {
+    use std::string::ToString;
+
+    use crate::BlockCodec;
+    use crate::preset::{AnyCodec, LayoutKind, Preset};
+    for p in [Preset::Int2, Preset::Int2Fine, Preset::Int4, Preset::Int4Fine, Preset::Int8] {
+        let codec = p.codec();
+        let LayoutKind::TwoLevel { format, per_row: false } = codec.layout().kind else { panic!("{p}") };
+        let n: usize = 256 * 3 + 100;
+        let x: Vec<f32> = (0..n).map(|i| ((i as f32 * 0.37).sin() * (1.0 + (i % 7) as f32)) * 0.1).collect();
+        let blocks = n.div_ceil(256);
+        let mut q = crate::StreamQuantizer::<AnyCodec, 256>::new(codec).unwrap();
+        let mut sink = crate::VecSink::default();
+        q.feed(crate::Input::F32(&x), &mut sink).unwrap();
+        q.finish(&mut sink).unwrap();
+        assert_eq!(
+            (sink.codes.len(), sink.params.len()),
+            (blocks * format.codes_len(), blocks * format.params_len(false))
+        );
+        let file = write_tensor("w", &[1, n as u64], format, &sink.codes, &sink.params).unwrap();
+        let t = find(&file, "w").unwrap();
+        assert_eq!(
+            (t.bits(), t.format(), t.group_len(), t.groups()),
+            (format.bits.get() as u8, None, 256, blocks)
+        );
+        let mut got = vec![0f32; n];
+        t.dequantize_into(&mut got).unwrap();
+        // The std side: the codec rebuilt from the stored layout id, as the Parquet reader does.
+        let id = codec.layout().to_string();
+        let std_codec = AnyCodec::from_layout_id(&id, None).unwrap();
+        let mut want = vec![0f32; blocks * 256];
+        std_codec.decode(&sink.codes, &sink.params, &mut want).unwrap();
+        assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{p}");
+        let mut last = [0f32; 256];
+        assert_eq!(t.dequantize_group(blocks - 1, &mut last).unwrap(), 100);
+        assert_eq!(
+            last[..100].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want[768..868].iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        // A header whose two-level knobs are out of range is refused, never decoded.
+        let mut bad = file.clone();
+        let at = bad.windows(2).position(|w| w == [1, format.bits.get() as u8]).unwrap();
+        bad[at + 1] = 3;
+        assert!(DeviceTensor::parse(&bad).is_err(), "{p}");
+    }
+}
+
+/// Raw records (tensors stored unquantized): float dtypes decode to their f32 values,
+/// integer dtypes keep their bytes and refuse to decode.
+#[test]
+fn raw_records_keep_bytes_and_decode_floats() {
+    let vals = [1.5f32, -0.0, 3.25e-3, f32::MAX];
+    let f32_bytes: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let h: Vec<u8> = vals.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
+    let ints: Vec<u8> = (0..3i64).flat_map(|i| i.to_le_bytes()).collect();
+    let mut file = write_tensor("a", &[4], DeviceCodec::Raw(RawDtype::F32), &f32_bytes, &[]).unwrap();
+    append_tensor(&mut file, "b", &[2, 2], DeviceCodec::Raw(RawDtype::F16), &h, &[]).unwrap();
+    append_tensor(&mut file, "c", &[3], DeviceCodec::Raw(RawDtype::I64), &ints, &[]).unwrap();
+    let a = find(&file, "a").unwrap();
+    let mut out = [0f32; 4];
+    a.dequantize_into(&mut out).unwrap();
+    assert_eq!(out.map(f32::to_bits), vals.map(f32::to_bits));
+    assert_eq!((a.raw_dtype(), a.groups(), a.group_len(), a.params()), (Some(RawDtype::F32), 4, 1, &[][..]));
+    let b = find(&file, "b").unwrap();
+    b.dequantize_into(&mut out).unwrap();
+    assert_eq!(out.map(f32::to_bits), vals.map(|v| half::f16::from_f32(v).to_f32().to_bits()));
+    let c = find(&file, "c").unwrap();
+    assert_eq!(c.codes(), &ints[..]);
+    assert_eq!(c.dequantize_into(&mut [0f32; 3]), Err(DeviceError::NotFloat("I64")));
+    assert!(
+        write_tensor("d", &[3], DeviceCodec::Raw(RawDtype::F32), &f32_bytes, &[]).is_err(),
+        "length checked"
+    );
+    for d in RawDtype::ALL {
+        assert_eq!(RawDtype::from_name(d.name()), Some(d));
+    }
 }

@@ -2,18 +2,18 @@
 
 use super::crc::{CRC_INIT, crc32};
 use super::header::check_header;
-use super::{CRC_LEN, CodecDesc, DeviceError, DeviceHeader, MAGIC, Shape, VERSION};
+use super::{CRC_LEN, DeviceCodec, DeviceError, DeviceHeader, MAGIC, Shape, VERSION};
 use crate::QuantError;
-use crate::format::GroupFormat;
 
 /// Builds and checks the header of a record for `codes` and `params`.
 fn header_for<'n>(
     name: &'n str,
     shape: &[u64],
-    format: GroupFormat,
+    format: impl Into<DeviceCodec>,
     codes: &[u8],
     params: &[u8],
 ) -> Result<DeviceHeader<'n>, DeviceError> {
+    let format: DeviceCodec = format.into();
     let shape = Shape::new(shape)?;
     let elements = shape.elements().ok_or(DeviceError::TooLarge)?;
     let header = DeviceHeader {
@@ -22,10 +22,10 @@ fn header_for<'n>(
         name,
         shape,
         elements,
-        codec: CodecDesc::from_format(format),
+        codec: format.desc(),
         codes_len: format.codes_len() as u32,
         params_len: format.params_len() as u32,
-        blocks: elements.div_ceil(format.group_len() as u64),
+        blocks: elements.div_ceil(format.block_len() as u64),
     };
     let layout = check_header(&header, format)?;
     let (want_codes, want_params) = (layout.groups * format.codes_len(), layout.groups * format.params_len());
@@ -43,18 +43,19 @@ fn header_for<'n>(
 ///
 /// # Errors
 /// [`DeviceError::RankTooLarge`] or [`DeviceError::TooLarge`].
-pub fn encoded_len(name: &str, shape: &[u64], format: GroupFormat) -> Result<usize, DeviceError> {
+pub fn encoded_len(name: &str, shape: &[u64], format: impl Into<DeviceCodec>) -> Result<usize, DeviceError> {
+    let format: DeviceCodec = format.into();
     let shape = Shape::new(shape)?;
     let elements = shape.elements().ok_or(DeviceError::TooLarge)?;
     let groups =
-        usize::try_from(elements.div_ceil(format.group_len() as u64)).map_err(|_| DeviceError::TooLarge)?;
+        usize::try_from(elements.div_ceil(format.block_len() as u64)).map_err(|_| DeviceError::TooLarge)?;
     let header = DeviceHeader {
         magic: MAGIC,
         version: VERSION,
         name,
         shape,
         elements,
-        codec: CodecDesc::from_format(format),
+        codec: format.desc(),
         codes_len: format.codes_len() as u32,
         params_len: format.params_len() as u32,
         blocks: groups as u64,
@@ -62,7 +63,7 @@ pub fn encoded_len(name: &str, shape: &[u64], format: GroupFormat) -> Result<usi
     let header_len = postcard::serialize_with_flavor(&header, postcard::ser_flavors::Size::default())
         .map_err(|_| DeviceError::BadHeader)?;
     groups
-        .checked_mul(format.block_bytes())
+        .checked_mul(format.codes_len() + format.params_len())
         .and_then(|p| p.checked_add(header_len + CRC_LEN))
         .ok_or(DeviceError::TooLarge)
 }
@@ -81,10 +82,11 @@ pub fn write_tensor_into(
     buf: &mut [u8],
     name: &str,
     shape: &[u64],
-    format: GroupFormat,
+    format: impl Into<DeviceCodec>,
     codes: &[u8],
     params: &[u8],
 ) -> Result<usize, DeviceError> {
+    let format: DeviceCodec = format.into();
     let header = header_for(name, shape, format, codes, params)?;
     let needed = encoded_len(name, shape, format)?;
     if buf.len() < needed {
@@ -110,10 +112,11 @@ pub fn append_tensor(
     out: &mut alloc::vec::Vec<u8>,
     name: &str,
     shape: &[u64],
-    format: GroupFormat,
+    format: impl Into<DeviceCodec>,
     codes: &[u8],
     params: &[u8],
 ) -> Result<(), DeviceError> {
+    let format: DeviceCodec = format.into();
     let start = out.len();
     let len = encoded_len(name, shape, format)?;
     out.resize(start + len, 0);
@@ -137,10 +140,11 @@ pub fn append_tensor(
 pub fn write_tensor(
     name: &str,
     shape: &[u64],
-    format: GroupFormat,
+    format: impl Into<DeviceCodec>,
     codes: &[u8],
     params: &[u8],
 ) -> Result<alloc::vec::Vec<u8>, DeviceError> {
+    let format: DeviceCodec = format.into();
     let mut out = alloc::vec::Vec::new();
     append_tensor(&mut out, name, shape, format, codes, params)?;
     Ok(out)

@@ -43,7 +43,8 @@ pub fn run(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     );
     let out = dir.join("demo.parquet");
     let mut settings = args.settings.clone();
-    // The demo shows the edge profile (INT2 with quality fallback) unless told otherwise.
+    // The demo shows the edge profile (the `int2` preset with quality fallback) unless
+    // told otherwise.
     if settings.profile.is_none()
         && settings.config.is_none()
         && std::env::var_os("ARROW_QUANT_DEPLOYMENT_PROFILE").is_none()
@@ -73,11 +74,14 @@ pub fn run(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     if global.json {
         crate::out::print_json(&json!({
             "command": "demo",
+            "schema_version": crate::report::JSON_SCHEMA_VERSION,
             "dir": if keep { Some(dir.display().to_string()) } else { None },
             "model": { "tensors": m.tensors, "elements": m.elements, "bytes": m.bytes },
             "quantize": quantize_json(&summary),
             "validate": validate_json(&v),
             "max_cosine_difference": max_diff,
+            "timings": { "total_s": crate::usage::elapsed_s(), "quantize_s": [summary.report.time_s] },
+            "peak_rss_bytes": crate::usage::peak_rss_bytes(),
         }))?;
     } else {
         let mut text = quantize_text(&summary, global.verbose);

@@ -2,9 +2,12 @@
 //!
 //! The postcard (device) format holds one record per quantized tensor: a postcard
 //! header and the packed blocks exactly as stored in the Parquet file (no
-//! re-quantization), closed by a CRC-32 (layout in `arrowquant_core::device`).
+//! re-quantization), closed by a CRC-32 (layout in `arrowquant_core::device`). Plain
+//! group codecs and two-level codecs (every preset) are carried; per-row two-level
+//! layouts are not.
 //! Tensors stored unquantized in the Parquet file (1-D biases and norms, integer
-//! tensors, excluded tensors) have no device encoding: they are listed as skipped.
+//! tensors, excluded tensors) become raw records (their bytes, tag 2); only a dtype
+//! the device format does not name is listed as skipped.
 //! After writing, every record is read back with the core's device reader and
 //! compared, value for value, with the Parquet path's dequantization.
 //!
@@ -12,13 +15,14 @@
 //! every row against the manifest and decodes pages under the reader's panic guard;
 //! this module does no Parquet reading of its own.
 
+use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Context, anyhow, bail, ensure};
 use arrowquant_core::device;
 use arrowquant_core::preset::LayoutKind;
-use arrowquant_std::{AtomicFile, QuantizedFile};
+use arrowquant_std::{AtomicFile, QuantizedFile, StoredTensor};
 use serde_json::json;
 
 use crate::args::{ExportArgs, ExportFormat, GlobalArgs};
@@ -31,7 +35,7 @@ pub struct PostcardExport {
     pub bytes: u64,
     /// Tensor records written.
     pub records: usize,
-    /// Tensors left out (stored unquantized).
+    /// Tensors left out (a raw dtype the device format does not name).
     pub skipped: Vec<String>,
 }
 
@@ -74,7 +78,10 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
                     crate::report::mb(e.bytes)
                 );
                 if !e.skipped.is_empty() {
-                    s.push_str(&format!("skipped (stored unquantized): {}\n", e.skipped.join(", ")));
+                    s.push_str(&format!(
+                        "skipped (dtype not in the device format): {}\n",
+                        e.skipped.join(", ")
+                    ));
                 }
                 crate::out::print(&s)?;
             }
@@ -92,15 +99,11 @@ pub fn write_postcard(q: &QuantizedFile, out: &Path) -> anyhow::Result<PostcardE
     let mut w = BufWriter::with_capacity(1 << 20, file.writer()?);
     let mut records = 0usize;
     let mut record = Vec::new();
-    let skipped: Vec<String> =
-        q.tensors().iter().filter(|t| !t.is_quantized()).map(|t| t.name.clone()).collect();
     q.for_each_encoded_tensor(|t| -> anyhow::Result<()> {
         let name = &t.tensor.name;
-        // Searched group codecs store the same layout as plain ones; two-level
-        // layouts have no device encoding yet.
-        let LayoutKind::Group(format) = t.codec.codec().layout().kind else {
+        let Some(format) = device_codec(t.codec.codec().layout().kind) else {
             bail!(
-                "{}: tensor `{name}`: codec `{}` cannot be written to the device format",
+                "{}: tensor `{name}`: codec `{}` (per-row two-level) cannot be written to the device format",
                 q.path().display(),
                 t.tensor.codec
             );
@@ -112,22 +115,105 @@ pub fn write_postcard(q: &QuantizedFile, out: &Path) -> anyhow::Result<PostcardE
         records += 1;
         Ok(())
     })?;
+    let (raw_records, raw_hashes, skipped) = write_raw_tensors(q, &mut w, out)?;
+    records += raw_records;
     w.flush().with_context(|| format!("writing {}", out.display()))?;
     drop(w);
-    verify(q, file.tmp_path(), records)
+    verify(q, file.tmp_path(), records, &raw_hashes)
         .with_context(|| format!("checking {} before keeping it", out.display()))?;
     file.commit()?;
     let bytes = std::fs::metadata(out).with_context(|| format!("{}", out.display()))?.len();
     Ok(PostcardExport { bytes, records, skipped })
 }
 
-/// Reads every record back and compares it with the Parquet path, bit for bit.
-fn verify(q: &QuantizedFile, written: &Path, records: usize) -> anyhow::Result<()> {
+/// The device codec of a stored layout: group layouts (searched ones store the same
+/// layout as plain ones) and two-level layouts without per-row scales (every preset).
+pub fn device_codec(kind: LayoutKind) -> Option<device::DeviceCodec> {
+    match kind {
+        LayoutKind::Group(f) => Some(f.into()),
+        LayoutKind::TwoLevel { format, per_row: false } => Some(format.into()),
+        LayoutKind::TwoLevel { per_row: true, .. } => None,
+    }
+}
+
+/// FNV-1a of a raw tensor's bytes, to check non-float raw records on read-back.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Appends one raw record per tensor stored unquantized (their bytes as in the Parquet
+/// file) and returns how many, the byte hash of each non-float one, and the tensors
+/// whose dtype the device format does not name (skipped). Memory: one raw tensor.
+fn write_raw_tensors(
+    q: &QuantizedFile,
+    w: &mut impl Write,
+    out: &Path,
+) -> anyhow::Result<(usize, HashMap<String, u64>, Vec<String>)> {
+    let raw: Vec<_> = q.tensors().iter().filter(|t| !t.is_quantized()).collect();
+    let skipped: Vec<String> = raw
+        .iter()
+        .filter(|t| device::RawDtype::from_name(&t.dtype).is_none())
+        .map(|t| t.name.clone())
+        .collect();
+    let (mut records, mut hashes) = (0usize, HashMap::new());
+    if raw.len() == skipped.len() {
+        return Ok((0, hashes, skipped));
+    }
+    let (mut current, mut buf, mut record): (Option<&StoredTensor>, Vec<u8>, Vec<u8>) =
+        (None, Vec::new(), Vec::new());
+    let mut flush = |t: &StoredTensor, buf: &mut Vec<u8>| -> anyhow::Result<()> {
+        let Some(dtype) = device::RawDtype::from_name(&t.dtype) else { return Ok(()) };
+        record.clear();
+        device::append_tensor(&mut record, &t.name, &t.shape, device::DeviceCodec::Raw(dtype), buf, &[])
+            .map_err(|e| anyhow!("{}: tensor `{}`: {e}", q.path().display(), t.name))?;
+        w.write_all(&record).with_context(|| format!("writing {}", out.display()))?;
+        if dtype.to_f32(&vec![0u8; dtype.size()]).is_none() {
+            hashes.insert(t.name.clone(), fnv1a(buf));
+        }
+        records += 1;
+        buf.clear();
+        Ok(())
+    };
+    // The scan's callback returns the library's error type: a write error is kept
+    // here and returned after the scan.
+    let mut failed = None;
+    q.for_each_chunk(|t, _, data| {
+        if let (arrowquant_std::ChunkData::Raw(bytes), None) = (data, &failed) {
+            if let Some(prev) = current.filter(|c| c.name != t.name) {
+                failed = flush(prev, &mut buf).err();
+            }
+            current = q.tensor(&t.name);
+            buf.extend_from_slice(bytes);
+        }
+        Ok(())
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if let Some(t) = current {
+        flush(t, &mut buf)?;
+    }
+    Ok((records, hashes, skipped))
+}
+
+/// Reads every record back and compares it with the Parquet path, bit for bit (raw
+/// non-float records: their bytes, by hash).
+fn verify(
+    q: &QuantizedFile,
+    written: &Path,
+    records: usize,
+    raw_hashes: &HashMap<String, u64>,
+) -> anyhow::Result<()> {
     let bytes = std::fs::read(written).with_context(|| format!("reading {}", written.display()))?;
     let mut seen = 0usize;
     let mut values = Vec::new();
     for rec in device::tensors(&bytes) {
         let t = rec.map_err(|e| anyhow!("record {seen}: {e}"))?;
+        if let Some(&h) = raw_hashes.get(t.name()) {
+            ensure!(fnv1a(t.codes()) == h, "tensor `{}`: raw bytes differ from the Parquet file's", t.name());
+            seen += 1;
+            continue;
+        }
         values.clear();
         values.resize(t.len(), 0f32);
         t.dequantize_into(&mut values).map_err(|e| anyhow!("tensor `{}`: {e}", t.name()))?;

@@ -234,15 +234,22 @@ fn device_rows(path: &Path) -> anyhow::Result<Listing> {
     let mut rows = Vec::new();
     for (i, rec) in device::tensors(&bytes).enumerate() {
         let t = rec.map_err(|e| anyhow!("{}: record {i}: {e}", path.display()))?;
-        let f = t.format();
         rows.push(Row {
             name: t.name().to_string(),
-            dtype: "-".into(),
+            dtype: t.raw_dtype().map_or("-", |d| d.name()).into(),
             shape: t.shape().to_vec(),
             elements: t.len() as u64,
-            bits: Some(f.bits.get()),
+            bits: Some(u32::from(t.bits())),
             bytes: (t.codes().len() + t.params().len()) as u64,
-            extra: json!({ "group_size": f.group_len(), "groups": t.groups() }),
+            extra: json!({
+                "group_size": t.group_len(),
+                "groups": t.groups(),
+                "codec": match t.codec() {
+                    device::DeviceCodec::Group(_) => "group".to_string(),
+                    device::DeviceCodec::TwoLevel(_) => "two-level".to_string(),
+                    device::DeviceCodec::Raw(d) => format!("raw {}", d.name()),
+                },
+            }),
         });
     }
     Ok(("arrowquant-device", rows, bytes.len() as u64, json!({})))

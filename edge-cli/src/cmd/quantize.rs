@@ -65,19 +65,23 @@ pub fn outcome_of(summaries: &[QuantizeSummary]) -> Outcome {
     }
 }
 
-/// Prints one report per model, or one JSON object (`{"models": [...]}` for several).
+/// Prints one report per model, or the one JSON document of docs/JSON.md (the same
+/// shape for any number of models).
 ///
 /// # Errors
 /// A write error on stdout.
 pub fn print_summaries(summaries: &[QuantizeSummary], global: &GlobalArgs) -> anyhow::Result<()> {
     if global.json {
-        let value = match summaries {
-            [one] => quantize_json(one),
-            many => {
-                serde_json::json!({ "command": "quantize", "models": many.iter().map(quantize_json).collect::<Vec<_>>() })
-            }
-        };
-        crate::out::print_json(&value)
+        crate::out::print_json(&serde_json::json!({
+            "command": "quantize",
+            "schema_version": crate::report::JSON_SCHEMA_VERSION,
+            "models": summaries.iter().map(quantize_json).collect::<Vec<_>>(),
+            "timings": {
+                "total_s": crate::usage::elapsed_s(),
+                "quantize_s": summaries.iter().map(|s| s.report.time_s).collect::<Vec<_>>(),
+            },
+            "peak_rss_bytes": crate::usage::peak_rss_bytes(),
+        }))
     } else {
         let text: Vec<String> = summaries.iter().map(|s| quantize_text(s, global.verbose)).collect();
         crate::out::print(&text.join("\n"))
@@ -138,6 +142,9 @@ pub fn plan(
             );
             crate::out::note(global, &msg);
         }
+        if format == QuantFormat::Postcard {
+            crate::cmd::postcard_fit::check(&config)?;
+        }
         // Report what was used: an explicit modality overrides the detected one.
         let detection = if config.modality == detection.modality {
             detection
@@ -160,6 +167,17 @@ pub fn plan(
         crate::output::check(&out, &reads)?;
         if global.verbose {
             crate::out::note(global, &format!("{}: configuration {}", input.display(), config.to_json()));
+        }
+        if let (Some(asked), Some(used)) = (&settings.preset, &config.preset)
+            && asked != used
+            && format != QuantFormat::Gguf
+        {
+            crate::out::note(
+                global,
+                &format!(
+                    "--preset {asked}: a ggml type name, quantizing with the `{used}` preset (arrowquant presets)"
+                ),
+            );
         }
         jobs.push(Job { input: input.clone(), model, output: out, config, detection });
     }

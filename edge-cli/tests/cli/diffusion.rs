@@ -31,7 +31,8 @@ fn cli_calibration_and_target_bpw_flags_report_store_and_inspect() {
         "0.5",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let j: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let j = &doc["models"][0];
     assert_eq!(j["time_aware"]["stored"], true);
     assert_eq!(j["time_aware"]["table"]["layers"].as_array().unwrap().len(), 2);
     assert_eq!(j["mixed_precision"]["tensors"].as_array().unwrap().len(), 3);

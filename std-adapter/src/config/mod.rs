@@ -27,6 +27,14 @@
 //! | `min_accuracy` | 0.65 | 0.85 | 0.95 |
 //! | `calibration_samples` | 32 | 128 | 512 |
 //! | `enable_streaming` | true | false | false |
+//! | `preset` | `int2` | `int4` | `int8` |
+//!
+//! Each profile quantizes with the quality preset of its bit width (`int2`, `int4`,
+//! `int8`: two-level codecs searched for the lowest error, `arrowquant presets` lists
+//! them with their size and quality), so the first run shows a good result. A layer
+//! that sets `bit_width` without a `preset` gets the quality preset of that width; a
+//! layer that sets `group_size` or `scheme` (the plain group format's knobs) gets the
+//! plain min-max group codec, as does `preset: fast`.
 //!
 //! Every profile streams in bounded memory (`max_memory`, default 256 MiB):
 //! `enable_streaming` is recorded for compatibility with the configuration guide but
@@ -329,6 +337,7 @@ impl Config {
             target_bpw: None,
             equalization_alpha: DEFAULT_EQUALIZATION_ALPHA,
         }
+        .with_preset_of_width()
     }
 
     /// Resolves a configuration from all layers: profile defaults, an optional YAML file,
@@ -348,11 +357,22 @@ impl Config {
     /// # Errors
     /// A validation error.
     pub fn from_layers(layers: &[ConfigLayer]) -> Result<Self, ConfigError> {
+        Self::from_defaults_and_layers(&ConfigLayer::default(), layers)
+    }
+
+    /// As [`from_layers`](Self::from_layers) with `defaults` (a modality's) applied
+    /// first. Those defaults are not the user's choice of codec: their `group_size`
+    /// does not turn the profile's quality preset off.
+    pub(crate) fn from_defaults_and_layers(
+        defaults: &ConfigLayer,
+        layers: &[ConfigLayer],
+    ) -> Result<Self, ConfigError> {
         let profile = layers.iter().rev().find_map(|l| l.deployment_profile).unwrap_or_default();
         let mut c = Config::from_profile(profile);
-        for l in layers {
+        for l in std::iter::once(defaults).chain(layers) {
             l.apply_to(&mut c);
         }
+        preset_choice::settle(&mut c, layers);
         c.validate()?;
         Ok(c)
     }
@@ -447,10 +467,12 @@ mod error;
 mod glob;
 mod layer;
 pub(crate) mod modality;
+mod preset_choice;
 
 pub use error::ConfigError;
 pub(crate) use glob::glob_match;
 pub use layer::{ConfigLayer, parse_bytes, unknown_env_warnings};
+pub use preset_choice::quality_preset;
 
 #[cfg(test)]
 mod tests;

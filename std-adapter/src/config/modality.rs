@@ -15,8 +15,9 @@
 //!
 //! Text and code use discrete diffusion strategies: spatial quantization off,
 //! 128 calibration samples. Image and audio use continuous strategies: spatial on,
-//! groups of 64 weights, 256 calibration samples. These apply on top of the
-//! deployment profile and under the config file, environment and flags.
+//! groups of 64 weights (for the plain group codec: the profile's quality preset keeps
+//! its own blocks), 256 calibration samples. These apply on top of the deployment
+//! profile and under the config file, environment and flags.
 
 use std::path::{Path, PathBuf};
 
@@ -68,14 +69,13 @@ pub fn resolve_for_model(
     let chosen = explicit.modality.or(env.modality).or(file.and_then(|f| f.modality)).or(detection.modality);
     let named_profile =
         explicit.deployment_profile.or(env.deployment_profile).or(file.and_then(|f| f.deployment_profile));
-    let mut layers = Vec::with_capacity(4);
-    if let Some(m) = chosen.filter(|_| named_profile.is_none()) {
-        layers.push(defaults_for(m));
-    }
-    layers.push(file.cloned().unwrap_or_default());
-    layers.push(env.clone());
-    layers.push(ConfigLayer { modality: chosen, ..explicit.clone() });
-    Config::from_layers(&layers)
+    let defaults = chosen.filter(|_| named_profile.is_none()).map(defaults_for).unwrap_or_default();
+    let layers = [
+        file.cloned().unwrap_or_default(),
+        env.clone(),
+        ConfigLayer { modality: chosen, ..explicit.clone() },
+    ];
+    Config::from_defaults_and_layers(&defaults, &layers)
 }
 
 /// One line describing [`defaults_for`], for reports.

@@ -13,6 +13,28 @@ fn profiles_follow_the_guide() {
 }
 
 #[test]
+fn profiles_default_to_the_quality_preset_of_their_width() {
+    let preset = |layers: &[ConfigLayer]| Config::from_layers(layers).unwrap().preset;
+    for (p, want) in [(Profile::Edge, "int2"), (Profile::Local, "int4"), (Profile::Cloud, "int8")] {
+        assert_eq!(Config::from_profile(p).preset.as_deref(), Some(want));
+        let l = ConfigLayer { deployment_profile: Some(p), ..Default::default() };
+        assert_eq!(preset(&[l]).as_deref(), Some(want));
+    }
+    let file = ConfigLayer::from_yaml_str("deployment_profile: edge\nbit_width: 8\n").unwrap();
+    assert_eq!(
+        preset(std::slice::from_ref(&file)).as_deref(),
+        Some("int8"),
+        "a width alone takes its quality preset"
+    );
+    let gs = ConfigLayer { group_size: Some(64), ..Default::default() };
+    assert_eq!(preset(&[file.clone(), gs]), None, "the plain knobs give the plain group codec");
+    let named = ConfigLayer { preset: Some("fast".into()), ..Default::default() };
+    assert_eq!(preset(&[named, file]).as_deref(), Some("fast"), "a named preset in any layer stays");
+    let ggml = ConfigLayer { preset: Some("q4_k_m".into()), ..Default::default() };
+    assert_eq!(preset(&[ggml]).as_deref(), Some("int4"), "a ggml name is recorded as its preset");
+}
+
+#[test]
 fn precedence_file_env_explicit() {
     let file =
         ConfigLayer::from_yaml_str("deployment_profile: edge\nbit_width: 8\nmax_memory: 512M\n").unwrap();

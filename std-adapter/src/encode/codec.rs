@@ -41,12 +41,13 @@ impl CodecChoice {
         Ok(CodecChoice { codec: AnyCodec::Group(GroupCodec::new(f)), preset: None })
     }
 
-    /// The codec of a named preset (`fast`, `int2`, `int4`, ...).
+    /// The codec of a named preset (`fast`, `int2`, `int4`, ...) or of a ggml type name
+    /// standing for one (`Q4_K_M` -> `int4`, [`Preset::from_ggml_name`]).
     ///
     /// # Errors
     /// [`ConfigError::UnknownPreset`] listing the known names.
     pub fn from_preset(name: &str) -> Result<Self, ConfigError> {
-        let p = Preset::from_name(name).ok_or_else(|| ConfigError::UnknownPreset {
+        let p = preset_by_name(name).ok_or_else(|| ConfigError::UnknownPreset {
             name: name.to_string(),
             allowed: preset_names().join(", "),
         })?;
@@ -128,6 +129,11 @@ impl CodecChoice {
     }
 }
 
+/// The preset a `preset` value names: its own name, or a ggml type name standing for one.
+pub fn preset_by_name(name: &str) -> Option<Preset> {
+    Preset::from_name(name).or_else(|| Preset::from_ggml_name(name))
+}
+
 /// Names accepted by `preset`.
 pub fn preset_names() -> Vec<&'static str> {
     Preset::ALL.iter().map(|p| p.name()).collect()
@@ -151,7 +157,8 @@ mod tests {
 
     #[test]
     fn ids_round_trip_and_fallback_widens() {
-        let c = CodecChoice::from_config(&Config::default()).unwrap();
+        let plain = Config { preset: None, ..Config::default() };
+        let c = CodecChoice::from_config(&plain).unwrap();
         assert_eq!(c.id(), "g4a128");
         assert_eq!(CodecChoice::from_stored(&c.id()).unwrap().codec(), c.codec());
         assert_eq!(c.wider().unwrap().id(), "g8a128");
@@ -167,5 +174,6 @@ mod tests {
         let p = CodecChoice::from_preset("int2").unwrap();
         assert_eq!((p.bits(), p.wider().unwrap().bits()), (2, 4));
         assert!(matches!(CodecChoice::from_preset("int3"), Err(ConfigError::UnknownPreset { .. })));
+        assert_eq!(CodecChoice::from_preset("Q4_K_M").unwrap().preset(), Some(Preset::Int4));
     }
 }

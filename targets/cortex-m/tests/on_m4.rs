@@ -159,7 +159,7 @@ mod tests {
                 t.shape(),
                 t.groups(),
                 t.group_len(),
-                t.format().bits.get()
+                t.bits()
             );
             seen += 1;
         }
