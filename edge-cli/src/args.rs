@@ -245,9 +245,9 @@ pub struct QuantizeArgs {
     pub gguf_type: Option<String>,
     /// With `--format gguf`: how hard the block encoders search. `fast` (Q2_K and Q4_K
     /// several times faster, at least ggml's quality over each tensor) or `best` (no
-    /// block worse than ggml's own quantizer; slower).
-    #[arg(long, value_name = "EFFORT", value_parser = parse_effort, default_value = "fast")]
-    pub gguf_effort: Effort,
+    /// block worse than ggml's own quantizer; slower). Default: fast.
+    #[arg(long, value_name = "EFFORT", value_parser = parse_effort)]
+    pub gguf_effort: Option<Effort>,
     /// How to quantize.
     #[command(flatten)]
     pub settings: QuantSettings,

@@ -43,6 +43,18 @@ pub fn run(args: &QuantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> 
     if args.format == QuantFormat::Gguf {
         return crate::cmd::quantize_gguf::run(args, global);
     }
+    // GGUF-only flags must not be silently ignored.
+    for (given, flag) in
+        [(args.gguf_type.is_some(), "--gguf-type"), (args.gguf_effort.is_some(), "--gguf-effort")]
+    {
+        if given {
+            let name = clap::ValueEnum::to_possible_value(&args.format).map(|v| v.get_name().to_string());
+            anyhow::bail!(
+                "{flag} applies to --format gguf only (this run writes {})",
+                name.unwrap_or_default()
+            );
+        }
+    }
     let jobs = plan(&args.models, &args.output, args.format, &args.settings, global)?;
     let mut summaries = Vec::with_capacity(jobs.len());
     for job in &jobs {

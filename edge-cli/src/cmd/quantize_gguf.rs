@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use arrowquant_std::core::ggml::GgmlType;
+use arrowquant_std::core::ggml::{Effort, GgmlType};
 use arrowquant_std::{ConfigLayer, Model, OutputInfo};
 use arrowquant_std::{GgufModel, is_gguf};
 use arrowquant_std::{GgufSource, gguf_target_type as target_type, write_gguf};
@@ -63,7 +63,7 @@ pub fn run(args: &QuantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> 
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating output directory {}", dir.display()))?;
     }
-    let report = write_gguf(&source, &config, target, args.gguf_effort, &output)
+    let report = write_gguf(&source, &config, target, args.gguf_effort.unwrap_or(Effort::Fast), &output)
         .with_context(|| format!("quantizing {} to GGUF", input.display()))?;
     let out = OutputInfo {
         format: "gguf",

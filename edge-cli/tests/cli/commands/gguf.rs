@@ -171,6 +171,14 @@ fn gguf_effort_best_is_never_worse_than_fast_and_a_bad_effort_is_a_usage_error()
         assert_ne!(files[0], files[1], "{ty}: the efforts must differ");
         assert!(sqnr[1] >= sqnr[0] - 1e-9, "{ty}: best {} < fast {}", sqnr[1], sqnr[0]);
     }
+    // GGUF-only flags are refused, not ignored, for the other formats.
+    for flag in [["--gguf-type", "Q4_K"], ["--gguf-effort", "best"]] {
+        let out = dir.path().join("m.parquet");
+        let r = run(&[&["quantize", s(&model), "-o", s(&out)][..], &flag].concat());
+        assert_eq!(r.code, 2, "{flag:?}: {r:?}");
+        assert!(r.stderr.contains(flag[0]) && r.stderr.contains("parquet"), "{r:?}");
+        assert!(!out.exists());
+    }
     let out = dir.path().join("bad.gguf");
     let r = run(&["quantize", s(&model), "--format", "gguf", "-o", s(&out), "--gguf-effort", "turbo"]);
     assert_eq!(r.code, 2, "{r:?}");

@@ -93,11 +93,11 @@ fn unknown_presets_list_the_presets() {
     let model = hostile_model(dir.path());
     let out = dir.path().join("q.parquet");
     let r = run(arrowquant(
-        &["quantize", model.to_str().unwrap(), "-o", out.to_str().unwrap(), "--preset", "Q4_K_M"],
+        &["quantize", model.to_str().unwrap(), "-o", out.to_str().unwrap(), "--preset", "int3-turbo"],
         &[],
     ));
     let names: Vec<&str> = arrowquant_std::core::Preset::ALL.iter().map(|p| p.name()).collect();
-    let mut needles = vec!["preset `Q4_K_M` is unknown"];
+    let mut needles = vec!["preset `int3-turbo` is unknown"];
     needles.extend(&names);
     check_input_error(&r, &needles).unwrap();
     assert!(!r.stderr.contains("UnknownPreset"), "{r:?}");
