@@ -414,10 +414,14 @@ fn config_precedence_env_and_validation() {
         ("group_size: 100\n", ConfigError::InvalidGroupSize(100)),
         ("min_accuracy: 1.5\n", ConfigError::InvalidAccuracy(1.5)),
     ] {
-        std::fs::write(&yaml, yaml_text).unwrap();
-        let e = Config::from_layers(&[ConfigLayer::from_yaml_file(&yaml).unwrap()]).unwrap_err();
+        // Parsed from text, the merged configuration names the field.
+        let e = Config::from_layers(&[ConfigLayer::from_yaml_str(yaml_text).unwrap()]).unwrap_err();
         assert_eq!(e, err);
         assert!(e.to_string().contains("(allowed: "), "allowed values in: {e}");
+        // Read from a file, the error names the file too.
+        std::fs::write(&yaml, yaml_text).unwrap();
+        let e = ConfigLayer::from_yaml_file(&yaml).unwrap_err();
+        assert_eq!(e, ConfigError::File { path: yaml.clone(), message: err.to_string() });
     }
     std::fs::write(&yaml, "bit_width: four\n").unwrap();
     let e = ConfigLayer::from_yaml_file(&yaml).unwrap_err().to_string();

@@ -64,6 +64,29 @@ pub fn run(args: &QuantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> 
     Ok(outcome_of(&summaries))
 }
 
+/// Every include/exclude pattern must match one of the model's tensors; a thread
+/// count above the machine's cores is capped with a warning.
+///
+/// # Errors
+/// A pattern that matches nothing, naming the model.
+pub fn check_patterns_and_threads(
+    config: &Config,
+    tensor_names: &[&str],
+    input: &Path,
+    global: &GlobalArgs,
+) -> anyhow::Result<()> {
+    config.check_patterns(tensor_names).with_context(|| format!("model {}", input.display()))?;
+    if config.effective_threads() < config.num_threads {
+        let msg = format!(
+            "warning: {} threads asked for; using {}, the cores this machine has",
+            config.num_threads,
+            config.effective_threads()
+        );
+        crate::out::note(global, &msg);
+    }
+    Ok(())
+}
+
 /// Exit 1 if a tensor is below min accuracy even at 8 bits.
 pub fn outcome_of(summaries: &[QuantizeSummary]) -> Outcome {
     let below: Vec<String> = summaries
@@ -145,15 +168,7 @@ pub fn plan(
         }
         let config = resolve_config(settings, file_layer.as_ref(), &env_layer, &detection)?;
         let tensor_names: Vec<&str> = model.tensors.iter().map(|t| t.name.as_str()).collect();
-        config.check_patterns(&tensor_names).with_context(|| format!("model {}", input.display()))?;
-        if config.effective_threads() < config.num_threads {
-            let msg = format!(
-                "warning: {} threads asked for; using {}, the cores this machine has",
-                config.num_threads,
-                config.effective_threads()
-            );
-            crate::out::note(global, &msg);
-        }
+        check_patterns_and_threads(&config, &tensor_names, input, global)?;
         if format == QuantFormat::Postcard {
             crate::cmd::postcard_fit::check(&config)?;
         }

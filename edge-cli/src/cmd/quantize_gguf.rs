@@ -58,6 +58,8 @@ pub fn run(args: &QuantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> 
         crate::cmd::quantize::resolve_config(&args.settings, file_layer.as_ref(), &env_layer, &detection)?;
     files.extend(config.calibration.iter().cloned());
     crate::output::check(&output, &files)?;
+    let names: Vec<&str> = source.tensors.iter().map(|t| t.name.as_str()).collect();
+    crate::cmd::quantize::check_patterns_and_threads(&config, &names, input, global)?;
     let target = forced.unwrap_or_else(|| target_type(&config));
     if let Some(dir) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)

@@ -54,10 +54,15 @@ impl ConfigLayer {
             path: path.to_path_buf(),
             message: format!("not UTF-8 text (at byte {})", e.utf8_error().valid_up_to()),
         })?;
-        Self::from_yaml_str(&text).map_err(|e| match e {
+        let layer = Self::from_yaml_str(&text).map_err(|e| match e {
             ConfigError::File { message, .. } => ConfigError::File { path: path.to_path_buf(), message },
             other => other,
-        })
+        })?;
+        // A bad value is checked here, against the defaults, so the error names this
+        // file (checked only after every layer is merged, it named no source).
+        super::Config::from_layers(std::slice::from_ref(&layer))
+            .map_err(|e| ConfigError::File { path: path.to_path_buf(), message: e.to_string() })?;
+        Ok(layer)
     }
 
     /// Parses YAML text (an empty document is an empty layer).

@@ -448,6 +448,17 @@ impl Config {
         Ok(())
     }
 
+    /// Why the include/exclude patterns keep tensor `name` unquantized, if they do.
+    pub fn pattern_reason(&self, name: &str) -> Option<String> {
+        if let Some(p) = self.exclude.iter().find(|p| glob_match(p, name)) {
+            return Some(format!("excluded by pattern `{p}`"));
+        }
+        if !self.include.is_empty() && !self.include.iter().any(|p| glob_match(p, name)) {
+            return Some("not matched by any include pattern".into());
+        }
+        None
+    }
+
     /// The worker threads a run uses: `num_threads` capped to the cores this machine
     /// has, all of them for 0. More threads than cores only add start-up and switching
     /// work (5000 threads took a minute on a 4 KB model), and a count from a file or

@@ -3,7 +3,7 @@
 
 use arrowquant_core::{BlockCodec, Quality};
 
-use crate::config::{Config, glob_match};
+use crate::config::Config;
 use crate::container::parquet::writer::{ChunkRow, ParquetSink, RowMetrics, TensorRowInfo};
 use crate::encode::chunk::EncodedChunk;
 use crate::encode::codec::{CodecChoice, RAW_CODEC_ID};
@@ -92,11 +92,8 @@ impl<'c> Engine<'c> {
         if t.dtype.quantizable().is_none() {
             return Some(format!("dtype {} is not quantized", t.dtype.name()));
         }
-        if let Some(p) = c.exclude.iter().find(|p| glob_match(p, &t.name)) {
-            return Some(format!("excluded by pattern `{p}`"));
-        }
-        if !c.include.is_empty() && !c.include.iter().any(|p| glob_match(p, &t.name)) {
-            return Some("not matched by any include pattern".into());
+        if let Some(why) = c.pattern_reason(&t.name) {
+            return Some(why);
         }
         if t.shape.len() < 2 && !c.quantize_1d {
             return Some(format!("{}-D tensor kept exact (biases and norms)", t.shape.len()));

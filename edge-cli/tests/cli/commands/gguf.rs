@@ -211,6 +211,37 @@ fn gguf_output_is_the_same_on_one_and_two_threads() {
 }
 
 #[test]
+fn include_exclude_and_thread_caps_apply_to_gguf_output() {
+    let dir = tempdir();
+    let model = dir.path().join("m.safetensors");
+    let mut rng = Rng(8);
+    let tensors = [f32_tensor("a.weight", &[4, 256], &mut rng), f32_tensor("b.weight", &[4, 256], &mut rng)];
+    std::fs::write(&model, safetensors_bytes(&tensors)).unwrap();
+    let out = dir.path().join("o.gguf");
+    let base = ["quantize", s(&model), "--format", "gguf", "-o", s(&out), "--json"];
+    // --exclude keeps the tensor in its input type, with the reason.
+    let r = run(&[&base[..], &["--exclude", "b.*", "--threads", "5000"]].concat());
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = r.json();
+    let layers = j["layers"].as_array().unwrap();
+    assert_eq!(layers[0]["codec"], "Q4_K");
+    assert_eq!(layers[1]["codec"], "F32");
+    assert!(layers[1]["raw_reason"].as_str().unwrap().contains("b.*"), "{j}");
+    // The thread count is capped to the machine's cores, with a warning.
+    assert!(r.stderr.contains("5000 threads asked for"), "{r:?}");
+    let cores = std::thread::available_parallelism().unwrap().get() as u64;
+    assert!(j["threads"].as_u64().unwrap() <= cores, "{j}");
+    // --include leaves the others out; a pattern that matches nothing is an error.
+    let r = run(&[&base[..], &["--include", "a.*"]].concat());
+    assert_eq!(r.json()["layers"][1]["codec"], "F32", "{r:?}");
+    std::fs::remove_file(&out).unwrap();
+    let r = run(&[&base[..], &["--include", "nothing.*"]].concat());
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("nothing.*"), "{r:?}");
+    assert!(!out.exists());
+}
+
+#[test]
 fn gguf_input_keeps_every_key_value_and_tensor_name() {
     let dir = tempdir();
     let mut rng = Rng(5);

@@ -88,6 +88,20 @@ fn yaml_errors_name_the_file_line_and_column_and_list_the_keys_once() {
 }
 
 #[test]
+fn a_bad_value_in_the_yaml_file_names_the_file_and_the_allowed_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = hostile_model(dir.path());
+    let cfg = dir.path().join("cfg.yaml");
+    std::fs::write(&cfg, "bit_width: 3\n").unwrap();
+    let out = dir.path().join("q.parquet");
+    let args =
+        ["quantize", model.to_str().unwrap(), "-o", out.to_str().unwrap(), "--config", cfg.to_str().unwrap()];
+    let r = run(arrowquant(&args, &[]));
+    check_input_error(&r, &["cfg.yaml", "bit width 3", "allowed: 2, 4, 8"]).unwrap();
+    assert!(!out.exists());
+}
+
+#[test]
 fn unknown_presets_list_the_presets() {
     let dir = tempfile::tempdir().unwrap();
     let model = hostile_model(dir.path());

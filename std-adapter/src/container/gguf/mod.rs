@@ -24,8 +24,11 @@
 
 mod blocks;
 mod readback;
+mod types;
 
 pub use readback::{GgufExport, export_safetensors};
+use types::float_type;
+pub use types::{choose_type, file_type, target_type};
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -180,64 +183,6 @@ fn name_of(path: &Path) -> String {
     if stem.is_empty() { "model".into() } else { stem }
 }
 
-/// The target type of a configuration: a preset or width of 2 bits -> Q2_K, 8 bits ->
-/// Q8_0, anything else (the `int4` default) -> Q4_K.
-pub fn target_type(config: &Config) -> GgmlType {
-    let preset = config.preset.as_deref().unwrap_or("");
-    if preset.contains("int2") || (preset.is_empty() && config.bit_width == 2) {
-        GgmlType::Q2_K
-    } else if preset.contains("int8") || (preset.is_empty() && config.bit_width == 8) {
-        GgmlType::Q8_0
-    } else {
-        GgmlType::Q4_K
-    }
-}
-
-/// llama.cpp's `llama_ftype` for a file whose main type is `ty` (the K types as their
-/// `_M` mixes, as llama-quantize names `Q4_K`); `None` for a type llama.cpp has no
-/// file type for.
-pub fn file_type(ty: GgmlType) -> Option<u32> {
-    Some(match ty {
-        GgmlType::F32 => 0,
-        GgmlType::F16 => 1,
-        GgmlType::Q4_0 => 2,
-        GgmlType::Q4_1 => 3,
-        GgmlType::Q8_0 => 7,
-        GgmlType::Q5_0 => 8,
-        GgmlType::Q5_1 => 9,
-        GgmlType::Q2_K => 10,
-        GgmlType::Q3_K => 12,
-        GgmlType::Q4_K => 15,
-        GgmlType::Q5_K => 17,
-        GgmlType::Q6_K => 18,
-        GgmlType::IQ4_NL => 25,
-        GgmlType::IQ4_XS => 30,
-        GgmlType::BF16 => 32,
-        _ => return None,
-    })
-}
-
-/// The output type of one tensor and, when it differs from the target, why.
-pub fn choose_type(ne: &[u64], data: SourceData, target: GgmlType) -> (GgmlType, Option<String>) {
-    if let SourceData::Ggml(ty) = data {
-        return (ty, Some(format!("already {ty} in the input: copied as it is")));
-    }
-    if ne.len() == 1 {
-        return (GgmlType::F32, Some("1-D tensor (norm, bias) stays F32".into()));
-    }
-    let ty = target.for_row_len(ne[0]);
-    if ty == target {
-        (ty, None)
-    } else {
-        let why = format!(
-            "row length {} is not a multiple of {target}'s {}-weight block: {ty} (llama-quantize's fallback)",
-            ne[0],
-            target.block_len()
-        );
-        (ty, Some(why))
-    }
-}
-
 /// Writes `source` as a GGUF file at `out` with `target` as the main type, its block
 /// types encoded at `effort` ([`Effort::Fast`]: several times faster for Q2_K and
 /// Q4_K, at least ggml's quality over a tensor; [`Effort::Best`]: no block worse than
@@ -254,8 +199,15 @@ pub fn write_gguf(
     out: &Path,
 ) -> Result<QuantizeReport> {
     let start = Instant::now();
-    let plan: Vec<(GgmlType, Option<String>)> =
-        source.tensors.iter().map(|t| choose_type(&t.ne, t.data, target)).collect();
+    // --include/--exclude: a tensor they keep out stays in its input type.
+    let plan: Vec<(GgmlType, Option<String>)> = source
+        .tensors
+        .iter()
+        .map(|t| match (config.pattern_reason(&t.name), t.data) {
+            (Some(why), SourceData::Float(d)) => (float_type(d), Some(why)),
+            _ => choose_type(&t.ne, t.data, target),
+        })
+        .collect();
 
     let ftype = Value::U32(file_type(target).unwrap_or(0));
     let mut metadata = Metadata::new();
@@ -293,7 +245,7 @@ pub fn write_gguf(
     sink.write_all(layout.header_bytes()).map_err(io)?;
     let mut reports = Vec::with_capacity(source.tensors.len());
     let mut readers: Vec<(PathBuf, WindowReader)> = Vec::new();
-    let encoder = BlockEncoder::new(config.num_threads).map_err(|e| AdapterError::io(out, e))?;
+    let encoder = BlockEncoder::new(config.effective_threads()).map_err(|e| AdapterError::io(out, e))?;
     for (i, (t, (ty, reason))) in source.tensors.iter().zip(&plan).enumerate() {
         let reader = match readers.iter().position(|(p, _)| *p == t.file) {
             Some(k) => &readers[k].1,
