@@ -100,12 +100,24 @@ impl AtomicFile {
                 std::process::id(),
                 nanos & 0xffff_ffff
             ));
+            // Registered before it exists: a signal between the creation and the
+            // registration would leave it behind (seen under qemu-user, where that
+            // window is long). Removing a name that does not exist yet is harmless;
+            // the name carries our pid, so an existing one is ours or a dead run's.
+            let registered = temp_files::register(&tmp);
             match OpenOptions::new().write(true).create_new(true).open(&tmp) {
                 Ok(file) => {
-                    let _registered = temp_files::register(&tmp);
-                    return Ok(AtomicFile { file: Some(file), tmp, dest: dest.to_path_buf(), _registered });
+                    return Ok(AtomicFile {
+                        file: Some(file),
+                        tmp,
+                        dest: dest.to_path_buf(),
+                        _registered: registered,
+                    });
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    drop(registered);
+                    continue;
+                }
                 Err(e) => return Err(AdapterError::io(dest, e)),
             }
         }
