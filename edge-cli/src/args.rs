@@ -197,6 +197,7 @@ pub struct QuantSettings {
     pub fail_fast: bool,
     /// Mixed precision: choose a codec per tensor so the quantized payload averages at most
     /// this many bits per weight (e.g. 3.0); overrides --bits/--preset for quantized tensors.
+    /// With --format gguf it chooses among ggml's types (Q2_K ... Q8_0).
     #[arg(long, value_parser = parse_target_bpw, value_name = "BPW", help_heading = "Quantization")]
     pub target_bpw: Option<f64>,
     /// Calibration statistics file (docs/CALIBRATION.md): store time-aware activation
