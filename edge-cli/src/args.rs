@@ -141,6 +141,9 @@ pub enum ExportFormat {
     Postcard,
     /// Dequantized safetensors (as `dequantize`).
     Safetensors,
+    /// GGUF with the stored blocks repacked into ggml's types, no re-quantization
+    /// (int4 -> Q4_K, int2 -> Q2_K, INT4/INT8 groups of 32 -> Q4_0/Q4_1/Q8_0).
+    Gguf,
 }
 
 /// Element types of dequantized output.

@@ -23,10 +23,12 @@
 //! from it (smaller than the window), whatever the model size.
 
 mod blocks;
+mod from_parquet;
 mod mixed;
 mod readback;
 mod types;
 
+pub use from_parquet::{ParquetGgufExport, export_parquet};
 pub use readback::{GgufExport, export_safetensors};
 use types::float_type;
 pub use types::{choose_type, file_type, target_type};
