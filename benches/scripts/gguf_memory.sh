@@ -7,7 +7,7 @@
 #
 # Usage: benches/scripts/gguf_memory.sh [DIR]   (default /tmp/arrowquant-gguf; needs
 #        about 22 GB free there)
-#   TYPE=Q4_K  LAYERS="2 8 32"  THREADS="1 2"  CGROUP=1 (0 to skip the cgroup run)
+#   TYPE=Q4_K  LAYERS="2 8 32"  THREADS="1 2"  CGROUP_THREADS="2"  CGROUP=1 (0: no cgroup run)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dir=${1:-/tmp/arrowquant-gguf}
@@ -36,7 +36,7 @@ done
 rm -f "$dir/out.gguf"
 if [[ ${CGROUP:-1} == 1 ]]; then
     big="$dir/synthetic-$(echo ${LAYERS:-2 8 32} | awk '{print $NF}')l.gguf"
-    for th in ${THREADS:-1 2}; do
+    for th in ${CGROUP_THREADS:-2}; do
         echo
         echo "2 GiB cgroup, $th thread(s), $big:"
         CLI=1 OUT="$dir/cgroup.gguf" "$root/benches/scripts/cgroup_2g.sh" "$big" \
