@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use arrowquant_std::core::ggml::Effort;
-use arrowquant_std::{Modality, OutDtype, Profile, SchemeName};
+use arrowquant_std::{Compression, Modality, OutDtype, Profile, SchemeName};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Quantize model weights to INT2/INT4/INT8 on the device that runs the model.
@@ -125,6 +125,10 @@ pub struct QuantSettings {
     /// With --format gguf it chooses among ggml's types (Q2_K ... Q8_0).
     #[arg(long, value_parser = parse_target_bpw, value_name = "BPW", help_heading = "Quantization")]
     pub target_bpw: Option<f64>,
+    /// Parquet page compression: zstd (level 1, the default) or none (the file size
+    /// then shows the payload bits per weight; slow boards skip zstd's time).
+    #[arg(long, value_enum)]
+    pub compression: Option<Compression>,
     /// Calibration statistics file (docs/CALIBRATION.md): store time-aware activation
     /// parameters per layer and time group in the output.
     #[arg(long, value_name = "FILE.json", help_heading = "Diffusion")]

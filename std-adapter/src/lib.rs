@@ -86,8 +86,8 @@ pub use config::modality::{
     resolve_for_model as resolve_config_for_model,
 };
 pub use config::{
-    Config, ConfigError, ConfigLayer, MIN_MAX_MEMORY, Modality, Profile, SchemeName, parse_bytes,
-    quality_preset, unknown_env_warnings,
+    Compression, Config, ConfigError, ConfigLayer, MIN_MAX_MEMORY, Modality, Profile, SchemeName,
+    parse_bytes, quality_preset, unknown_env_warnings,
 };
 pub use container::atomic::AtomicFile;
 pub use container::gguf::{

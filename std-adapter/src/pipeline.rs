@@ -194,8 +194,14 @@ pub fn quantize_model_with(
         mixed = Some(plan);
     }
     let source_meta = serde_json::to_string(&model.metadata).unwrap_or_else(|_| "{}".into());
-    let mut sink =
-        ParquetSink::create(out, &config.to_json(), &source_meta, tuning.writer, engine.threads() > 1)?;
+    let mut sink = ParquetSink::create(
+        out,
+        &config.to_json(),
+        &source_meta,
+        tuning.writer,
+        engine.threads() > 1,
+        config.compression,
+    )?;
     // One open file at a time: tensors are visited file by file.
     let mut reader: Option<(usize, WindowReader)> = None;
     let bytes_total = model.total_bytes();

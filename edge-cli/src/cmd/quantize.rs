@@ -40,6 +40,14 @@ pub struct Job {
 /// # Errors
 /// Usage and input errors (exit 2), or a [`QualityError`] with `--fail-fast` (exit 1).
 pub fn run(args: &QuantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
+    // Parquet-only: the device file and GGUF have no page compression.
+    if args.settings.compression.is_some() && args.format != QuantFormat::Parquet {
+        let name = clap::ValueEnum::to_possible_value(&args.format).map(|v| v.get_name().to_string());
+        anyhow::bail!(
+            "--compression applies to --format parquet only (this run writes {})",
+            name.unwrap_or_default()
+        );
+    }
     if args.format == QuantFormat::Gguf {
         return crate::cmd::quantize_gguf::run(args, global);
     }
@@ -242,6 +250,7 @@ pub fn resolve_config(
         modality: s.modality,
         calibration: s.calibration.clone(),
         target_bpw: s.target_bpw,
+        compression: s.compression,
         ..Default::default()
     };
     resolve_config_for_model(file, env, &flags, detection).context("invalid configuration")

@@ -800,6 +800,7 @@ fn minilm_quantize_report_matches_validate() {
     }
 }
 
+mod compression;
 mod discover;
 mod format_doc;
 mod gguf;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Config, ConfigError, Modality, Profile, SchemeName};
+use super::{Compression, Config, ConfigError, Modality, Profile, SchemeName};
 use arrowquant_core::diffusion::ThermodynamicConfig;
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +40,7 @@ pub struct ConfigLayer {
     pub thermodynamic: Option<ThermodynamicConfig>,
     pub target_bpw: Option<f64>,
     pub equalization_alpha: Option<f32>,
+    pub compression: Option<Compression>,
 }
 
 impl ConfigLayer {
@@ -174,6 +175,9 @@ impl ConfigLayer {
                         v.trim().parse::<f64>().map_err(|_| bad("bits per weight, a number such as 3.0"))?,
                     )
                 }
+                "COMPRESSION" => {
+                    l.compression = Some(Compression::parse(v).ok_or_else(|| bad("zstd or none"))?)
+                }
                 _ => {}
             }
         }
@@ -203,7 +207,8 @@ impl ConfigLayer {
             quantize_1d,
             activation_bits,
             thermodynamic,
-            equalization_alpha
+            equalization_alpha,
+            compression
         );
         if let Some(p) = &self.calibration {
             c.calibration = Some(p.clone());
@@ -241,7 +246,7 @@ fn yaml_message(message: &str, text: &str) -> String {
 
 /// Keys whose values are text (names, paths, byte counts such as `512M`); every other
 /// setting is a number or a boolean and must be written as one.
-const TEXT_KEYS: [&str; 8] = [
+const TEXT_KEYS: [&str; 9] = [
     "deployment_profile",
     "scheme",
     "preset",
@@ -250,6 +255,7 @@ const TEXT_KEYS: [&str; 8] = [
     "max_memory",
     "interpolation",
     "beta_schedule",
+    "compression",
 ];
 
 /// A number or boolean written as a quoted string (`bit_width: "4"`) is an error: the
@@ -277,7 +283,7 @@ fn check_no_quoted_values(v: &serde_json::Value, path: &str) -> Result<(), Strin
 const ENV_PREFIX: &str = "ARROW_QUANT_";
 
 /// Every `ARROW_QUANT_*` name [`ConfigLayer::from_vars`] reads, without the prefix.
-pub const ENV_NAMES: [&str; 17] = [
+pub const ENV_NAMES: [&str; 18] = [
     "DEPLOYMENT_PROFILE",
     "BIT_WIDTH",
     "NUM_TIME_GROUPS",
@@ -295,6 +301,7 @@ pub const ENV_NAMES: [&str; 17] = [
     "ENABLE_SPATIAL",
     "EQUALIZATION_ALPHA",
     "TARGET_BPW",
+    "COMPRESSION",
 ];
 
 /// One warning per `ARROW_QUANT_*` variable of this process that no setting reads (a

@@ -54,6 +54,7 @@
 //! | `enable_spatial` | profile (true for `local`, `cloud`) | with `calibration` holding `channel_absmax`: channel equalization (SmoothQuant) of the 2-D weight each calibration layer feeds (docs/DIFFUSION.md) |
 //! | `equalization_alpha` | 0.5 | migration strength of that equalization (0-1) |
 //! | `target_bpw` | none | mixed precision: choose a codec per tensor so the quantized payload averages at most this many bits per weight |
+//! | `compression` | `zstd` | Parquet page compression: `zstd` (level 1) or `none` (the file's size then shows the payload bits per weight; slow boards skip zstd's time) |
 //!
 //! ```yaml
 //! calibration: cal.json
@@ -281,6 +282,32 @@ pub struct Config {
     /// Migration strength `alpha` of channel equalization (0-1, default 0.5).
     #[serde(default = "default_equalization_alpha")]
     pub equalization_alpha: f32,
+    /// Page compression of the Parquet output.
+    #[serde(default)]
+    pub compression: Compression,
+}
+
+/// Page compression of the Parquet output (readers see the same values either way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// zstd level 1: the parameter and string columns shrink; packed codes barely do.
+    #[default]
+    Zstd,
+    /// Uncompressed pages: the file size shows the payload, and no time goes to zstd.
+    None,
+}
+
+impl Compression {
+    /// Parses `zstd` or `none` (any case).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "zstd" => Some(Compression::Zstd),
+            "none" => Some(Compression::None),
+            _ => None,
+        }
+    }
 }
 
 /// Default migration strength of channel equalization (SmoothQuant's 0.5).
@@ -339,6 +366,7 @@ impl Config {
             thermodynamic: ThermodynamicConfig::default(),
             target_bpw: None,
             equalization_alpha: DEFAULT_EQUALIZATION_ALPHA,
+            compression: Compression::Zstd,
         }
         .with_preset_of_width()
     }

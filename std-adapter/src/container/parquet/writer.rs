@@ -280,13 +280,17 @@ impl std::fmt::Debug for ParquetSink {
     }
 }
 
-/// Writer properties of ArrowQuant files: zstd, no dictionary or statistics on the
-/// large binary columns (they would copy megabytes into page headers).
-pub fn writer_properties(kv: Vec<KeyValue>) -> WriterProperties {
+/// Writer properties of ArrowQuant files: zstd (or no compression), no dictionary or
+/// statistics on the large binary columns (they would copy megabytes into page headers).
+pub fn writer_properties(kv: Vec<KeyValue>, compression: crate::config::Compression) -> WriterProperties {
+    let compression = match compression {
+        // Level 1: packed codes are nearly incompressible, so higher levels cost time
+        // for almost nothing; the scale/offset and string columns still shrink well.
+        crate::config::Compression::Zstd => Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()),
+        crate::config::Compression::None => Compression::UNCOMPRESSED,
+    };
     let mut b = WriterProperties::builder()
-        // Level 1: packed codes are nearly incompressible, so higher levels cost time for
-        // almost nothing; the scale/offset and string columns still shrink well.
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+        .set_compression(compression)
         .set_dictionary_enabled(false)
         .set_max_row_group_row_count(None)
         .set_max_row_group_bytes(None)
@@ -314,6 +318,7 @@ impl ParquetSink {
         source_metadata_json: &str,
         limits: WriterLimits,
         threaded: bool,
+        compression: crate::config::Compression,
     ) -> Result<Self> {
         let out = AtomicFile::create(path)?;
         let file = out.writer()?;
@@ -329,7 +334,7 @@ impl ParquetSink {
         let writer = ArrowWriter::try_new(
             BufWriter::with_capacity(1 << 20, file),
             schema::schema(),
-            Some(writer_properties(kv)),
+            Some(writer_properties(kv, compression)),
         )
         .map_err(|e| AdapterError::parquet(path, e))?;
         let writer = BatchWriter::new(writer, limits.row_group_bytes, path, threaded)?;
