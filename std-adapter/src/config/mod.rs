@@ -282,8 +282,9 @@ pub struct Config {
     /// Migration strength `alpha` of channel equalization (0-1, default 0.5).
     #[serde(default = "default_equalization_alpha")]
     pub equalization_alpha: f32,
-    /// Page compression of the Parquet output.
-    #[serde(default)]
+    /// Page compression of the Parquet output. Not written when it is the default, so
+    /// the configuration stored in a file (and the file's bytes) stay as they were.
+    #[serde(default, skip_serializing_if = "Compression::is_default")]
     pub compression: Compression,
 }
 
@@ -300,6 +301,11 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Whether this is the default (zstd).
+    pub fn is_default(&self) -> bool {
+        *self == Compression::Zstd
+    }
+
     /// Parses `zstd` or `none` (any case).
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
