@@ -1,7 +1,8 @@
 //! `arrowquant inspect FILE`: the tensors of a safetensors model, an ArrowQuant
-//! Parquet file or a device (postcard) file, with shapes, dtypes, bits, bits per
-//! weight and sizes. The kind of file is recognised by its first bytes (`PAR1`,
-//! `AQDV`), not its name.
+//! Parquet file, a device (postcard) file or a GGUF file, with shapes, dtypes (the
+//! ggml type for GGUF), bits, bits per weight and sizes; for GGUF also its key-value
+//! pairs (arrays shown by type and length). The kind of file is recognised by its
+//! first bytes (`PAR1`, `AQDV`, `GGUF`), not its name.
 
 use std::path::Path;
 
@@ -41,6 +42,7 @@ pub fn run(args: &InspectArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
             listing
         }
         Kind::Device => device_rows(path)?,
+        Kind::Gguf => gguf_rows(path)?,
         Kind::Safetensors => safetensors_rows(path)?,
     };
     let elements: u64 = rows.iter().map(|r| r.elements).sum();
@@ -142,6 +144,7 @@ fn sections_text(o: &mut String, q: &QuantizedFile) {
 enum Kind {
     Parquet,
     Device,
+    Gguf,
     Safetensors,
 }
 
@@ -155,6 +158,7 @@ fn sniff(path: &Path) -> anyhow::Result<Kind> {
     Ok(match FileKind::sniff(path).with_context(|| format!("{}", path.display()))? {
         FileKind::Parquet => Kind::Parquet,
         FileKind::Device => Kind::Device,
+        FileKind::Gguf => Kind::Gguf,
         _ => Kind::Safetensors,
     })
 }
@@ -178,6 +182,53 @@ fn safetensors_rows(path: &Path) -> anyhow::Result<Listing> {
         })
         .collect();
     Ok(("safetensors", rows, file_bytes, json!(m.metadata)))
+}
+
+/// A GGUF file: every tensor (shape outermost first, as for safetensors) with its
+/// ggml type, and the key-value pairs (arrays as `[type; length]`).
+fn gguf_rows(path: &Path) -> anyhow::Result<Listing> {
+    use arrowquant_std::core::gguf::Value as Kv;
+    let m = arrowquant_std::GgufModel::open(path)
+        .with_context(|| format!("opening GGUF file {}", path.display()))?;
+    let file_bytes = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?.len();
+    let rows = m
+        .header
+        .tensor_ranges()
+        .map(|(t, r)| {
+            let ty = t.ggml_type();
+            Row {
+                name: t.name().to_string(),
+                dtype: ty.name().to_string(),
+                shape: t.dims().iter().rev().copied().collect(),
+                elements: t.elements(),
+                bits: ty.is_quantized().then(|| ty.bits_per_weight().floor() as u32),
+                bytes: r.end - r.start,
+                extra: json!({ "offset": r.start }),
+            }
+        })
+        .collect();
+    let mut meta = serde_json::Map::new();
+    for (k, v) in m.header.metadata().iter() {
+        let shown = match v {
+            Kv::String(s) => json!(s),
+            Kv::Bool(b) => json!(b),
+            Kv::F32(x) => json!(x),
+            Kv::F64(x) => json!(x),
+            Kv::U8(x) => json!(x),
+            Kv::I8(x) => json!(x),
+            Kv::U16(x) => json!(x),
+            Kv::I16(x) => json!(x),
+            Kv::U32(x) => json!(x),
+            Kv::I32(x) => json!(x),
+            Kv::U64(x) => json!(x),
+            Kv::I64(x) => json!(x),
+            Kv::Array(a) => json!(format!("[{}; {}]", a.element_type(), a.len())),
+            // A value type added to core later: shown by its type name.
+            other => json!(format!("({})", other.value_type())),
+        };
+        meta.insert(k.to_string(), shown);
+    }
+    Ok(("gguf", rows, file_bytes, Value::Object(meta)))
 }
 
 /// Why a quantized file has no time-aware parameters (None if it has them). The file

@@ -104,6 +104,9 @@ pub enum FileKind {
     Parquet,
     /// GGUF (`GGUF`).
     Gguf,
+    /// llama.cpp's files from before GGUF (GGML, GGMF, GGJT: `lmgg`, `fmgg`, `tjgg` on
+    /// disk, or the magic spelled out).
+    LegacyGgml,
     /// ArrowQuant's device format (`AQDV`).
     Device,
     /// A zip archive (`PK\x03\x04`): how PyTorch saves `.pt`/`.bin` checkpoints.
@@ -127,6 +130,11 @@ impl FileKind {
             [_, _, _, _, _, _, _, _, b'{', ..] => FileKind::Safetensors,
             [b'P', b'A', b'R', b'1', ..] => FileKind::Parquet,
             [b'G', b'G', b'U', b'F', ..] => FileKind::Gguf,
+            [b'l', b'm', b'g', b'g', ..]
+            | [b'f', b'm', b'g', b'g', ..]
+            | [b't', b'j', b'g', b'g', ..]
+            | [b'G', b'G', b'M', b'L', ..]
+            | [b'G', b'G', b'J', b'T', ..] => FileKind::LegacyGgml,
             [b'A', b'Q', b'D', b'V', ..] => FileKind::Device,
             [b'P', b'K', 3, 4, ..] => FileKind::Zip,
             [0x80, 2..=5, ..] => FileKind::Pickle,
@@ -180,6 +188,10 @@ impl FileKind {
             FileKind::Device => {
                 "this is an ArrowQuant device file, not a model: read it with `arrowquant inspect`"
             }
+            FileKind::LegacyGgml => {
+                "this is a GGML/GGJT file, llama.cpp's format from before GGUF (2023): convert it to GGUF with \
+                 llama.cpp's `convert_llama_ggml_to_gguf.py`, or quantize the original Hugging Face folder"
+            }
             FileKind::Zip | FileKind::Pickle => {
                 "this is a PyTorch checkpoint (zip or pickle), not safetensors: convert it first, e.g. in Python \
                  `safetensors.torch.save_file(torch.load(path), \"model.safetensors\")`"
@@ -200,6 +212,9 @@ mod kind_tests {
     fn magics_are_recognized() {
         assert_eq!(FileKind::of(b"PAR1\x15\x04"), FileKind::Parquet);
         assert_eq!(FileKind::of(b"GGUF\x03\0\0\0"), FileKind::Gguf);
+        for m in [&b"lmgg"[..], b"tjgg", b"fmgg", b"GGML", b"GGJT"] {
+            assert_eq!(FileKind::of(m), FileKind::LegacyGgml, "{m:?}");
+        }
         assert_eq!(FileKind::of(b"PK\x03\x04"), FileKind::Zip);
         assert_eq!(FileKind::of(&[0x80, 0x02, b'}']), FileKind::Pickle);
         assert_eq!(FileKind::of(b"\x93NUMPY\x01\0"), FileKind::Npy);

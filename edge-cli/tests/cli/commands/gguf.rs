@@ -433,3 +433,35 @@ fn target_bpw_mixes_ggml_types_within_the_budget() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("budget"), "{}", r.stderr);
 }
+
+#[test]
+fn inspect_lists_a_gguf_files_tensors_types_and_keys() {
+    let dir = tempdir();
+    let model = dir.path().join("m.safetensors");
+    let mut rng = Rng(31);
+    let tensors = vec![f32_tensor("a.weight", &[8, 512], &mut rng), f32_tensor("n.weight", &[512], &mut rng)];
+    std::fs::write(&model, safetensors_bytes(&tensors)).unwrap();
+    let out = dir.path().join("m.gguf");
+    assert_eq!(
+        run(&["quantize", s(&model), "--format", "gguf", "--gguf-type", "Q8_0", "-o", s(&out), "-q"]).code,
+        0
+    );
+    let r = run(&["inspect", s(&out), "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["kind"], "gguf");
+    assert_eq!(j["metadata"]["general.file_type"], 7, "Q8_0's llama_ftype, as a number");
+    let (_, h) = header_of(&out);
+    let listed = j["tensors"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    for t in listed {
+        let info = h.tensor(t["name"].as_str().unwrap()).unwrap();
+        assert_eq!(t["dtype"], info.ggml_type().name());
+        let shape: Vec<u64> = info.dims().iter().rev().copied().collect();
+        assert_eq!(t["shape"], serde_json::json!(shape));
+        assert_eq!(t["bytes"].as_u64().unwrap(), h.data_range(info).end - h.data_range(info).start);
+    }
+    assert_eq!(listed[0]["dtype"], "Q8_0");
+    let text = run(&["inspect", s(&out)]);
+    assert!(text.stdout.contains("(gguf)") && text.stdout.contains("Q8_0"), "{}", text.stdout);
+}

@@ -75,7 +75,7 @@ fn every_malformed_input_exits_2_with_one_line_naming_it_and_writes_nothing() {
         }
     }
     eprintln!("{} malformed cases by kind: {kinds:?}", cases.len());
-    for k in ["safetensors", "index.json", "parquet", "yaml", "env"] {
+    for k in ["safetensors", "index.json", "parquet", "yaml", "env", "gguf"] {
         assert!(kinds.get(k).copied().unwrap_or(0) >= 4, "too few {k} cases: {kinds:?}");
     }
     assert!(
