@@ -23,12 +23,12 @@ echo "| model | F16 GB | threads | wall s | peak RSS MiB |"
 echo "|---|---|---|---|---|"
 for layers in ${LAYERS:-2 8 32}; do
     model="$dir/synthetic-${layers}l.gguf"
-    [[ -f "$model" ]] || "$CARGO_TARGET_DIR/release/examples/gen_synthetic" "$model" "$layers" 7 >/dev/null
+    [[ -f "$model" ]] || "$CARGO_TARGET_DIR/release/examples/gen_synthetic" "$model" "$layers" 7 >/dev/null 2>&1
     gb=$(awk -v b="$(stat -c %s "$model")" 'BEGIN {printf "%.2f", b / 1e9}')
     for th in ${THREADS:-1 2}; do
         rm -f "$dir/out.gguf"
         /usr/bin/time -f "%e %M" -o "$dir/time.txt" \
-            "$aq" quantize "$model" --format gguf --gguf-type "$ty" --threads "$th" -o "$dir/out.gguf" -q
+            "$aq" quantize "$model" --format gguf --gguf-type "$ty" --threads "$th" -o "$dir/out.gguf" -q >/dev/null
         read -r wall kib <"$dir/time.txt"
         echo "| ${layers} layers | $gb | $th | $wall | $((kib / 1024)) |"
     done
