@@ -13,7 +13,7 @@
 /// A message when `n_head` is 0 or the rows are not `n_head` whole heads of an even
 /// head size (the reference's reshape would fail the same way).
 pub fn rope_row_order(rows: u64, n_head: u64) -> Result<Vec<u32>, String> {
-    if n_head == 0 || rows % n_head != 0 || (rows / n_head) % 2 != 0 {
+    if n_head == 0 || !rows.is_multiple_of(n_head) || !(rows / n_head).is_multiple_of(2) {
         return Err(format!("{rows} rows are not {n_head} heads of an even size (RoPE permutation)"));
     }
     let rows32 = u32::try_from(rows).map_err(|_| format!("{rows} rows are too many to permute"))?;
