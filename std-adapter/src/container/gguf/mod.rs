@@ -114,14 +114,18 @@ pub fn write_gguf(
     let mut readers: Vec<(PathBuf, WindowReader)> = Vec::new();
     let encoder = BlockEncoder::new(config.effective_threads()).map_err(|e| AdapterError::io(out, e))?;
     for (i, (t, (ty, reason))) in source.tensors.iter().zip(&plan).enumerate() {
-        let reader = match readers.iter().position(|(p, _)| *p == t.file) {
-            Some(k) => &readers[k].1,
-            None => {
-                readers.push((t.file.clone(), WindowReader::open(&t.file)?));
-                &readers[readers.len() - 1].1
-            }
+        let quality = if let Some(values) = &t.values {
+            data::write_values(values, *ty, &mut sink).map_err(io)?
+        } else {
+            let reader = match readers.iter().position(|(p, _)| *p == t.file) {
+                Some(k) => &readers[k].1,
+                None => {
+                    readers.push((t.file.clone(), WindowReader::open(&t.file)?));
+                    &readers[readers.len() - 1].1
+                }
+            };
+            data::write_tensor(reader, t, (*ty, effort, &encoder), window, &mut sink, out)?
         };
-        let quality = data::write_tensor(reader, t, (*ty, effort, &encoder), window, &mut sink, out)?;
         let pad = layout.padding_after(i) as usize;
         sink.write_all(&[0u8; 256][..pad.min(256)]).map_err(io)?;
         if pad > 256 {
