@@ -805,3 +805,4 @@ mod discover;
 mod format_doc;
 mod gguf;
 mod gguf_export;
+mod hf;
