@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use arrowquant_std::Pooling;
 use arrowquant_std::core::ggml::Effort;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -248,6 +249,11 @@ pub struct QuantizeArgs {
     /// block worse than ggml's own quantizer; slower). Default: fast.
     #[arg(long, value_name = "EFFORT", value_parser = parse_effort)]
     pub gguf_effort: Option<Effort>,
+    /// With `--format gguf` and an embedder folder (bert, qwen2): llama.cpp's pooling
+    /// (`none`, `mean`, `cls`, `last`). Default: the sentence-transformers Pooling
+    /// config when the folder has one (modules.json), else none written.
+    #[arg(long, value_name = "POOLING", value_parser = parse_pooling)]
+    pub pooling: Option<Pooling>,
     /// How to quantize.
     #[command(flatten)]
     pub settings: QuantSettings,
@@ -360,6 +366,10 @@ fn parse_memory(s: &str) -> Result<u64, String> {
 }
 
 /// `fast` or `best`, core's [`Effort`] names.
+fn parse_pooling(s: &str) -> Result<Pooling, String> {
+    Pooling::from_name(s).ok_or_else(|| format!("{s:?} is not a pooling (none, mean, cls, last)"))
+}
+
 fn parse_effort(s: &str) -> Result<Effort, String> {
     [Effort::Fast, Effort::Best]
         .into_iter()

@@ -262,6 +262,16 @@ pub enum AdapterError {
         /// The end of the range being read.
         needed: u64,
     },
+    /// A Hugging Face model folder that cannot be converted to a llama.cpp GGUF: `path`
+    /// is the file at fault (`config.json`, `tokenizer.json`, a shard), `problem` names
+    /// the key or tensor and what is wrong.
+    #[error("{}: {}", shown(path), esc(problem))]
+    Convert {
+        /// The file at fault.
+        path: PathBuf,
+        /// The key or tensor and the problem.
+        problem: String,
+    },
     /// Original and quantized files do not describe the same tensors (validation).
     #[error("{}: tensor `{}`: {}", shown(path), esc(tensor), esc(problem))]
     Mismatch {
@@ -285,6 +295,10 @@ impl AdapterError {
 
     pub(crate) fn parquet(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> Self {
         AdapterError::Parquet { path: path.into(), message: e.to_string() }
+    }
+
+    pub(crate) fn convert(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        AdapterError::Convert { path: path.into(), problem: problem.into() }
     }
 
     pub(crate) fn bad_file(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {

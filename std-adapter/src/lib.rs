@@ -111,6 +111,7 @@ pub use features::equalization::{EqualizationOutcome, EqualizationTable};
 pub use features::mixed::MixedPrecision;
 pub use features::time_aware::{MarkovSummary, TimeAwareOutcome, TimeGroupTable};
 pub use model::gguf::{GgufModel, is_gguf};
+pub use model::hf::Pooling;
 pub use model::input::FileKind;
 /// Which input file an address was mapped from, for a SIGBUS handler.
 pub use model::mapped as mapped_files;

@@ -44,9 +44,11 @@ pub fn run(args: &QuantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> 
         return crate::cmd::quantize_gguf::run(args, global);
     }
     // GGUF-only flags must not be silently ignored.
-    for (given, flag) in
-        [(args.gguf_type.is_some(), "--gguf-type"), (args.gguf_effort.is_some(), "--gguf-effort")]
-    {
+    for (given, flag) in [
+        (args.gguf_type.is_some(), "--gguf-type"),
+        (args.gguf_effort.is_some(), "--gguf-effort"),
+        (args.pooling.is_some(), "--pooling"),
+    ] {
         if given {
             let name = clap::ValueEnum::to_possible_value(&args.format).map(|v| v.get_name().to_string());
             anyhow::bail!(

@@ -1,6 +1,8 @@
 //! `arrowquant quantize MODEL --format gguf -o OUT.gguf [--gguf-type Q4_K]`: a
 //! safetensors model or a GGUF of F32/F16/BF16 tensors to a GGUF file in ggml's block
-//! types (docs/GGUF.md), with the same report as the Parquet path.
+//! types (docs/GGUF.md), with the same report as the Parquet path. A Hugging Face
+//! folder (`config.json` with `architectures`, `tokenizer.json`) becomes a GGUF
+//! llama.cpp runs (`bert`, `llama`, `qwen2`); a bare safetensors file, tensors only.
 //!
 //! Inputs are recognised by their first bytes (`GGUF`), not their names. Every input
 //! header is checked before anything is written; the output is written atomically.
@@ -32,8 +34,23 @@ pub fn run(args: &QuantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> 
         (GgufSource::from_gguf(&m), vec![input.clone()])
     } else {
         let m = Model::open(input).with_context(|| format!("opening model {}", input.display()))?;
-        (GgufSource::from_safetensors(&m), m.files_read())
+        let source = GgufSource::from_hf(&m, args.pooling)
+            .with_context(|| format!("converting {} for llama.cpp", input.display()))?;
+        if source.notes.is_empty() {
+            crate::out::note(
+                global,
+                "note: no config.json with `architectures` beside the model: tensors only, \
+                 a GGUF llama.cpp cannot run (docs/GGUF.md)",
+            );
+        }
+        (source, m.files_read())
     };
+    if is_gguf(input) && args.pooling.is_some() {
+        bail!("--pooling applies to a Hugging Face folder; a GGUF input keeps its own metadata");
+    }
+    for n in &source.notes {
+        crate::out::note(global, &format!("note: {n}"));
+    }
     files.extend(arrowquant_std::model_metadata_files(input));
     files.extend(args.settings.config.iter().cloned());
     let output = if crate::output::is_stdout(&args.output) {

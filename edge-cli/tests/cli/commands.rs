@@ -803,3 +803,4 @@ fn minilm_quantize_report_matches_validate() {
 mod discover;
 mod format_doc;
 mod gguf;
+mod hf;

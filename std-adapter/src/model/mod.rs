@@ -3,6 +3,7 @@
 
 pub(crate) mod gguf;
 mod header_json;
+pub(crate) mod hf;
 mod index;
 pub(crate) mod input;
 pub mod mapped;

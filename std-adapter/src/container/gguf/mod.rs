@@ -23,165 +23,31 @@
 //! from it (smaller than the window), whatever the model size.
 
 mod blocks;
+mod data;
 mod readback;
+mod source;
 mod types;
 
 pub use readback::{GgufExport, export_safetensors};
-use types::float_type;
+pub use source::{GgufSource, SourceData, SourceTensor};
 pub use types::{choose_type, file_type, target_type};
+use types::{float_type, never_quantized};
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use arrowquant_core::ggml::{Effort, GgmlCodec, GgmlType};
+use arrowquant_core::ggml::{Effort, GgmlType};
 use arrowquant_core::gguf::{self, GgufWriter, Metadata, Value, keys};
-use arrowquant_core::{Dtype, QualityAccumulator};
 
 use blocks::BlockEncoder;
 
 use crate::config::Config;
 use crate::container::atomic::AtomicFile;
 use crate::error::{AdapterError, Result};
-use crate::model::gguf::{GgufModel, gguf_error};
-use crate::model::safetensors::Model;
-use crate::model::window::{AlignedScratch, WindowReader, with_input};
+use crate::model::gguf::gguf_error;
+use crate::model::window::WindowReader;
 use crate::report::{QuantizeReport, TensorReport};
-
-/// The data type of a source tensor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SourceData {
-    /// Floats to convert or quantize.
-    Float(Dtype),
-    /// Already in a ggml block type: copied as it is.
-    Ggml(GgmlType),
-}
-
-/// One tensor to write: where its bytes are and what they hold.
-#[derive(Clone, Debug)]
-pub struct SourceTensor {
-    /// The name (kept as it is).
-    pub name: String,
-    /// Dimensions in ggml order (`ne[0]`, the row length, first).
-    pub ne: Vec<u64>,
-    /// The input dtype's name (for the report).
-    pub dtype: String,
-    /// What the bytes hold.
-    pub data: SourceData,
-    /// The file holding them.
-    pub file: PathBuf,
-    /// Absolute offset in that file.
-    pub offset: u64,
-    /// Length in bytes.
-    pub byte_len: u64,
-}
-
-/// A model ready to be written as GGUF: the metadata to start from and its tensors.
-#[derive(Clone, Debug)]
-pub struct GgufSource {
-    /// The model path (for the report and errors).
-    pub path: PathBuf,
-    /// Key-value pairs to write, in order (`general.file_type` is set by the writer).
-    pub metadata: Metadata,
-    /// Tensors in output order.
-    pub tensors: Vec<SourceTensor>,
-    /// Input tensors left out, with the reason.
-    pub skipped: Vec<(String, String)>,
-}
-
-impl GgufSource {
-    /// A safetensors model: dims reversed into ggml order, F32/F16/BF16 tensors kept,
-    /// others (integer buffers) left out with a reason. Metadata:
-    /// `general.architecture` = `model_type` of a `config.json` beside the model, else
-    /// `unknown`; `general.name` = the model's file stem or directory name.
-    pub fn from_safetensors(model: &Model) -> GgufSource {
-        let mut tensors = Vec::with_capacity(model.tensors.len());
-        let mut skipped = Vec::new();
-        for t in &model.tensors {
-            let reason = match t.dtype.quantizable() {
-                None => Some(format!("dtype {} has no GGUF type here", t.dtype.name())),
-                Some(_) if t.shape.is_empty() => Some("a scalar (no dimensions)".into()),
-                Some(_) if t.shape.len() > gguf::MAX_DIMS => {
-                    Some(format!("{} dimensions (GGUF holds at most {})", t.shape.len(), gguf::MAX_DIMS))
-                }
-                Some(_) if t.shape.contains(&0) => Some("an empty tensor".into()),
-                Some(_) => None,
-            };
-            match (reason, t.dtype.quantizable()) {
-                (None, Some(d)) => tensors.push(SourceTensor {
-                    name: t.name.clone(),
-                    ne: t.shape.iter().rev().copied().collect(),
-                    dtype: t.dtype.name().to_string(),
-                    data: SourceData::Float(d),
-                    file: model.file_of(t).to_path_buf(),
-                    offset: t.offset,
-                    byte_len: t.byte_len,
-                }),
-                (reason, _) => skipped.push((t.name.clone(), reason.unwrap_or_default())),
-            }
-        }
-        let mut metadata = Metadata::new();
-        metadata.push(keys::GENERAL_ARCHITECTURE, Value::String(architecture_of(&model.path)));
-        metadata.push(keys::GENERAL_NAME, Value::String(name_of(&model.path)));
-        GgufSource { path: model.path.clone(), metadata, tensors, skipped }
-    }
-
-    /// A GGUF model: every key-value pair in order and every tensor with its name.
-    pub fn from_gguf(model: &GgufModel) -> GgufSource {
-        let tensors = model
-            .header
-            .tensor_ranges()
-            .map(|(t, range)| {
-                let ty = t.ggml_type();
-                let data = match ty {
-                    GgmlType::F32 => SourceData::Float(Dtype::F32),
-                    GgmlType::F16 => SourceData::Float(Dtype::F16),
-                    GgmlType::BF16 => SourceData::Float(Dtype::Bf16),
-                    q => SourceData::Ggml(q),
-                };
-                SourceTensor {
-                    name: t.name().to_string(),
-                    ne: t.dims().to_vec(),
-                    dtype: ty.name().to_string(),
-                    data,
-                    file: model.path.clone(),
-                    offset: range.start,
-                    byte_len: range.end - range.start,
-                }
-            })
-            .collect();
-        GgufSource {
-            path: model.path.clone(),
-            metadata: model.header.metadata().clone(),
-            tensors,
-            skipped: Vec::new(),
-        }
-    }
-}
-
-/// `config.json`'s `model_type` beside the model, else `unknown`.
-fn architecture_of(path: &Path) -> String {
-    let dir = if path.is_dir() { path } else { path.parent().unwrap_or(Path::new(".")) };
-    std::fs::read(dir.join("config.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v.get("model_type").and_then(|m| m.as_str()).map(str::to_string))
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// The model's name: the file stem, or the directory's name for `model.safetensors`.
-fn name_of(path: &Path) -> String {
-    let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let stem = canon.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let stem = stem.split(".safetensors").next().unwrap_or("").to_string();
-    if (stem.is_empty() || stem == "model" || stem.starts_with("model-0"))
-        && let Some(dir) = canon.parent().and_then(|p| p.file_name())
-    {
-        return dir.to_string_lossy().into_owned();
-    }
-    if stem.is_empty() { "model".into() } else { stem }
-}
 
 /// Writes `source` as a GGUF file at `out` with `target` as the main type, its block
 /// types encoded at `effort` ([`Effort::Fast`]: several times faster for Q2_K and
@@ -203,8 +69,9 @@ pub fn write_gguf(
     let plan: Vec<(GgmlType, Option<String>)> = source
         .tensors
         .iter()
-        .map(|t| match (config.pattern_reason(&t.name), t.data) {
-            (Some(why), SourceData::Float(d)) => (float_type(d), Some(why)),
+        .map(|t| match (config.pattern_reason(&t.name), never_quantized(&t.name), t.data) {
+            (Some(why), _, SourceData::Float(d)) => (float_type(d), Some(why)),
+            (None, Some(why), SourceData::Float(_)) => (GgmlType::F32, Some(why)),
             _ => choose_type(&t.ne, t.data, target),
         })
         .collect();
@@ -254,7 +121,7 @@ pub fn write_gguf(
                 &readers[readers.len() - 1].1
             }
         };
-        let quality = write_tensor(reader, t, (*ty, effort, &encoder), window, &mut sink, out)?;
+        let quality = data::write_tensor(reader, t, (*ty, effort, &encoder), window, &mut sink, out)?;
         let pad = layout.padding_after(i) as usize;
         sink.write_all(&[0u8; 256][..pad.min(256)]).map_err(io)?;
         if pad > 256 {
@@ -266,87 +133,6 @@ pub fn write_gguf(
     drop(sink);
     file.commit()?;
     Ok(report(source, config, target, out, (layout.file_len(), encoder.threads()), reports, start))
-}
-
-/// Streams one tensor's data (without padding) to `sink`; the quality against the
-/// input for converted and quantized tensors.
-fn write_tensor(
-    reader: &WindowReader,
-    t: &SourceTensor,
-    (ty, effort, encoder): (GgmlType, Effort, &BlockEncoder),
-    window: u64,
-    sink: &mut impl Write,
-    out: &Path,
-) -> Result<Option<arrowquant_core::Quality>> {
-    let io = |e| AdapterError::io(out, e);
-    let quant = |e: arrowquant_core::QuantError| AdapterError::Quant {
-        path: t.file.clone(),
-        tensor: t.name.clone(),
-        source: e,
-    };
-    let d = match t.data {
-        SourceData::Ggml(src) => {
-            reader.for_each_window(t.offset, t.byte_len, window, src.type_size() as u64, |_, b| {
-                sink.write_all(b).map_err(io)
-            })?;
-            return Ok(None);
-        }
-        SourceData::Float(d) => d,
-    };
-    let mut scratch = AlignedScratch::default();
-    if let Some(codec) = GgmlCodec::with_effort(ty, effort) {
-        let mut acc = QualityAccumulator::new();
-        let mut blocks = Vec::new();
-        let unit = (d.size() * ty.block_len()) as u64;
-        reader.for_each_window(t.offset, t.byte_len, window, unit, |at, bytes| {
-            let first = at / d.size() as u64;
-            with_input(d, bytes, &mut scratch, |input| {
-                encoder.encode(&codec, input, first, &mut blocks, &mut acc)
-            })
-            .map_err(quant)?;
-            sink.write_all(&blocks).map_err(io)
-        })?;
-        return Ok(Some(acc.finish()));
-    }
-    // F32, F16 or BF16 out: convert element by element, through a small f32 buffer.
-    let mut acc = QualityAccumulator::new();
-    let mut x = vec![0f32; 16 << 10];
-    let mut y = vec![0f32; 16 << 10];
-    let mut bytes_out = Vec::with_capacity(4 * x.len());
-    reader.for_each_window(t.offset, t.byte_len, window, d.size() as u64, |_, bytes| {
-        with_input(d, bytes, &mut scratch, |input| {
-            let mut pos = 0;
-            while pos < input.len() {
-                let n = (input.len() - pos).min(x.len());
-                input.slice(pos, pos + n).to_f32(&mut x[..n]);
-                bytes_out.clear();
-                for (v, r) in x[..n].iter().zip(&mut y[..n]) {
-                    *r = match ty {
-                        GgmlType::F16 => {
-                            let h = arrowquant_core::f16::from_f32(*v);
-                            bytes_out.extend_from_slice(&h.to_le_bytes());
-                            h.to_f32()
-                        }
-                        GgmlType::BF16 => {
-                            let h = arrowquant_core::bf16::from_f32(*v);
-                            bytes_out.extend_from_slice(&h.to_le_bytes());
-                            h.to_f32()
-                        }
-                        _ => {
-                            bytes_out.extend_from_slice(&v.to_le_bytes());
-                            *v
-                        }
-                    };
-                }
-                acc.update(&x[..n], &y[..n]);
-                sink.write_all(&bytes_out).map_err(io)?;
-                pos += n;
-            }
-            Ok::<(), AdapterError>(())
-        })
-    })?;
-    // An F32 tensor written as F32 is exact: no figure to report, as for raw tensors.
-    Ok((ty != GgmlType::F32 || d != Dtype::F32).then(|| acc.finish()))
 }
 
 fn tensor_report(

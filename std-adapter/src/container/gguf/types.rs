@@ -73,3 +73,11 @@ pub fn choose_type(ne: &[u64], data: SourceData, target: GgmlType) -> (GgmlType,
         (ty, Some(why))
     }
 }
+
+/// Why llama-quantize never quantizes the tensor named `name` (`src/llama-quant.cpp`:
+/// `position_embd` and `token_types` are added to the activations as they are), or
+/// `None`. Such tensors are written F32, the float type llama.cpp reads everywhere.
+pub(super) fn never_quantized(name: &str) -> Option<String> {
+    matches!(name, "position_embd.weight" | "token_types.weight")
+        .then(|| format!("{name}: llama-quantize never quantizes it; kept as F32"))
+}
