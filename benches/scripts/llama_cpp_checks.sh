@@ -6,11 +6,13 @@
 #      cosine per sentence (DIR/*.cos.txt), mean and min; then, per type whose blocks fit
 #      the 384-wide rows, our GGUF of that type (from the HF folder) beside
 #      `llama-quantize --pure` of our F16 GGUF at that type (tensor types checked equal
-#      with gguf.GGUFReader), mean/min cosine to the same reference and bits per weight.
+#      with gguf.GGUFReader), mean/min cosine to the same reference and bits per weight;
+#      also ours made from the same F16 GGUF as llama-quantize's (GGUF in, GGUF out).
 #   2. The tiny LLaMA and Qwen2 models (tests/python/tiny_models.py): llama-perplexity on
 #      tests/data/text/prose.txt (-c 128) saves our F16 file's logits
 #      (--kl-divergence-base), then --kl-divergence of our Q4_K and Q8_0 files and of
-#      llama-quantize --pure's Q4_K and Q8_0 made from the same F16 file.
+#      llama-quantize --pure's Q4_K and Q8_0 made from the same F16 file (ours also from
+#      that F16 file, besides from the Hugging Face folder).
 #   3. Tokenizers: llama-tokenize on every non-empty line of tests/data/text/*.txt
 #      against the tokenizers package on the same tokenizer.json, for MiniLM's real
 #      tokenizer and the three generated ones.
@@ -81,6 +83,9 @@ for ty in ${QTYPES:-Q8_0 Q5_0 Q5_1 Q4_0 Q4_1 IQ4_NL}; do
     types=$(checks same-types "$dir/minilm-ours-$ty.gguf" "$dir/minilm-llama-$ty.gguf") || fail "$ty: tensor types differ"
     echo "  $ty: $types" >>"$dir/types.txt"
     out "$(checks embed "$llama" "$dir/minilm-ours-$ty.gguf" "$text/sentences.txt" "$ref" "ours-$ty")"
+    # The same input as llama-quantize's: our F16 GGUF (GGUF in, GGUF out).
+    convert "$dir/minilm-f16.gguf" "$ty" "$dir/minilm-oursf16-$ty.gguf" &&
+        out "$(checks embed "$llama" "$dir/minilm-oursf16-$ty.gguf" "$text/sentences.txt" "$ref" "ours-from-F16-gguf-$ty")"
     out "$(checks embed "$llama" "$dir/minilm-llama-$ty.gguf" "$text/sentences.txt" "$ref" "llama-quantize-$ty")"
 done
 out ""
@@ -108,10 +113,11 @@ for arch in llama qwen2; do
     out "| $arch | ours-F16 (base; vocab $(python3 -c "import json; print(json.load(open('$models/$arch/config.json'))['vocab_size'])")) | - | - | ${base_ppl:-?} |"
     for ty in Q4_K Q8_0; do
         convert "$models/$arch" "$ty" "$m/ours-$ty.gguf" || continue
+        convert "$m/ours-F16.gguf" "$ty" "$m/ours-from-F16-gguf-$ty.gguf" || continue
         lquant "$m/ours-F16.gguf" "$m/llama-quantize-$ty.gguf" "$ty" || continue
         types=$(checks same-types "$m/ours-$ty.gguf" "$m/llama-quantize-$ty.gguf") || fail "$arch $ty: tensor types differ"
         echo "  $arch $ty: $types" >>"$dir/types.txt"
-        for f in "ours-$ty" "llama-quantize-$ty"; do
+        for f in "ours-$ty" "ours-from-F16-gguf-$ty" "llama-quantize-$ty"; do
             "$llama/llama-perplexity" -m "$m/$f.gguf" -t "$threads" --kl-divergence-base "$m/base.kld" \
                 --kl-divergence >"$m/$f.log" 2>&1 || { tail -20 "$m/$f.log" >&2; fail "$arch: llama-perplexity on $f"; continue; }
             out "$(checks kld "$arch" "$m/$f.log")"
