@@ -103,7 +103,12 @@ def cmd_embed(bin_dir, gguf_path, sentences, ref_path, label=None):
     from gguf import GGUFReader
 
     ref = np.load(ref_path)
-    emb = llama_embeddings(bin_dir, gguf_path, sentences)
+    # llama.cpp logs from a worker thread and may exit before the last lines are out:
+    # run again (at most 3 times) until every embedding is there.
+    for _ in range(3):
+        emb = llama_embeddings(bin_dir, gguf_path, sentences)
+        if emb.shape == ref.shape:
+            break
     if emb.shape != ref.shape:
         sys.exit(f"{gguf_path}: llama-embedding gave {emb.shape} embeddings, the reference has {ref.shape}")
     emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)

@@ -118,8 +118,13 @@ for arch in llama qwen2; do
         types=$(checks same-types "$m/ours-$ty.gguf" "$m/llama-quantize-$ty.gguf") || fail "$arch $ty: tensor types differ"
         echo "  $arch $ty: $types" >>"$dir/types.txt"
         for f in "ours-$ty" "ours-from-F16-gguf-$ty" "llama-quantize-$ty"; do
-            "$llama/llama-perplexity" -m "$m/$f.gguf" -t "$threads" --kl-divergence-base "$m/base.kld" \
-                --kl-divergence >"$m/$f.log" 2>&1 || { tail -20 "$m/$f.log" >&2; fail "$arch: llama-perplexity on $f"; continue; }
+            # llama.cpp logs from a worker thread and sometimes exits (status 0) before
+            # the summary is written out: run again (at most 3 times) until it is there.
+            for _ in 1 2 3; do
+                "$llama/llama-perplexity" -m "$m/$f.gguf" -t "$threads" --kl-divergence-base "$m/base.kld" \
+                    --kl-divergence >"$m/$f.log" 2>&1 || { tail -20 "$m/$f.log" >&2; fail "$arch: llama-perplexity on $f"; break; }
+                grep -q 'Same top p' "$m/$f.log" && break
+            done
             out "$(checks kld "$arch" "$m/$f.log")"
         done
     done
