@@ -88,6 +88,7 @@ def llama_embeddings(bin_dir, gguf_path, sentences):
          "-t", str(min(2, os.cpu_count() or 1))],
         capture_output=True,
         text=True,
+        env=dict(os.environ, LD_PRELOAD=os.environ.get("AQ_DRAIN_SO", "")),
     )
     if r.returncode != 0:
         sys.exit(f"llama-embedding failed on {gguf_path}:\n{r.stderr[-3000:]}")

