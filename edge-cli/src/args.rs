@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use arrowquant_std::Pooling;
 use arrowquant_std::core::ggml::Effort;
+use arrowquant_std::{Modality, OutDtype, Profile, SchemeName};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Quantize model weights to INT2/INT4/INT8 on the device that runs the model.
@@ -67,62 +68,6 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// Deployment profiles of the configuration guide.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProfileArg {
-    /// Raspberry Pi class boards: the `int2` preset, min accuracy 0.65.
-    Edge,
-    /// Workstations: the `int4` preset, min accuracy 0.85 (the default).
-    Local,
-    /// Servers: the `int8` preset, min accuracy 0.95.
-    Cloud,
-}
-
-impl ProfileArg {
-    /// The library's profile.
-    pub fn to_profile(self) -> arrowquant_std::Profile {
-        match self {
-            ProfileArg::Edge => arrowquant_std::Profile::Edge,
-            ProfileArg::Local => arrowquant_std::Profile::Local,
-            ProfileArg::Cloud => arrowquant_std::Profile::Cloud,
-        }
-    }
-}
-
-/// Model modalities of the configuration guide.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModalityArg {
-    /// Text models.
-    Text,
-    /// Code models.
-    Code,
-    /// Image models.
-    Image,
-    /// Audio models.
-    Audio,
-}
-
-impl ModalityArg {
-    /// The library's modality.
-    pub fn to_modality(self) -> arrowquant_std::Modality {
-        match self {
-            ModalityArg::Text => arrowquant_std::Modality::Text,
-            ModalityArg::Code => arrowquant_std::Modality::Code,
-            ModalityArg::Image => arrowquant_std::Modality::Image,
-            ModalityArg::Audio => arrowquant_std::Modality::Audio,
-        }
-    }
-}
-
-/// Group schemes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SchemeArg {
-    /// Scale and offset per group (the default).
-    Asymmetric,
-    /// Scale only, codes centred on zero.
-    Symmetric,
-}
-
 /// Output formats of `quantize`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum QuantFormat {
@@ -142,29 +87,9 @@ pub enum ExportFormat {
     Postcard,
     /// Dequantized safetensors (as `dequantize`).
     Safetensors,
-}
-
-/// Element types of dequantized output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum DtypeArg {
-    /// 32-bit float: exactly what the decoder computes.
-    #[default]
-    F32,
-    /// 16-bit float.
-    F16,
-    /// bfloat16.
-    Bf16,
-}
-
-impl DtypeArg {
-    /// The library's dtype.
-    pub fn to_out(self) -> arrowquant_std::OutDtype {
-        match self {
-            DtypeArg::F32 => arrowquant_std::OutDtype::F32,
-            DtypeArg::F16 => arrowquant_std::OutDtype::F16,
-            DtypeArg::Bf16 => arrowquant_std::OutDtype::Bf16,
-        }
-    }
+    /// GGUF with the stored blocks repacked into ggml's types, no re-quantization
+    /// (int4 -> Q4_K, int2 -> Q2_K, INT4/INT8 groups of 32 -> Q4_0/Q4_1/Q8_0).
+    Gguf,
 }
 
 /// Settings that choose how a model is quantized (shared by `quantize` and `demo`).
@@ -172,7 +97,7 @@ impl DtypeArg {
 pub struct QuantSettings {
     /// Deployment profile: the defaults for bit width, codec preset and min accuracy.
     #[arg(long, value_enum, help_heading = "Quantization")]
-    pub profile: Option<ProfileArg>,
+    pub profile: Option<Profile>,
     /// A named codec preset (help: `arrowquant presets`).
     #[arg(
         long,
@@ -189,7 +114,7 @@ pub struct QuantSettings {
     pub group_size: Option<usize>,
     /// How a group's range maps to codes.
     #[arg(long, value_enum, help_heading = "Quantization")]
-    pub scheme: Option<SchemeArg>,
+    pub scheme: Option<SchemeName>,
     /// Minimum cosine similarity per tensor (0.0-1.0); below it the tensor falls back 2 -> 4 -> 8 bits.
     #[arg(long, value_parser = parse_accuracy, help_heading = "Quantization")]
     pub min_accuracy: Option<f64>,
@@ -198,6 +123,7 @@ pub struct QuantSettings {
     pub fail_fast: bool,
     /// Mixed precision: choose a codec per tensor so the quantized payload averages at most
     /// this many bits per weight (e.g. 3.0); overrides --bits/--preset for quantized tensors.
+    /// With --format gguf it chooses among ggml's types (Q2_K ... Q8_0).
     #[arg(long, value_parser = parse_target_bpw, value_name = "BPW", help_heading = "Quantization")]
     pub target_bpw: Option<f64>,
     /// Calibration statistics file (docs/CALIBRATION.md): store time-aware activation
@@ -206,7 +132,7 @@ pub struct QuantSettings {
     pub calibration: Option<PathBuf>,
     /// Model modality (default: detected from config.json, model_index.json and tensor names).
     #[arg(long, value_enum, help_heading = "Quantization")]
-    pub modality: Option<ModalityArg>,
+    pub modality: Option<Modality>,
     /// Quantize only tensors whose name matches this glob (`*`, `?`); repeatable.
     #[arg(long, value_name = "PATTERN", help_heading = "Tensors")]
     pub include: Vec<String>,
@@ -287,8 +213,8 @@ pub struct DequantizeArgs {
     #[arg(short, long, value_name = "OUT.safetensors")]
     pub output: PathBuf,
     /// Element type of dequantized tensors (unquantized tensors keep theirs).
-    #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
-    pub dtype: DtypeArg,
+    #[arg(long, value_enum, default_value_t = OutDtype::F32)]
+    pub dtype: OutDtype,
 }
 
 /// `arrowquant export`.
@@ -303,8 +229,8 @@ pub struct ExportArgs {
     #[arg(long, value_enum)]
     pub format: ExportFormat,
     /// Element type for --format safetensors.
-    #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
-    pub dtype: DtypeArg,
+    #[arg(long, value_enum, default_value_t = OutDtype::F32)]
+    pub dtype: OutDtype,
 }
 
 /// `arrowquant demo` (uses the edge profile unless --profile, --config or

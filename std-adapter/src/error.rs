@@ -282,6 +282,18 @@ pub enum AdapterError {
         /// What differs.
         problem: String,
     },
+    /// A tensor of a valid file that the requested output format cannot hold as stored.
+    #[error("{}: tensor `{}` cannot be written to {format}: {}", shown(path), esc(tensor), esc(reason))]
+    NotConvertible {
+        /// The input file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// The output format.
+        format: &'static str,
+        /// Why, and what to do instead.
+        reason: String,
+    },
 }
 
 /// Shorthand for results of this crate.
@@ -363,6 +375,12 @@ mod tests {
             AdapterError::bad_file(p, "row\r\n2"),
             AdapterError::NoSuchTensor { path: p.into(), tensor: "t\n".into() },
             AdapterError::Mismatch { path: p.into(), tensor: "t\u{7}".into(), problem: "x\ny".into() },
+            AdapterError::NotConvertible {
+                path: p.into(),
+                tensor: "t\n".into(),
+                format: "GGUF",
+                reason: "r\n".into(),
+            },
             AdapterError::BatchSchema { column: "c\n".into(), problem: "p\n".into() },
             AdapterError::Safetensors {
                 path: p.into(),

@@ -91,8 +91,8 @@ pub use config::{
 };
 pub use container::atomic::AtomicFile;
 pub use container::gguf::{
-    GgufExport, GgufSource, export_safetensors as export_gguf_safetensors, target_type as gguf_target_type,
-    write_gguf,
+    GgufExport, GgufSource, ParquetGgufExport, export_parquet as export_parquet_gguf,
+    export_safetensors as export_gguf_safetensors, target_type as gguf_target_type, write_gguf,
 };
 pub use container::output_guard::check_output;
 /// Why the decoder panicked, if it did: the panic hook of a binary asks

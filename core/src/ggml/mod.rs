@@ -56,9 +56,12 @@ mod q5_1;
 mod q5_k;
 mod q6_k;
 mod q8_0;
+mod repack;
 mod simd32;
 #[cfg(test)]
 mod tests32;
+
+pub use repack::{ggml_type_for_layout, repack_blocks};
 
 /// A ggml tensor type, with the numeric id GGUF stores (`enum ggml_type`).
 #[non_exhaustive]

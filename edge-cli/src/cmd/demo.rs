@@ -9,7 +9,7 @@ use anyhow::{Context, ensure};
 use arrowquant_std::{QuantizedFile, validate};
 use serde_json::json;
 
-use crate::args::{DemoArgs, GlobalArgs, ProfileArg, QuantFormat};
+use crate::args::{DemoArgs, GlobalArgs, QuantFormat};
 use crate::cmd::quantize::{execute, outcome_of, plan};
 use crate::exit::Outcome;
 use crate::report::{mb, quantize_json, quantize_text, validate_json};
@@ -49,7 +49,7 @@ pub fn run(args: &DemoArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         && settings.config.is_none()
         && std::env::var_os("ARROW_QUANT_DEPLOYMENT_PROFILE").is_none()
     {
-        settings.profile = Some(ProfileArg::Edge);
+        settings.profile = Some(arrowquant_std::Profile::Edge);
     }
     let jobs = plan(std::slice::from_ref(&dir), &out, QuantFormat::Parquet, &settings, global)?;
     let job = &jobs[0];

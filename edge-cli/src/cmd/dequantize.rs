@@ -26,15 +26,13 @@ pub fn run(args: &DequantizeArgs, global: &GlobalArgs) -> anyhow::Result<Outcome
 pub(crate) fn write_safetensors(
     input: &std::path::Path,
     output: &std::path::Path,
-    dtype: crate::args::DtypeArg,
+    dtype: arrowquant_std::OutDtype,
     global: &GlobalArgs,
     command: &str,
 ) -> anyhow::Result<Outcome> {
     let q =
         QuantizedFile::open(input).with_context(|| format!("opening quantized file {}", input.display()))?;
-    let r = q
-        .export_safetensors(output, dtype.to_out())
-        .with_context(|| format!("writing {}", output.display()))?;
+    let r = q.export_safetensors(output, dtype).with_context(|| format!("writing {}", output.display()))?;
     if global.json {
         crate::out::print_json(&json!({
             "command": command,

@@ -1,4 +1,8 @@
-//! `arrowquant export IN.parquet --format postcard|safetensors -o OUT`.
+//! `arrowquant export IN.parquet --format postcard|safetensors|gguf -o OUT`.
+//!
+//! GGUF: the library's [`arrowquant_std::export_parquet_gguf`] (blocks repacked into
+//! ggml's layout where it holds them bit for bit; other codecs refused, naming the
+//! tensor).
 //!
 //! The postcard (device) format holds one record per quantized tensor: a postcard
 //! header and the packed blocks exactly as stored in the Parquet file (no
@@ -45,7 +49,7 @@ pub struct PostcardExport {
 /// Input and write errors (exit 2); nothing is left at the output on error.
 pub fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     match args.format {
-        ExportFormat::Safetensors => crate::output::stream_if_stdout(&args.output),
+        ExportFormat::Safetensors | ExportFormat::Gguf => crate::output::stream_if_stdout(&args.output),
         ExportFormat::Postcard => {
             crate::output::refuse_stdout(&args.output, crate::cmd::quantize::POSTCARD_NOT_STREAMED)?
         }
@@ -54,6 +58,39 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     match args.format {
         ExportFormat::Safetensors => {
             crate::cmd::dequantize::write_safetensors(&args.input, &args.output, args.dtype, global, "export")
+        }
+        ExportFormat::Gguf => {
+            let q = QuantizedFile::open(&args.input)
+                .with_context(|| format!("opening quantized file {}", args.input.display()))?;
+            let e = arrowquant_std::export_parquet_gguf(&q, &args.output)
+                .with_context(|| format!("exporting {} to GGUF", args.input.display()))?;
+            if global.json {
+                crate::out::print_json(&json!({
+                    "command": "export",
+                    "input": args.input.display().to_string(),
+                    "output": args.output.display().to_string(),
+                    "format": "gguf",
+                    "tensors": e.tensors,
+                    "repacked": e.repacked,
+                    "file_type": e.main_type,
+                    "bytes": e.bytes,
+                    "skipped": e.skipped,
+                }))?;
+            } else {
+                let mut s = format!(
+                    "wrote {} ({} tensors, {} repacked into ggml blocks without re-quantizing, mostly {}; {:.3} MB)\n",
+                    args.output.display(),
+                    e.tensors,
+                    e.repacked,
+                    e.main_type,
+                    crate::report::mb(e.bytes)
+                );
+                if !e.skipped.is_empty() {
+                    s.push_str(&format!("skipped: {}\n", e.skipped.join(", ")));
+                }
+                crate::out::print(&s)?;
+            }
+            Ok(Outcome::Success)
         }
         ExportFormat::Postcard => {
             let q = QuantizedFile::open(&args.input)

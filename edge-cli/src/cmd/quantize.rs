@@ -15,7 +15,7 @@ use arrowquant_std::{
     resolve_config_for_model,
 };
 
-use crate::args::{GlobalArgs, QuantFormat, QuantSettings, QuantizeArgs, SchemeArg};
+use crate::args::{GlobalArgs, QuantFormat, QuantSettings, QuantizeArgs};
 use crate::exit::{Outcome, QualityError};
 use crate::progress::Reporter;
 use crate::report::{QuantizeSummary, quantize_json, quantize_text};
@@ -229,13 +229,10 @@ pub fn resolve_config(
     detection: &Detection,
 ) -> anyhow::Result<Config> {
     let flags = ConfigLayer {
-        deployment_profile: s.profile.map(|p| p.to_profile()),
+        deployment_profile: s.profile,
         bit_width: s.bits,
         group_size: s.group_size,
-        scheme: s.scheme.map(|x| match x {
-            SchemeArg::Asymmetric => arrowquant_std::SchemeName::Asymmetric,
-            SchemeArg::Symmetric => arrowquant_std::SchemeName::Symmetric,
-        }),
+        scheme: s.scheme,
         preset: s.preset.clone(),
         min_accuracy: s.min_accuracy,
         fail_fast: s.fail_fast.then_some(true),
@@ -244,7 +241,7 @@ pub fn resolve_config(
         include: (!s.include.is_empty()).then(|| s.include.clone()),
         exclude: (!s.exclude.is_empty()).then(|| s.exclude.clone()),
         quantize_1d: s.quantize_1d.then_some(true),
-        modality: s.modality.map(|m| m.to_modality()),
+        modality: s.modality,
         calibration: s.calibration.clone(),
         target_bpw: s.target_bpw,
         ..Default::default()

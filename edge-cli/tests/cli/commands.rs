@@ -803,4 +803,5 @@ fn minilm_quantize_report_matches_validate() {
 mod discover;
 mod format_doc;
 mod gguf;
+mod gguf_export;
 mod hf;

@@ -101,14 +101,15 @@ use serde::{Deserialize, Serialize};
 
 /// A deployment profile of the configuration guide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
-    /// Raspberry Pi class boards: INT2, group 256.
+    /// Raspberry Pi class boards: the `int2` preset, min accuracy 0.65.
     Edge,
-    /// Workstations: INT4, group 128 (the default).
+    /// Workstations: the `int4` preset, min accuracy 0.85 (the default).
     #[default]
     Local,
-    /// Servers: INT8, group 64.
+    /// Servers: the `int8` preset, min accuracy 0.95.
     Cloud,
 }
 
@@ -147,6 +148,7 @@ impl fmt::Display for Profile {
 
 /// The kind of model, as the configuration guide names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Modality {
     /// Text models.
@@ -187,9 +189,10 @@ impl Modality {
 
 /// How a group's range maps to codes (mirrors [`arrowquant_core::Scheme`], with serde).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum SchemeName {
-    /// Scale and offset per group.
+    /// Scale and offset per group (the default).
     #[default]
     Asymmetric,
     /// Scale only, codes centred on zero.

@@ -212,7 +212,6 @@ pub fn plan(
     window_bytes: u64,
     factors: &[Option<Vec<f32>>],
 ) -> Result<(MixedPrecision, Vec<CodecChoice>)> {
-    let target = config.target_bpw.unwrap_or(f64::INFINITY);
     let cands = candidates();
     let nc = cands.len();
     let start = Instant::now();
@@ -228,8 +227,36 @@ pub fn plan(
         table.extend(measure_tensor(t, r, &cands, window_bytes, f)?);
     }
     let measure_time_s = start.elapsed().as_secs_f64();
+    let rows: Vec<(String, u64)> =
+        quantized.iter().map(|&i| (model.tensors[i].name.clone(), model.tensors[i].elements())).collect();
+    let names: Vec<String> = cands.iter().map(|c| c.name.clone()).collect();
+    let describe = |_: usize, c: usize| (cands[c].name.clone(), cands[c].codec.id(), cands[c].codec.bits());
+    let (mp, choice) = allocate_table(&model.path, config, &rows, &names, &describe, &table, measure_time_s)?;
+    let codecs = choice.iter().map(|&c| cands[c].codec).collect();
+    Ok((mp, codecs))
+}
+
+/// Allocates from a measured table (`table[row * candidates + c]` for each tensor in
+/// `rows`, name and elements) under the configuration's `target_bpw`, with the
+/// `min_accuracy` penalty; `describe(row, c)` gives the choice name, the layout id and
+/// the code width written for tensor `row` under candidate `c` (a ggml type may fall
+/// back per tensor). Shared by the Parquet and the GGUF outputs.
+///
+/// # Errors
+/// [`AdapterError::MixedPrecision`] if no assignment fits the budget.
+pub(crate) fn allocate_table(
+    path: &std::path::Path,
+    config: &Config,
+    rows: &[(String, u64)],
+    candidate_names: &[String],
+    describe: &dyn Fn(usize, usize) -> (String, String, u32),
+    table: &[CandidateCost],
+    measure_time_s: f64,
+) -> Result<(MixedPrecision, Vec<usize>)> {
+    let target = config.target_bpw.unwrap_or(f64::INFINITY);
+    let nc = candidate_names.len();
     let min_cos = config.min_accuracy;
-    let mut penalized = table.clone();
+    let mut penalized = table.to_vec();
     let mut penalized_count = 0;
     for c in &mut penalized {
         let rel = if c.signal > 0.0 { c.sse / c.signal } else { 0.0 };
@@ -240,52 +267,46 @@ pub fn plan(
         }
     }
     let objective = Objective::WeightedRelative;
-    let mut choice = vec![0usize; quantized.len()];
-    let model_path = model.path.clone();
+    let mut choice = vec![0usize; rows.len()];
     let rep = allocate(&penalized, nc, target, objective, &mut choice).map_err(|e| {
-        AdapterError::MixedPrecision { path: model_path.clone(), reason: format!("target_bpw {target}: {e}") }
+        AdapterError::MixedPrecision { path: path.to_path_buf(), reason: format!("target_bpw {target}: {e}") }
     })?;
-    let n = quantized.len().max(1) as f64;
-    let total: u64 = quantized.iter().map(|&i| model.tensors[i].elements()).sum();
-    let tensors: Vec<MixedTensor> = quantized
+    let n = rows.len().max(1) as f64;
+    let total: u64 = rows.iter().map(|r| r.1).sum();
+    let tensors: Vec<MixedTensor> = rows
         .iter()
         .zip(&choice)
         .enumerate()
-        .map(|(row, (&i, &c))| {
+        .map(|(row, ((name, elements), &c))| {
             let m = &table[row * nc + c];
+            let (choice, codec, bits) = describe(row, c);
             MixedTensor {
-                name: model.tensors[i].name.clone(),
-                elements: model.tensors[i].elements(),
-                choice: cands[c].name.clone(),
-                codec: cands[c].codec.id(),
-                bits: cands[c].codec.bits(),
+                name: name.clone(),
+                elements: *elements,
+                choice,
+                codec,
+                bits,
                 planned_bpw: m.bpw(),
                 planned_sqnr_db: m.sqnr_db(),
             }
         })
         .collect();
-    let uniform = cands
+    let uniform = candidate_names
         .iter()
         .enumerate()
         .map(|(c, cand)| {
-            let bits: u64 = (0..quantized.len()).map(|r| table[r * nc + c].bits).sum();
+            let bits: u64 = (0..rows.len()).map(|r| table[r * nc + c].bits).sum();
             let bpw = if total > 0 { bits as f64 / total as f64 } else { 0.0 };
-            let mean = (0..quantized.len()).map(|r| table[r * nc + c].sqnr_db()).sum::<f64>() / n;
-            UniformBaseline {
-                candidate: cand.name.clone(),
-                bpw,
-                mean_sqnr_db: mean,
-                within_budget: bpw <= target,
-            }
+            let mean = (0..rows.len()).map(|r| table[r * nc + c].sqnr_db()).sum::<f64>() / n;
+            UniformBaseline { candidate: cand.clone(), bpw, mean_sqnr_db: mean, within_budget: bpw <= target }
         })
         .collect();
-    let codecs = choice.iter().map(|&c| cands[c].codec).collect();
     let planned_mean_sqnr_db = tensors.iter().map(|t| t.planned_sqnr_db).sum::<f64>() / n;
     Ok((
         MixedPrecision {
             target_bpw: target,
             objective: format!("{objective:?}"),
-            candidates: cands.iter().map(|c| c.name.clone()).collect(),
+            candidates: candidate_names.to_vec(),
             tensors,
             planned_bpw: rep.bpw(),
             planned_mean_sqnr_db,
@@ -296,7 +317,7 @@ pub fn plan(
             achieved_mean_sqnr_db: None,
             fallback_tensors: Vec::new(),
         },
-        codecs,
+        choice,
     ))
 }
 

@@ -396,3 +396,40 @@ fn gguf_py_dequantizes_our_files_bit_for_bit_4096_rows() {
         }
     }
 }
+
+#[test]
+fn target_bpw_mixes_ggml_types_within_the_budget() {
+    let dir = tempdir();
+    let model = dir.path().join("mix.safetensors");
+    let mut rng = Rng(5);
+    let tensors: Vec<_> = (0..4).map(|i| f32_tensor(&format!("w{i}.weight"), &[16, 512], &mut rng)).collect();
+    std::fs::write(&model, safetensors_bytes(&tensors)).unwrap();
+    let out = dir.path().join("mix.gguf");
+    let r =
+        run(&["quantize", s(&model), "--format", "gguf", "--target-bpw", "5", "-o", s(&out), "--json", "-q"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = r.json();
+    let mp = &j["mixed_precision"];
+    let achieved = mp["achieved_payload_bpw"].as_f64().unwrap();
+    assert!(achieved <= 5.0 && achieved > 4.5, "achieved {achieved}");
+    // The file holds what the report says, and its payload is within the budget.
+    let (bytes, h) = header_of(&out);
+    let mut types = std::collections::BTreeSet::new();
+    let (mut bits, mut n) = (0u64, 0u64);
+    for t in &mp["tensors"].as_array().unwrap()[..] {
+        let name = t["name"].as_str().unwrap();
+        let info = h.tensor(name).unwrap();
+        assert_eq!(info.ggml_type().name(), t["codec"].as_str().unwrap(), "{name}");
+        types.insert(info.ggml_type().name());
+        let r = h.data_range(info);
+        bits += (r.end - r.start) * 8;
+        n += info.elements();
+        assert!(decode(&bytes, &h, name).iter().all(|v| v.is_finite()), "{name}");
+    }
+    assert!(bits as f64 / n as f64 <= 5.0, "{bits} bits for {n} weights");
+    assert!(types.len() >= 2, "one type only: {types:?}");
+    // A budget below the cheapest type is refused.
+    let r = run(&["quantize", s(&model), "--format", "gguf", "--target-bpw", "1", "-o", s(&out), "-q"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("budget"), "{}", r.stderr);
+}

@@ -407,3 +407,28 @@ fn minilm_folder_becomes_a_bert_gguf_with_mean_pooling() {
     assert_eq!(h.tensors().len(), 5 + 6 * 16, "embeddings, 6 layers; pooler and position_ids left out");
     assert_eq!(h.tensor("blk.5.ffn_up.weight").unwrap().dims(), [384, 1536]);
 }
+
+#[test]
+fn llama3_rope_scaling_writes_the_rope_freqs_tensor() {
+    let dir = tempdir();
+    let model = dir.path().join("m");
+    std::fs::create_dir(&model).unwrap();
+    write_llama(&model);
+    let config = model.join("config.json");
+    let mut c: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    c["rope_scaling"] = json!({"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0, "original_max_position_embeddings": 8192});
+    std::fs::write(&config, c.to_string()).unwrap();
+    let out = dir.path().join("o.gguf");
+    let r = run(&["quantize", s(&model), "--format", "gguf", "-o", s(&out)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("rope_freqs.weight computed (32 factors)"), "{r:?}");
+    let (bytes, h) = header_of(&out);
+    let t = h.tensor("rope_freqs.weight").unwrap();
+    assert_eq!((t.ggml_type(), t.dims()), (GgmlType::F32, &[32u64][..]));
+    let range = h.data_range(t);
+    let f = f32_rows(&bytes[range.start as usize..range.end as usize], 32).remove(0);
+    // head_dim 64, theta 5e5: the first pairs rotate fast (kept), the last slowly (/32).
+    assert_eq!((f[0], f[31]), (1.0, 32.0), "{f:?}");
+    assert!(h.get("llama.rope.scaling.type").is_none(), "llama3 is the tensor, not a key");
+}

@@ -112,6 +112,18 @@ pub(super) fn write_tensor(
     Ok((ty != GgmlType::F32 || d != Dtype::F32).then(|| acc.finish()))
 }
 
+/// Writes values computed in memory (1-D: always F32 or, with `--exclude`, F32 too;
+/// F16/BF16 handled for completeness).
+pub(super) fn write_values(
+    values: &[f32],
+    ty: GgmlType,
+    sink: &mut impl Write,
+) -> std::io::Result<Option<Quality>> {
+    let mut acc = QualityAccumulator::new();
+    Converter::new(ty).write(Input::F32(values), &mut acc, sink)?;
+    Ok((ty != GgmlType::F32).then(|| acc.finish()))
+}
+
 /// Floats to F32, F16 or BF16 bytes through fixed buffers (64 KiB of f32 each).
 struct Converter {
     ty: GgmlType,
@@ -191,6 +203,7 @@ mod tests {
             offset: lead,
             byte_len: (rows * cols * 4) as u64,
             rows: None,
+            values: None,
         };
         (f, t)
     }

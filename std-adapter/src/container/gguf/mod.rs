@@ -24,10 +24,13 @@
 
 mod blocks;
 mod data;
+mod from_parquet;
+mod mixed;
 mod readback;
 mod source;
 mod types;
 
+pub use from_parquet::{ParquetGgufExport, export_parquet};
 pub use readback::{GgufExport, export_safetensors};
 pub use source::{GgufSource, SourceData, SourceTensor};
 pub use types::{choose_type, file_type, target_type};
@@ -66,7 +69,7 @@ pub fn write_gguf(
 ) -> Result<QuantizeReport> {
     let start = Instant::now();
     // --include/--exclude: a tensor they keep out stays in its input type.
-    let plan: Vec<(GgmlType, Option<String>)> = source
+    let mut plan: Vec<(GgmlType, Option<String>)> = source
         .tensors
         .iter()
         .map(|t| match (config.pattern_reason(&t.name), never_quantized(&t.name), t.data) {
@@ -75,6 +78,10 @@ pub fn write_gguf(
             _ => choose_type(&t.ne, t.data, target),
         })
         .collect();
+    let window = (config.max_memory / 8).clamp(1 << 20, 64 << 20);
+    let mixed = mixed::plan_types(source, config, effort, window, &mut plan)?;
+    // With mixed precision the file is named after the type holding the most weights.
+    let target = mixed.as_ref().map_or(target, |_| main_type(source, &plan, target));
 
     let ftype = Value::U32(file_type(target).unwrap_or(0));
     let mut metadata = Metadata::new();
@@ -102,7 +109,6 @@ pub fn write_gguf(
     }
     let layout = w.finish().map_err(|e| gguf_error(&source.path, e))?;
 
-    let window = (config.max_memory / 8).clamp(1 << 20, 64 << 20);
     let mut reads: Vec<PathBuf> = source.tensors.iter().map(|t| t.file.clone()).collect();
     reads.push(source.path.clone());
     reads.extend(crate::config::modality::metadata_files(&source.path));
@@ -114,25 +120,49 @@ pub fn write_gguf(
     let mut readers: Vec<(PathBuf, WindowReader)> = Vec::new();
     let encoder = BlockEncoder::new(config.effective_threads()).map_err(|e| AdapterError::io(out, e))?;
     for (i, (t, (ty, reason))) in source.tensors.iter().zip(&plan).enumerate() {
-        let reader = match readers.iter().position(|(p, _)| *p == t.file) {
-            Some(k) => &readers[k].1,
-            None => {
-                readers.push((t.file.clone(), WindowReader::open(&t.file)?));
-                &readers[readers.len() - 1].1
-            }
+        let quality = if let Some(values) = &t.values {
+            data::write_values(values, *ty, &mut sink).map_err(io)?
+        } else {
+            let reader = match readers.iter().position(|(p, _)| *p == t.file) {
+                Some(k) => &readers[k].1,
+                None => {
+                    readers.push((t.file.clone(), WindowReader::open(&t.file)?));
+                    &readers[readers.len() - 1].1
+                }
+            };
+            data::write_tensor(reader, t, (*ty, effort, &encoder), window, &mut sink, out)?
         };
-        let quality = data::write_tensor(reader, t, (*ty, effort, &encoder), window, &mut sink, out)?;
         let pad = layout.padding_after(i) as usize;
         sink.write_all(&[0u8; 256][..pad.min(256)]).map_err(io)?;
         if pad > 256 {
             sink.write_all(&vec![0u8; pad - 256]).map_err(io)?;
         }
+        let target = if mixed.is_some() { *ty } else { target };
         reports.push(tensor_report(t, *ty, reason.clone(), layout.tensors()[i].n_bytes(), quality, target));
     }
     sink.flush().map_err(io)?;
     drop(sink);
     file.commit()?;
-    Ok(report(source, config, target, out, (layout.file_len(), encoder.threads()), reports, start))
+    let mut report =
+        report(source, config, target, out, (layout.file_len(), encoder.threads()), reports, start);
+    report.mixed_precision = mixed.map(|mp| mixed::achieved(mp, &report.tensors));
+    if report.mixed_precision.is_some() {
+        report.fallback_tensors = 0;
+    }
+    Ok(report)
+}
+
+/// The quantized type holding the most weights in `plan` (`target` if none).
+fn main_type(source: &GgufSource, plan: &[(GgmlType, Option<String>)], target: GgmlType) -> GgmlType {
+    let mut weights: Vec<(GgmlType, u64)> = Vec::new();
+    for (t, (ty, _)) in source.tensors.iter().zip(plan).filter(|(_, (ty, _))| ty.is_quantized()) {
+        let n: u64 = t.ne.iter().product();
+        match weights.iter_mut().find(|(k, _)| k == ty) {
+            Some((_, w)) => *w += n,
+            None => weights.push((*ty, n)),
+        }
+    }
+    weights.iter().max_by_key(|(_, w)| *w).map_or(target, |(ty, _)| *ty)
 }
 
 fn tensor_report(

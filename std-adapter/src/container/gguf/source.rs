@@ -43,6 +43,9 @@ pub struct SourceTensor {
     /// Output row `i` is input row `rows[i]` (rows of `ne[0]` elements; a 1-D tensor
     /// has rows of one element); `None`: the input's order.
     pub rows: Option<Vec<u32>>,
+    /// Values computed by the converter (Llama 3.1's `rope_freqs`), written from
+    /// memory; `file` is then the `config.json` they come from and `offset` 0.
+    pub values: Option<Vec<f32>>,
 }
 
 /// A model ready to be written as GGUF: the metadata to start from and its tensors.
@@ -93,10 +96,24 @@ impl GgufSource {
     /// unsupported architecture, a missing hyper-parameter, a tokenizer that cannot
     /// be converted, a tensor with no llama.cpp name or of a dtype GGUF cannot hold.
     pub fn from_hf(model: &Model, pooling: Option<Pooling>) -> Result<GgufSource> {
-        let Some(conv) = hf::convert(&model.path, pooling)? else {
+        let Some(mut conv) = hf::convert(&model.path, pooling)? else {
             return Ok(GgufSource::from_safetensors(model));
         };
-        let mut tensors = Vec::with_capacity(model.tensors.len());
+        let mut tensors = Vec::with_capacity(model.tensors.len() + conv.computed.len());
+        let config_path = hf::folder_of(&model.path).join("config.json");
+        for (name, values) in std::mem::take(&mut conv.computed) {
+            tensors.push(SourceTensor {
+                name,
+                ne: vec![values.len() as u64],
+                dtype: "F32".into(),
+                data: SourceData::Float(Dtype::F32),
+                file: config_path.clone(),
+                offset: 0,
+                byte_len: 4 * values.len() as u64,
+                rows: None,
+                values: Some(values),
+            });
+        }
         let mut skipped = Vec::new();
         for t in &model.tensors {
             let bad = |problem: String| AdapterError::convert(model.file_of(t), problem);
@@ -153,6 +170,7 @@ impl GgufSource {
                     offset: range.start,
                     byte_len: range.end - range.start,
                     rows: None,
+                    values: None,
                 }
             })
             .collect();
@@ -190,6 +208,7 @@ fn source_tensor(model: &Model, t: &TensorInfo, name: String) -> SourceTensor {
         offset: t.offset,
         byte_len: t.byte_len,
         rows: None,
+        values: None,
     }
 }
 

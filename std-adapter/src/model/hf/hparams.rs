@@ -101,8 +101,8 @@ pub fn hparams(arch: Arch, config: &Json, path: &Path) -> Result<Vec<(String, Va
     Ok(kv)
 }
 
-/// `rope_scaling`: linear and YaRN as the reference writes them; `llama3` needs a
-/// `rope_freqs` tensor we do not generate yet, so it is refused rather than run wrong.
+/// `rope_scaling`: linear and YaRN as the reference writes them; `llama3` writes no key
+/// (its factors are the `rope_freqs` tensor, [`super::rope`]), for `llama` only.
 fn rope_scaling(a: &str, r: &Json, config: &Json, path: &Path, kv: &mut Vec<(String, Value)>) -> Result<()> {
     let Some(ty) = r.get("rope_type").or_else(|| r.get("type")).and_then(Json::as_str) else { return Ok(()) };
     let factor = r.get("factor").map(|f| as_f32(f, "rope_scaling.factor", path)).transpose()?;
@@ -126,6 +126,7 @@ fn rope_scaling(a: &str, r: &Json, config: &Json, path: &Path, kv: &mut Vec<(Str
             ));
         }
         ("default", _) => {}
+        ("llama3", _) if a == "llama" => {}
         (other, _) => {
             return Err(AdapterError::convert(
                 path,
@@ -197,8 +198,14 @@ mod tests {
         let e = hparams(Arch::Bert, &json!({"num_hidden_layers": 2, "hidden_size": "big"}), p).unwrap_err();
         assert!(e.to_string().contains("`hidden_size` = \"big\" is not a count"), "{e}");
         let c = json!({"num_hidden_layers": 2, "rope_scaling": {"rope_type": "llama3", "factor": 8.0}});
-        let e = hparams(Arch::Llama, &c, p).unwrap_err().to_string();
+        let e = hparams(Arch::Qwen2, &c, p).unwrap_err().to_string();
         assert!(e.contains("`llama3` is not supported"), "{e}");
+        let mut c = c;
+        c["vocab_size"] = json!(32);
+        c["hidden_size"] = json!(64);
+        c["num_attention_heads"] = json!(4);
+        let kv = hparams(Arch::Llama, &c, p).unwrap();
+        assert!(get(&kv, "llama.rope.scaling.type").is_none(), "llama3 scaling is the rope_freqs tensor");
         let c = json!({"num_hidden_layers": 2, "rope_scaling": {"type": "linear", "factor": 2.0}});
         let kv = hparams(Arch::Qwen2, &c, p).unwrap();
         assert_eq!(get(&kv, "qwen2.rope.scaling.factor"), Some(&Value::F32(2.0)));

@@ -2,8 +2,8 @@
 //! llama.cpp's converter (`convert_hf_to_gguf.py`) would write it: the architecture
 //! ([`arch`]), its hyper-parameters ([`hparams`]), the pooling of an embedder
 //! ([`pooling`]), the tokenizer ([`tokenizer`], [`vocab`], [`special`], [`pretok`]),
-//! llama.cpp's tensor names ([`names`]) and the Q/K row order of `llama`
-//! ([`permute`]). Only metadata is built here; the weights stay in their files and
+//! llama.cpp's tensor names ([`names`]), the Q/K row order of `llama`
+//! ([`permute`]) and the tensors the converter computes ([`rope`]). Only metadata is built here; the weights stay in their files and
 //! are streamed by the GGUF writer (`container/gguf`).
 
 pub mod arch;
@@ -12,6 +12,7 @@ pub mod names;
 pub mod permute;
 pub mod pooling;
 pub mod pretok;
+pub mod rope;
 pub mod special;
 pub mod tokenizer;
 pub mod vocab;
@@ -36,6 +37,9 @@ pub struct Conversion {
     pub heads: (u64, u64),
     /// What a user should know: the architecture, the pooling and where it came from.
     pub notes: Vec<String>,
+    /// Tensors computed from the config (llama.cpp name, F32 values): Llama 3.1's
+    /// `rope_freqs.weight`.
+    pub computed: Vec<(String, Vec<f32>)>,
 }
 
 /// The folder of a model path (the path itself, or a file's directory).
@@ -95,7 +99,14 @@ pub fn convert(path: &Path, pooling: Option<Pooling>) -> Result<Option<Conversio
         }
         _ => (0, 0),
     };
-    Ok(Some(Conversion { arch, metadata, heads, notes }))
+    let mut computed = Vec::new();
+    if arch == Arch::Llama
+        && let Some(f) = rope::llama3_factors(&config, &config_path)?
+    {
+        notes.push(format!("llama3 RoPE scaling: rope_freqs.weight computed ({} factors)", f.len()));
+        computed.push(("rope_freqs.weight".to_string(), f));
+    }
+    Ok(Some(Conversion { arch, metadata, heads, notes, computed }))
 }
 
 impl Conversion {

@@ -67,7 +67,11 @@ pub fn key_values(arch: Arch, dir: &Path, config: &Json) -> Result<Vec<(String, 
         kv.push(("tokenizer.ggml.pre".into(), "default".into()));
         Special::read(&tok, tc.as_ref(), config, Some(n_vocab))
     } else {
-        let byte_level = tok.to_string().contains("\"ByteLevel\"");
+        // Byte-level: a ByteLevel step in the pre-tokenizer or the decoder.
+        let byte_level = ["pre_tokenizer", "decoder"]
+            .iter()
+            .filter_map(|k| tok.get(*k))
+            .any(|v| v.to_string().contains("\"ByteLevel\""));
         if !byte_level {
             return Err(bad(
                 "not a byte-level BPE (no ByteLevel step): SentencePiece-style BPE (Llama 2, Mistral v0.1) \

@@ -81,6 +81,8 @@ pub fn build(tokenizer: &Json, vocab_size: Option<u32>) -> Result<Vocab, String>
     if let Some(max) = by_id.keys().copied().filter(|&id| id >= n).max() {
         return Err(format!("token id {max} is not below config.json's vocab_size {n}"));
     }
+    // Added tokens by content (the reference tests membership in `get_added_vocab()`).
+    let special_of: HashMap<&str, bool> = added.iter().map(|a| (a.content.as_str(), a.special)).collect();
     let mut tokens = Vec::with_capacity(n as usize);
     let mut types = Vec::with_capacity(n as usize);
     for i in 0..n {
@@ -89,8 +91,8 @@ pub fn build(tokenizer: &Json, vocab_size: Option<u32>) -> Result<Vocab, String>
                 tokens.push(format!("[PAD{i}]"));
                 types.push(token_type::UNUSED);
             }
-            Some(tok) => match added.iter().find(|a| a.content == tok) {
-                Some(a) if a.special || looks_special(&tok) => {
+            Some(tok) => match special_of.get(tok.as_str()).copied() {
+                Some(special) if special || looks_special(&tok) => {
                     tokens.push(tok);
                     types.push(token_type::CONTROL);
                 }

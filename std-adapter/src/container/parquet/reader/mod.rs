@@ -30,6 +30,7 @@ pub const READ_BATCH_ROWS: usize = 4;
 
 /// Element type of dequantized output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum OutDtype {
     /// IEEE binary32 (exactly what the decoder computes).
     #[default]
