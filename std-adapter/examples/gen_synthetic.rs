@@ -5,7 +5,14 @@
 //! ```text
 //! cargo run --release -p arrowquant-std --example gen_synthetic -- OUT.safetensors [LAYERS] [SEED]
 //! cargo run --release -p arrowquant-std --example gen_synthetic -- OUT.gguf [LAYERS] [SEED]
+//! cargo run --release -p arrowquant-std --example gen_synthetic -- OUT_DIR/ [LAYERS] [SEED]
 //! ```
+//! An OUT that ends in `/` is a Hugging Face folder: `OUT_DIR/model.safetensors` holds
+//! the same tensors plus the two a runnable LLaMA also has, `model.norm.weight` (4096)
+//! and `lm_head.weight` (32000x4096, +262 MB); `tests/python/tiny_models.py --hf7b
+//! OUT_DIR --layers LAYERS` writes its `config.json` and `tokenizer.json`
+//! (`benches/scripts/gen_synthetic_7b.sh` does both). The two other forms keep the
+//! tensor list the earlier measurements used.
 //! The GGUF holds the same tensors under llama.cpp's names (`token_embd.weight`,
 //! `blk.N.attn_q.weight`, ...) in ggml's dimension order, F16, with the `llama.*`
 //! hyper-parameters llama-quantize reads (no vocabulary: it is for quantizers, not for
@@ -60,6 +67,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         tensors.push((format!("{p}.mlp.up_proj.weight"), vec![ff, d]));
         tensors.push((format!("{p}.mlp.down_proj.weight"), vec![d, ff]));
     }
+    let folder = out.ends_with('/');
+    let out = if folder {
+        std::fs::create_dir_all(&out)?;
+        tensors.push(("model.norm.weight".into(), vec![d]));
+        tensors.push(("lm_head.weight".into(), vec![vocab, d]));
+        format!("{out}model.safetensors")
+    } else {
+        out
+    };
     let mut w = if out.ends_with(".gguf") {
         gguf_header(&out, &tensors, layers as u32)?
     } else {
