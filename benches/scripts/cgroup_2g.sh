@@ -5,25 +5,14 @@
 # its limit-hit count and the process's peak RSS; removes the group afterwards.
 # Usage: benches/scripts/cgroup_2g.sh MODEL.safetensors [driver options...]
 # Env: FEATURES=rayon to build with rayon (for --threads N).
-#      CLI=1 to run the release `arrowquant` binary instead of the quantize example:
-#      `arrowquant quantize MODEL -o OUT [options...]` (e.g. `--format gguf`); OUT then
-#      defaults to a .gguf name when the options say --format gguf.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 model=$1; shift
 limit=${LIMIT:-2147483648}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
-if [[ ${CLI:-0} == 1 ]]; then
-    cargo build --release -q --workspace --bin arrowquant
-    ext=parquet
-    [[ " $* " == *" gguf "* ]] && ext=gguf
-    out=${OUT:-${TMPDIR:-/tmp}/arrowquant-cgroup.$ext}
-    cmd=("$CARGO_TARGET_DIR/release/arrowquant" quantize "$model" -o "$out" --json "$@")
-else
-    cargo build --release -q -p arrowquant-std --example quantize ${FEATURES:+--features $FEATURES}
-    out=${OUT:-${TMPDIR:-/tmp}/arrowquant-cgroup.parquet}
-    cmd=("$CARGO_TARGET_DIR/release/examples/quantize" "$model" "$out" "$@")
-fi
+cargo build --release -q -p arrowquant-std --example quantize ${FEATURES:+--features $FEATURES}
+bin="$CARGO_TARGET_DIR/release/examples/quantize"
+out=${OUT:-${TMPDIR:-/tmp}/arrowquant-cgroup.parquet}
 cg=/sys/fs/cgroup/memory/arrowquant-2g-$$
 if [[ ! -d /sys/fs/cgroup/memory ]]; then
     echo "no cgroup v1 memory controller at /sys/fs/cgroup/memory" >&2; exit 2
@@ -37,14 +26,7 @@ python3 -c "import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvis
 rm -f "$out"
 status=0
 sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec /usr/bin/time -f "peak_rss_KiB=%M wall_s=%e" "$@"' _ "$cg" \
-    "${cmd[@]}" >/tmp/arrowquant-cgroup-report.json || status=$?
+    "$bin" "$model" "$out" "$@" >/tmp/arrowquant-cgroup-report.json || status=$?
 echo "exit_status=$status limit_bytes=$(cat $cg/memory.limit_in_bytes) group_max_usage_bytes=$(cat $cg/memory.max_usage_in_bytes) limit_hits=$(cat $cg/memory.failcnt) oom_kills=$(grep -c . <(grep oom_kill $cg/memory.oom_control | awk '$2>0'))"
-python3 - /tmp/arrowquant-cgroup-report.json <<'PY' || true
-import json, sys
-r = json.loads(open(sys.argv[1]).readline())
-r = r["models"][0] if "models" in r else r  # the CLI's document, or the example's report
-mb = r.get("model_size_mb", r.get("output_bytes", 0) / 1e6)
-t = r.get("quantization_time_s", r.get("time_s"))
-print(f"throughput_MB_s={r['throughput_mb_s']:.0f} time_s={t:.1f} output_MB={mb:.0f}")
-PY
+python3 -c "import json; r=json.loads(open('/tmp/arrowquant-cgroup-report.json').readline()); print(f\"throughput_MB_s={r['throughput_mb_s']:.0f} time_s={r['time_s']:.1f} output_MB={r['output_bytes']/1e6:.0f}\")" || true
 exit $status

@@ -4,8 +4,7 @@
 # page cache so that reading it is charged to the group. Needs root. Prints the
 # command's exit status, the group's peak usage, limit hits, OOM kills and the
 # process's peak RSS and wall time; removes the group afterwards. cgroup_2g.sh is the
-# same for the `quantize` example and (CLI=1) the release CLI on one model file; this
-# one runs any command and evicts every file of a folder, e.g. for issue 18's
+# same for the `quantize` example on one model file; this one runs any command and evicts every file of a folder, e.g. for issue 18's
 # conversion of the 7B-shaped Hugging Face folder:
 #   benches/scripts/cgroup_2g_cmd.sh DIR/synthetic-7b-hf \
 #       target/release/arrowquant quantize DIR/synthetic-7b-hf --format gguf --gguf-type Q4_K -o OUT.gguf -q

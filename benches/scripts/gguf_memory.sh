@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Peak RSS of `arrowquant quantize X.gguf --format gguf` from a 1 GB to a 13.5 GB
 # 7B-shaped F16 GGUF (gen_synthetic: 2, 8 and 32 layers), with 1 and 2 threads, then
-# the 32-layer run inside a hard 2 GiB cgroup that counts page cache (cgroup_2g.sh,
+# the 32-layer run inside a hard 2 GiB cgroup that counts page cache (cgroup_2g_cmd.sh,
 # needs root; the model is evicted from the page cache first). Issue #17's memory
 # targets: peak RSS under 256 MiB and flat (within 10%) across sizes.
 #
@@ -39,8 +39,8 @@ if [[ ${CGROUP:-1} == 1 ]]; then
     for th in ${CGROUP_THREADS:-2}; do
         echo
         echo "2 GiB cgroup, $th thread(s), $big:"
-        CLI=1 OUT="$dir/cgroup.gguf" "$root/benches/scripts/cgroup_2g.sh" "$big" \
-            --format gguf --gguf-type "$ty" --threads "$th"
+        "$root/benches/scripts/cgroup_2g_cmd.sh" "$big" \
+            "$aq" quantize "$big" --format gguf --gguf-type "$ty" --threads "$th" -o "$dir/cgroup.gguf" -q
         rm -f "$dir/cgroup.gguf"
     done
 fi
