@@ -60,30 +60,15 @@ fn signals_remove_temporary_files_and_keep_the_previous_output() {
         let what = format!("{name} during --format {format}");
         let out = dir.path().join(out_name);
         let previous = format!("the previous output of {what}").into_bytes();
-        // The run lasts about a second; on a loaded machine the test thread can lose
-        // the CPU between seeing the temporary file and sending the signal for that
-        // long, and the child then ends normally (exit 0, a zombie gets the signal).
-        // That is a lost race, not a lost signal: try again, up to three times. A
-        // signal that was really ignored would end every attempt with 0.
-        let mut attempt = 0;
-        let (status, stderr) = loop {
-            attempt += 1;
-            std::fs::write(&out, &previous).unwrap();
-            let args =
-                ["quantize", m, "-o", out.to_str().unwrap(), "--format", format, "--threads", "1", "-q"];
-            let mut child = arrowquant(&args, &[]).stderr(std::process::Stdio::piped()).spawn().unwrap();
-            wait_for_temporary(&mut child, dir.path(), out_name);
-            // SAFETY: sends a signal to our own child, whose pid is still ours to signal
-            // (it has not been waited for).
-            assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
-            let (status, stderr) = stderr_of(child);
-            if status == Some(0) && attempt < 3 {
-                eprintln!("{what}: the run ended before the signal (attempt {attempt}); again");
-                continue;
-            }
-            break (status, stderr);
-        };
-        assert_eq!(status, Some(code), "{what} (attempt {attempt}): {stderr}");
+        std::fs::write(&out, &previous).unwrap();
+        let args = ["quantize", m, "-o", out.to_str().unwrap(), "--format", format, "--threads", "1", "-q"];
+        let mut child = arrowquant(&args, &[]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        wait_for_temporary(&mut child, dir.path(), out_name);
+        // SAFETY: sends a signal to our own child, whose pid is still ours to signal
+        // (it has not been waited for).
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
+        let (status, stderr) = stderr_of(child);
+        assert_eq!(status, Some(code), "{what}: {stderr}");
         assert!(stderr.contains(&format!("interrupted by {name}")), "{what}: {stderr}");
         assert_eq!(temporaries(dir.path(), out_name), Vec::<String>::new(), "{what}: debris");
         assert!(std::fs::read(&out).unwrap() == previous, "{what}: the previous output changed");
@@ -101,22 +86,11 @@ fn an_abort_removes_the_temporary_files_and_exits_2() {
     write_big_model(&model, 8, 2048, 2048);
     let out = dir.path().join("out.parquet");
     let args = ["quantize", model.to_str().unwrap(), "-o", out.to_str().unwrap(), "--threads", "1", "-q"];
-    // As above: a run that ended before the signal (exit 0) lost a race; try again.
-    let (code, stderr) = (1..=3)
-        .map(|attempt| {
-            let _ = std::fs::remove_file(&out);
-            let mut child = arrowquant(&args, &[]).stderr(std::process::Stdio::piped()).spawn().unwrap();
-            wait_for_temporary(&mut child, dir.path(), "out.parquet");
-            // SAFETY: signals our own child, not yet waited for.
-            assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGABRT) }, 0);
-            let (code, stderr) = stderr_of(child);
-            if code == Some(0) {
-                eprintln!("SIGABRT: the run ended before the signal (attempt {attempt})");
-            }
-            (code, stderr)
-        })
-        .find(|(code, _)| *code != Some(0))
-        .unwrap_or((Some(0), "every attempt ended before the signal".into()));
+    let mut child = arrowquant(&args, &[]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    wait_for_temporary(&mut child, dir.path(), "out.parquet");
+    // SAFETY: signals our own child, not yet waited for.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGABRT) }, 0);
+    let (code, stderr) = stderr_of(child);
     let r = super::Run { code, stdout: String::new(), stderr };
     check_input_error(&r, &["aborted", "temporary files removed"]).unwrap();
     assert_eq!(listing(dir.path()), ["big.safetensors"], "{r:?}");
