@@ -36,6 +36,26 @@ fn wait_for_temporary(child: &mut Child, dir: &Path, name: &str) {
     }
 }
 
+/// `arrowquant ARGS` with SIGINT, SIGTERM, SIGHUP and SIGABRT at their default
+/// dispositions. The binary keeps a signal its parent ignored ignored (nohup's SIGHUP;
+/// a non-interactive shell's `cmd &` ignores SIGINT), so a test run launched that way
+/// would see its SIGINT ignored and the run end with 0: the child must not inherit that.
+fn interruptible(args: &[&str]) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = arrowquant(args, &[]);
+    // SAFETY: runs in the forked child before exec; `signal` is async-signal-safe and
+    // only resets dispositions, no allocation or lock.
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGABRT] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
 fn stderr_of(child: Child) -> (Option<i32>, String) {
     let out = child.wait_with_output().unwrap();
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
@@ -62,7 +82,7 @@ fn signals_remove_temporary_files_and_keep_the_previous_output() {
         let previous = format!("the previous output of {what}").into_bytes();
         std::fs::write(&out, &previous).unwrap();
         let args = ["quantize", m, "-o", out.to_str().unwrap(), "--format", format, "--threads", "1", "-q"];
-        let mut child = arrowquant(&args, &[]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let mut child = interruptible(&args).stderr(std::process::Stdio::piped()).spawn().unwrap();
         wait_for_temporary(&mut child, dir.path(), out_name);
         // SAFETY: sends a signal to our own child, whose pid is still ours to signal
         // (it has not been waited for).
@@ -86,7 +106,7 @@ fn an_abort_removes_the_temporary_files_and_exits_2() {
     write_big_model(&model, 8, 2048, 2048);
     let out = dir.path().join("out.parquet");
     let args = ["quantize", model.to_str().unwrap(), "-o", out.to_str().unwrap(), "--threads", "1", "-q"];
-    let mut child = arrowquant(&args, &[]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = interruptible(&args).stderr(std::process::Stdio::piped()).spawn().unwrap();
     wait_for_temporary(&mut child, dir.path(), "out.parquet");
     // SAFETY: signals our own child, not yet waited for.
     assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGABRT) }, 0);
