@@ -288,34 +288,6 @@ pub struct Config {
     pub compression: Compression,
 }
 
-/// Page compression of the Parquet output (readers see the same values either way).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// zstd level 1: the parameter and string columns shrink; packed codes barely do.
-    #[default]
-    Zstd,
-    /// Uncompressed pages: the file size shows the payload, and no time goes to zstd.
-    None,
-}
-
-impl Compression {
-    /// Whether this is the default (zstd).
-    pub fn is_default(&self) -> bool {
-        *self == Compression::Zstd
-    }
-
-    /// Parses `zstd` or `none` (any case).
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "zstd" => Some(Compression::Zstd),
-            "none" => Some(Compression::None),
-            _ => None,
-        }
-    }
-}
-
 /// Default migration strength of channel equalization (SmoothQuant's 0.5).
 pub const DEFAULT_EQUALIZATION_ALPHA: f32 = 0.5;
 
@@ -511,12 +483,14 @@ impl Config {
     }
 }
 
+mod compression;
 mod error;
 mod glob;
 mod layer;
 pub(crate) mod modality;
 mod preset_choice;
 
+pub use compression::Compression;
 pub use error::ConfigError;
 pub(crate) use glob::glob_match;
 pub use layer::{ConfigLayer, parse_bytes, unknown_env_warnings};

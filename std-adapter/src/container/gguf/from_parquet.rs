@@ -21,11 +21,13 @@ use arrowquant_core::ggml::{GgmlType, ggml_type_for_layout, repack_blocks};
 use arrowquant_core::gguf::{self, GgufWriter, Metadata, Value, keys};
 
 use super::file_type;
+use super::types::{float_type, most_weights};
 use crate::container::atomic::AtomicFile;
 use crate::container::parquet::reader::{ChunkData, QuantizedFile};
 use crate::container::parquet::schema::StoredTensor;
 use crate::error::{AdapterError, Result};
 use crate::model::gguf::gguf_error;
+use crate::model::safetensors::StDtype;
 
 /// What [`export_parquet`] wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,7 +57,7 @@ struct Planned<'a> {
 /// (naming it), read errors, I/O. Nothing is left under `out` on error.
 pub fn export_parquet(q: &QuantizedFile, out: &Path) -> Result<ParquetGgufExport> {
     let (quantized, raw, skipped) = plan(q)?;
-    let main = main_type(&quantized);
+    let main = most_weights(quantized.iter().map(|p| (p.ty, p.tensor.elements))).unwrap_or(GgmlType::F32);
     let mut metadata = Metadata::new();
     metadata.push(keys::GENERAL_ARCHITECTURE, Value::String("unknown".into()));
     let stem = q.path().file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -129,7 +131,7 @@ fn plan(q: &QuantizedFile) -> Result<(Vec<Planned<'_>>, Vec<Planned<'_>>, Vec<St
             reason,
         };
         if !t.is_quantized() {
-            match float_type(&t.dtype) {
+            match StDtype::parse(&t.dtype).and_then(StDtype::quantizable).map(float_type) {
                 Some(ty) if !t.shape.is_empty() && t.shape.len() <= gguf::MAX_DIMS => {
                     raw.push(Planned { tensor: t, ty })
                 }
@@ -199,26 +201,4 @@ fn write_raw(
         return Err(AdapterError::bad_file(q.path(), format!("{k} of {} raw tensors read whole", raw.len())));
     }
     Ok(())
-}
-
-/// The GGUF type of a raw float dtype's bytes as they are.
-fn float_type(dtype: &str) -> Option<GgmlType> {
-    match dtype {
-        "F32" => Some(GgmlType::F32),
-        "F16" => Some(GgmlType::F16),
-        "BF16" => Some(GgmlType::BF16),
-        _ => None,
-    }
-}
-
-/// The type holding the most weights (F32 when nothing is quantized).
-fn main_type(quantized: &[Planned<'_>]) -> GgmlType {
-    let mut by_type: Vec<(GgmlType, u64)> = Vec::new();
-    for p in quantized {
-        match by_type.iter_mut().find(|(t, _)| *t == p.ty) {
-            Some((_, n)) => *n += p.tensor.elements,
-            None => by_type.push((p.ty, p.tensor.elements)),
-        }
-    }
-    by_type.iter().max_by_key(|(_, n)| *n).map_or(GgmlType::F32, |(t, _)| *t)
 }

@@ -154,15 +154,8 @@ pub fn write_gguf(
 
 /// The quantized type holding the most weights in `plan` (`target` if none).
 fn main_type(source: &GgufSource, plan: &[(GgmlType, Option<String>)], target: GgmlType) -> GgmlType {
-    let mut weights: Vec<(GgmlType, u64)> = Vec::new();
-    for (t, (ty, _)) in source.tensors.iter().zip(plan).filter(|(_, (ty, _))| ty.is_quantized()) {
-        let n: u64 = t.ne.iter().product();
-        match weights.iter_mut().find(|(k, _)| k == ty) {
-            Some((_, w)) => *w += n,
-            None => weights.push((*ty, n)),
-        }
-    }
-    weights.iter().max_by_key(|(_, w)| *w).map_or(target, |(ty, _)| *ty)
+    let quantized = source.tensors.iter().zip(plan).filter(|(_, (ty, _))| ty.is_quantized());
+    types::most_weights(quantized.map(|(t, (ty, _))| (*ty, t.ne.iter().product()))).unwrap_or(target)
 }
 
 fn tensor_report(

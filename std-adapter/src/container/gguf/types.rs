@@ -81,3 +81,16 @@ pub(super) fn never_quantized(name: &str) -> Option<String> {
     matches!(name, "position_embd.weight" | "token_types.weight")
         .then(|| format!("{name}: llama-quantize never quantizes it; kept as F32"))
 }
+
+/// The type holding the most weights among `(type, weights)` pairs (what
+/// `general.file_type` names when tensors differ); `None` for no pairs.
+pub(super) fn most_weights(items: impl IntoIterator<Item = (GgmlType, u64)>) -> Option<GgmlType> {
+    let mut by_type: Vec<(GgmlType, u64)> = Vec::new();
+    for (ty, n) in items {
+        match by_type.iter_mut().find(|(t, _)| *t == ty) {
+            Some((_, w)) => *w += n,
+            None => by_type.push((ty, n)),
+        }
+    }
+    by_type.iter().max_by_key(|(_, w)| *w).map(|(t, _)| *t)
+}
